@@ -1,0 +1,165 @@
+# Copyright: nodeprep.cni contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read the versioned layout: versions, the current/previous pointers, and each plugin link.
+
+Both the installer and the read-only report use this, so they classify a link the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_write
+from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import file_digest
+from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import read_manifest
+
+VERSION_DIR_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)([-+][0-9A-Za-z.+-]+)?$")
+STATE_NAME = ".nodeprep-state.json"
+ADOPTED_DIR = ".adopted"
+ADOPTED_INDEX = "index.json"
+LOCK_NAME = ".lock"
+STAGE_PREFIX = ".stage-"
+TRASH_PREFIX = ".trash-"
+
+LINK_OK = "ok"
+LINK_MISSING = "missing"
+LINK_FOREIGN = "foreign"
+LINK_DANGLING = "dangling"
+LINK_DRIFTED = "drifted"
+LINK_STALE = "stale"
+
+
+def version_key(version: str):
+    """Sort key for "1.2.3" style versions; pre-release suffixes sort before the release."""
+    match = VERSION_DIR_RE.match("v" + version)
+    if not match:
+        return (0, 0, 0, 0, version)
+    major, minor, patch, suffix = match.groups()
+    return (int(major), int(minor), int(patch), 0 if suffix else 1, suffix or "")
+
+
+class Layout:
+    """Paths and read-only queries of one node's versioned install."""
+
+    def __init__(self, versions_dir: str, bin_dir: str, link_dirs=()):
+        self.versions_dir = os.path.normpath(os.path.abspath(versions_dir))
+        self.bin_dir = os.path.normpath(os.path.abspath(bin_dir))
+        extra = [os.path.normpath(os.path.abspath(d)) for d in (link_dirs or [])]
+        self.link_dirs = []
+        for directory in [self.bin_dir] + extra:
+            if directory not in self.link_dirs:
+                self.link_dirs.append(directory)
+
+    # paths -----------------------------------------------------------------------------------
+    def version_dir(self, version: str) -> str:
+        return os.path.join(self.versions_dir, "v" + version)
+
+    def pointer_path(self, name: str) -> str:
+        return os.path.join(self.versions_dir, name)
+
+    @property
+    def lock_path(self) -> str:
+        return os.path.join(self.versions_dir, LOCK_NAME)
+
+    @property
+    def state_path(self) -> str:
+        return os.path.join(self.versions_dir, STATE_NAME)
+
+    @property
+    def adopted_root(self) -> str:
+        return os.path.join(self.versions_dir, ADOPTED_DIR)
+
+    def link_target(self, plugin: str) -> str:
+        """What every plugin link points at: through `current`, so one rename switches them all."""
+        return os.path.join(self.versions_dir, "current", plugin)
+
+    # queries ---------------------------------------------------------------------------------
+    def pointer(self, name: str):
+        """Version that `current` or `previous` names, or None."""
+        try:
+            target = os.readlink(self.pointer_path(name))
+        except OSError:
+            return None
+        match = VERSION_DIR_RE.match(os.path.basename(target.rstrip("/")))
+        return os.path.basename(target.rstrip("/"))[1:] if match else None
+
+    def installed_versions(self) -> list:
+        """Versions with a directory under versions_dir, oldest version first."""
+        try:
+            entries = os.listdir(self.versions_dir)
+        except OSError:
+            return []
+        versions = [
+            entry[1:] for entry in entries
+            if VERSION_DIR_RE.match(entry) and os.path.isdir(os.path.join(self.versions_dir, entry))
+            and not os.path.islink(os.path.join(self.versions_dir, entry))
+        ]
+        return sorted(versions, key=version_key)
+
+    def is_ours(self, path: str) -> bool:
+        """A symlink we made: it points into versions_dir."""
+        try:
+            target = os.readlink(path)
+        except OSError:
+            return False
+        return target.startswith(self.versions_dir + os.sep)
+
+    def classify_link(self, directory: str, plugin: str, manifest, digest_cache=None) -> dict:
+        """Status of `<directory>/<plugin>` against the current version's manifest."""
+        path = os.path.join(directory, plugin)
+        entry = {"dir": directory, "name": plugin, "path": path, "target": None}
+        if not os.path.lexists(path):
+            entry["status"] = LINK_MISSING
+            return entry
+        if not self.is_ours(path):
+            entry["target"] = os.readlink(path) if os.path.islink(path) else None
+            entry["status"] = LINK_FOREIGN
+            return entry
+        entry["target"] = os.readlink(path)
+        if entry["target"] != self.link_target(plugin):
+            entry["status"] = LINK_STALE
+        elif not os.path.isfile(path):
+            entry["status"] = LINK_DANGLING
+        else:
+            entry["status"] = LINK_OK
+            expected = ((manifest or {}).get("files") or {}).get(plugin, {}).get("sha256")
+            resolved = os.path.realpath(path)
+            cache = digest_cache if digest_cache is not None else {}
+            if resolved not in cache:
+                cache[resolved] = file_digest(resolved)
+            if expected and cache[resolved] != expected:
+                entry["status"] = LINK_DRIFTED
+        return entry
+
+    def current_manifest(self):
+        version = self.pointer("current")
+        return read_manifest(self.version_dir(version)) if version else None
+
+    # recorded state ----------------------------------------------------------------------------
+    def read_state(self) -> dict:
+        try:
+            with open(self.state_path, "rb") as handle:
+                state = json.loads(handle.read().decode("utf-8"))
+        except (OSError, ValueError):
+            state = {}
+        if not isinstance(state, dict):
+            state = {}
+        state.setdefault("link_dirs", [])
+        state.setdefault("created_dirs", [])
+        return state
+
+    def write_state(self, state: dict) -> None:
+        atomic_write(self.state_path, json.dumps(state, indent=2, sort_keys=True).encode("utf-8") + b"\n", 0o644)
+
+    def read_adopted(self) -> list:
+        try:
+            with open(os.path.join(self.adopted_root, ADOPTED_INDEX), "rb") as handle:
+                records = json.loads(handle.read().decode("utf-8"))
+        except (OSError, ValueError):
+            return []
+        return records if isinstance(records, list) else []
+
+    def write_adopted(self, records: list) -> None:
+        atomic_write(os.path.join(self.adopted_root, ADOPTED_INDEX), json.dumps(records, indent=2).encode("utf-8") + b"\n", 0o644)
