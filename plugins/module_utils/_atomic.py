@@ -84,7 +84,12 @@ def make_dirs(path: str, mode: int = 0o755) -> list:
         current = parent
     created = []
     for directory in reversed(missing):
-        os.mkdir(directory, mode)
+        try:
+            os.mkdir(directory, mode)
+        except FileExistsError:
+            if os.path.isdir(directory):
+                continue  # a concurrent run made it; it is not ours to remove later
+            raise
         os.chmod(directory, mode)
         created.append(directory)
     return created

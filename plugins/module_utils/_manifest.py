@@ -71,6 +71,8 @@ def check_file(version_dir: str, name: str, entry: dict) -> str:
         return "missing"
     if not stat.S_ISREG(info.st_mode):
         return "drifted"
+    if entry.get("mode") and entry["mode"] != "%04o" % stat.S_IMODE(info.st_mode):
+        return "drifted"
     if file_digest(path) != entry.get("sha256"):
         return "drifted"
     return "ok"

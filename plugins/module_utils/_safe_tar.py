@@ -60,8 +60,11 @@ def list_members(tar_path: str) -> list:
                     names.append(name)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise UnsafeArchive("%s: not a readable tar.gz archive (%s); the file is truncated or corrupt" % (tar_path, exc))
-    if len(set(names)) != len(names):
-        raise UnsafeArchive("%s: the archive names a file twice; refusing an ambiguous archive" % tar_path)
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise UnsafeArchive("%s: member %r appears twice; refusing an ambiguous archive" % (tar_path, name))
+        seen.add(name)
     if not names:
         raise UnsafeArchive("%s: the archive holds no files" % tar_path)
     return names

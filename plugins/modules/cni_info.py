@@ -160,7 +160,8 @@ def version_report(layout: Layout) -> list:
 
 def link_report(layout: Layout, current_entry):
     """Each expected link's status, and the files in link dirs that are none of ours."""
-    manifest_plugins = current_entry["plugins"] if current_entry else []
+    # cni_install records the plugins it linked (a subset when `plugins` was given).
+    manifest_plugins = layout.read_state().get("plugins") or (current_entry["plugins"] if current_entry else [])
     manifest = read_manifest(current_entry["path"]) if current_entry else None
     links, unmanaged, digests = [], {}, {}
     for directory in layout.link_dirs:

@@ -277,6 +277,19 @@ class Installer:
                     found.append(os.path.join(directory, plugin))
         return found
 
+    def check_link_dirs_creatable(self):
+        """Fail before any change when a link directory cannot exist (a file in its way, read-only parent)."""
+        for directory in self.layout.link_dirs:
+            ancestor = directory
+            while not os.path.lexists(ancestor):
+                ancestor = os.path.dirname(ancestor)
+            if not os.path.isdir(ancestor):
+                raise InstallError("link directory %s cannot be created: %s exists and is not a directory; "
+                                   "fix bin_dir/link_dirs or move that file" % (directory, ancestor))
+            if not self.check and not os.access(ancestor, os.W_OK):
+                raise InstallError("link directory %s cannot be written: %s is not writable (read-only mount?); "
+                                   "choose a writable bin_dir/link_dirs" % (directory, ancestor))
+
     def stage(self, version: str, src: str) -> str:
         """Extract, hash and probe the release in a private directory next to its final place."""
         stage_dir = tempfile.mkdtemp(prefix="%sv%s-" % (STAGE_PREFIX, version), dir=self.layout.versions_dir)
@@ -430,6 +443,7 @@ class Installer:
             raise InstallError("adopt is false and these files have plugin names but were not installed by nodeprep: %s; "
                                "move them away or set adopt: true" % ", ".join(conflicts))
 
+        self.check_link_dirs_creatable()
         self._ensure_dir(self.layout.versions_dir)
         if not verdict["intact"]:
             if verdict["manifest"] is None:
@@ -446,10 +460,14 @@ class Installer:
         self.switch_to(version)
         self.sync_links(wanted)
         self.prune()
-        if self.state.get("rollback"):
-            self.state.pop("rollback")
-            self.state_dirty = True
+        self.record_linked(wanted)
         return wanted
+
+    def record_linked(self, wanted):
+        """Remember which plugins are linked, so the report expects exactly those."""
+        if self.state.get("plugins") != list(wanted or []):
+            self.state["plugins"] = list(wanted or [])
+            self.state_dirty = True
 
     # rollback ----------------------------------------------------------------------------------
     def rollback(self):
@@ -474,6 +492,7 @@ class Installer:
         self.switch_to(target)
         wanted = self.wanted_plugins(plugin_names(verdict["manifest"]))
         self.sync_links(wanted)
+        self.record_linked(wanted)
         return wanted
 
     # absent ------------------------------------------------------------------------------------
@@ -533,6 +552,8 @@ def run(module: AnsibleModule) -> dict:
     if state == "rollback" and not os.path.isdir(layout.versions_dir):
         raise InstallError("nothing to roll back to: %s does not exist" % layout.versions_dir)
 
+    pointers_before = dict((name, _readlink(layout.pointer_path(name))) for name in ("current", "previous"))
+    lock_existed = os.path.lexists(layout.lock_path)
     created_versions_dir = []
     lock = None
     if not module.check_mode:
@@ -556,9 +577,13 @@ def run(module: AnsibleModule) -> dict:
         elif installer.state_dirty and not module.check_mode:
             layout.write_state(installer.state)
     except BaseException:
+        if not module.check_mode:
+            _restore_pointers(layout, pointers_before)
         if lock is not None:
             lock.release()
             lock = None
+            if not lock_existed and not created_versions_dir and pointers_before["current"] is None:
+                _unlink_quiet(layout.lock_path)
         # Leave the node exactly as it was: drop the directories this failed first install made.
         for directory in reversed(created_versions_dir):
             if directory == layout.versions_dir:
@@ -605,6 +630,32 @@ def _predicted(installer: Installer, before: dict) -> dict:
         versions = set()
     return {"current": installer.current, "previous": installer.previous,
             "versions": sorted(versions, key=version_key), "links": links}
+
+
+def _readlink(path: str):
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def _restore_pointers(layout: Layout, pointers: dict):
+    """A failed run puts current/previous back, so every link resolves where it did before."""
+    for name, target in pointers.items():
+        path = layout.pointer_path(name)
+        if _readlink(path) == target:
+            continue
+        if target is None:
+            _unlink_quiet(path)
+        else:
+            atomic_symlink(target, path)
+
+
+def _unlink_quiet(path: str):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _rmdir_quiet(directory: str):

@@ -1,0 +1,258 @@
+"""Run a collection module's ``main()`` in-process and hand back its result dict.
+
+The module sees its arguments exactly as Ansible would deliver them (through
+``ansible.module_utils.testing.patch_module_args``), prints its JSON result and calls
+``sys.exit``; we capture both, so a test asserts on the same result a playbook would get.
+
+Import as ``from ansible_collections.nodeprep.cni.tests.unit.module_runner import run_module``
+(tests/conftest.py puts the collection on sys.path).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+import tarfile
+
+from ansible.module_utils.common import warnings as _warnings
+from ansible.module_utils.testing import patch_module_args
+
+
+class ModuleExit(Exception):
+    """The module did not print a result (it crashed before exit_json/fail_json)."""
+
+
+def _reset_global_warnings():
+    # AnsibleModule keeps warnings in a process-wide store; one module run must not see the last one's.
+    store = getattr(_warnings, "_global_warnings", None)
+    if isinstance(store, dict):
+        store.clear()
+    store = getattr(_warnings, "_global_deprecations", None)
+    if isinstance(store, dict):
+        store.clear()
+
+
+def run_module(module, args: dict, check_mode: bool = False, diff: bool = False) -> dict:
+    """Call ``module.main()`` with *args*; return the result dict plus ``rc`` (the exit code).
+
+    A failed module returns ``failed: True`` and ``msg`` like it would to a playbook; an uncaught
+    exception propagates so the test shows the traceback.
+    """
+    full_args = dict(args)
+    full_args["_ansible_check_mode"] = check_mode
+    full_args["_ansible_diff"] = diff
+    _reset_global_warnings()
+    out = io.StringIO()
+    code = None
+    with patch_module_args(full_args), contextlib.redirect_stdout(out):
+        try:
+            module.main()
+        except SystemExit as exc:
+            code = exc.code
+    text = out.getvalue().strip()
+    if code is None or not text:
+        raise ModuleExit("module %s returned without a result (exit code %r, output %r)" % (module.__name__, code, text[:500]))
+    result = json.loads(text.splitlines()[-1])
+    result["rc"] = code
+    return result
+
+
+# Test data builders shared by the module and module_utils tests --------------------------------
+
+REAL_PLUGIN_DIR = "/usr/lib/cni"  # Debian's containernetworking-plugins: real binaries, never modified
+
+
+def script_plugin(label: str, exit_code: int = 0, answer: str = None) -> bytes:
+    """A tiny executable "plugin" answering CNI_COMMAND=VERSION; *label* makes its bytes unique."""
+    if answer is None:
+        answer = '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}'
+    return ("#!/bin/sh\n# fake CNI plugin %s\necho '%s'\nexit %d\n" % (label, answer, exit_code)).encode("utf-8")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path) -> str:
+    with open(path, "rb") as handle:
+        return sha256_bytes(handle.read())
+
+
+def add_member(archive: tarfile.TarFile, name: str, data: bytes = b"", mode: int = 0o755, kind=tarfile.REGTYPE,
+               linkname: str = "", uid: int = 0, gid: int = 0):
+    """Add one member exactly as named (tarfile.add would normalise hostile names away)."""
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.mode = mode
+    info.uid, info.gid = uid, gid
+    info.uname = info.gname = ""
+    info.mtime = 1700000000
+    info.linkname = linkname
+    if kind in (tarfile.REGTYPE, tarfile.AREGTYPE):
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    else:
+        archive.addfile(info)
+
+
+def build_tarball(path, files: dict, extra=None, dot_prefix: bool = True) -> str:
+    """Write a gzip release tarball at *path* holding *files* ({name: bytes}, executable unless
+    README.md/LICENSE), like upstream's "./name" layout; *extra* is a callable adding hostile members."""
+    path = str(path)
+    with tarfile.open(path, "w:gz", compresslevel=1) as archive:
+        if dot_prefix:
+            add_member(archive, "./", kind=tarfile.DIRTYPE, mode=0o755)
+        for name, data in sorted(files.items()):
+            mode = 0o644 if name in ("LICENSE", "README.md") else 0o755
+            add_member(archive, ("./" if dot_prefix else "") + name, data, mode)
+        if extra is not None:
+            extra(archive)
+    return path
+
+
+def release_files(label: str, plugins=("bridge", "host-local", "loopback", "portmap")) -> dict:
+    """Files of a fake release: script plugins unique to *label*, plus LICENSE and README.md."""
+    files = dict((name, script_plugin("%s %s" % (name, label))) for name in plugins)
+    files["LICENSE"] = ("license text of %s\n" % label).encode("utf-8")
+    files["README.md"] = ("# release %s\n" % label).encode("utf-8")
+    return files
+
+
+def real_release_files(plugins=("bridge", "host-local", "loopback", "portmap")) -> dict:
+    files = {}
+    for name in plugins:
+        with open(os.path.join(REAL_PLUGIN_DIR, name), "rb") as handle:
+            files[name] = handle.read()
+    files["LICENSE"] = b"Apache License 2.0 (test copy)\n"
+    return files
+
+
+def snapshot_tree(root) -> dict:
+    """{relpath: (type, mode, sha256 | link target | None)} of everything under *root* (not root itself)."""
+    root = str(root)
+    tree = {}
+    for directory, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(directory, name)
+            rel = os.path.relpath(path, root)
+            info = os.lstat(path)
+            mode = stat.S_IMODE(info.st_mode)
+            if stat.S_ISLNK(info.st_mode):
+                tree[rel] = ("link", mode, os.readlink(path))
+            elif stat.S_ISDIR(info.st_mode):
+                tree[rel] = ("dir", mode, None)
+            elif stat.S_ISREG(info.st_mode):
+                tree[rel] = ("file", mode, sha256_file(path))
+            else:
+                tree[rel] = ("other", mode, None)
+    return tree
+
+
+# A fake node and its release tarballs, for the cni_install / cni_info tests ---------------------
+
+VERSION_A, VERSION_B, VERSION_C, VERSION_REAL = "1.0.0", "1.1.0", "1.2.0", "9.0.0"
+RELEASE_PLUGINS = ["bridge", "host-local", "loopback", "portmap"]
+
+
+class Release:
+    def __init__(self, version, path, files):
+        self.version = version
+        self.path = path
+        self.files = files
+
+
+def build_releases(cache) -> dict:
+    """Release tarballs under *cache* (outside any node root, like a download cache):
+    A/B/C with script plugins, REAL with Debian's plugin binaries, and three broken ones."""
+    built = {}
+    for version in (VERSION_A, VERSION_B, VERSION_C):
+        files = release_files(version)
+        built[version] = Release(version, build_tarball(os.path.join(str(cache), "cni-plugins-linux-amd64-v%s.tgz" % version), files), files)
+    files = real_release_files()
+    built[VERSION_REAL] = Release(VERSION_REAL, build_tarball(os.path.join(str(cache), "cni-plugins-linux-amd64-v%s.tgz" % VERSION_REAL), files), files)
+
+    hostile = release_files("2.0.0")
+    built["hostile"] = Release("2.0.0", build_tarball(
+        os.path.join(str(cache), "hostile.tgz"), hostile,
+        extra=lambda archive: add_member(archive, "../evil", b"#!/bin/sh\necho owned\n")), hostile)
+
+    with open(built[VERSION_REAL].path, "rb") as handle:
+        whole = handle.read()
+    truncated = os.path.join(str(cache), "truncated.tgz")
+    with open(truncated, "wb") as handle:
+        handle.write(whole[: len(whole) // 2])
+    built["truncated"] = Release("2.0.0", truncated, None)
+
+    failing = release_files("2.0.0")
+    failing["bridge"] = script_plugin("broken bridge", exit_code=1)
+    built["probe-fails"] = Release("2.0.0", build_tarball(os.path.join(str(cache), "probe-fails.tgz"), failing), failing)
+    return built
+
+
+class Node:
+    """A node's filesystem under a test directory; every module call is pointed at it."""
+
+    def __init__(self, root):
+        self.root = str(root)
+        self.versions_dir = os.path.join(self.root, "opt", "cni", "versions")
+        self.bin_dir = os.path.join(self.root, "opt", "cni", "bin")
+        self.k3s_dir = os.path.join(self.root, "var", "lib", "rancher", "k3s", "data", "cni")
+        self.conf_dir = os.path.join(self.root, "etc", "cni", "net.d")
+
+    @property
+    def link_dirs(self):
+        return [self.bin_dir, self.k3s_dir]
+
+    def args(self, **extra) -> dict:
+        args = {"versions_dir": self.versions_dir, "bin_dir": self.bin_dir, "link_dirs": [self.k3s_dir],
+                "lock_timeout": 5, "probe_timeout": 10}
+        args.update(extra)
+        return args
+
+    def info_args(self, **extra) -> dict:
+        args = {"versions_dir": self.versions_dir, "bin_dir": self.bin_dir, "link_dirs": [self.k3s_dir]}
+        args.update(extra)
+        return args
+
+    def version_dir(self, version) -> str:
+        return os.path.join(self.versions_dir, "v" + version)
+
+    def put(self, relpath, data: bytes, mode=0o755) -> str:
+        path = os.path.join(self.root, relpath)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        os.chmod(path, mode)
+        return path
+
+    def snapshot(self) -> dict:
+        return snapshot_tree(self.root)
+
+
+_CHILD = """
+import importlib, json, sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.nodeprep.cni.tests.unit.module_runner import run_module
+module = importlib.import_module("ansible_collections.nodeprep.cni.plugins.modules." + sys.argv[2])
+print(json.dumps(run_module(module, json.loads(sys.argv[3]))))
+"""
+
+
+def start_module_process(module_name: str, args: dict, collections_root: str):
+    """Run a module in a child Python (for tests that need two runs at once); read the result
+    with ``finish_module_process``."""
+    return subprocess.Popen([sys.executable, "-c", _CHILD, collections_root, module_name, json.dumps(args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish_module_process(proc, timeout: float = 30) -> dict:
+    out, err = proc.communicate(timeout=timeout)
+    if proc.returncode != 0:
+        raise ModuleExit("child exited %s: %s" % (proc.returncode, err.decode("utf-8", "replace")[-2000:]))
+    return json.loads(out.decode("utf-8").strip().splitlines()[-1])

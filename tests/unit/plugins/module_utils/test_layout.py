@@ -1,0 +1,178 @@
+"""Reading the versioned layout: pointers, version order and how each plugin link is classified."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.nodeprep.cni.plugins.module_utils._layout import (
+    LINK_DANGLING,
+    LINK_DRIFTED,
+    LINK_FOREIGN,
+    LINK_MISSING,
+    LINK_OK,
+    LINK_STALE,
+    Layout,
+    version_key,
+)
+from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import build_manifest, read_manifest, write_manifest
+from ansible_collections.nodeprep.cni.tests.unit.module_runner import script_plugin
+
+
+@pytest.fixture
+def layout(tmp_path):
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (tmp_path / "bin").mkdir()
+    return Layout(str(versions), str(tmp_path / "bin"), [str(tmp_path / "k3s"), str(tmp_path / "bin")])
+
+
+def _install(layout, version, plugins=("bridge", "loopback")):
+    version_dir = layout.version_dir(version)
+    os.mkdir(version_dir)
+    for name in plugins:
+        with open(os.path.join(version_dir, name), "wb") as handle:
+            handle.write(script_plugin("%s %s" % (name, version)))
+        os.chmod(os.path.join(version_dir, name), 0o755)
+    write_manifest(version_dir, build_manifest(version_dir, version, plugins, "file:///r.tgz", "00" * 32))
+    return version_dir
+
+
+def _point(layout, name, version):
+    os.symlink("v" + version, layout.pointer_path(name))
+
+
+def test_link_dirs_start_with_bin_dir_and_have_no_duplicates(layout, tmp_path):
+    assert layout.link_dirs == [str(tmp_path / "bin"), str(tmp_path / "k3s")]
+    assert layout.link_target("bridge") == os.path.join(str(tmp_path / "versions"), "current", "bridge")
+
+
+def test_pointer_reads_current_and_previous(layout):
+    _install(layout, "1.9.1")
+    _install(layout, "1.10.0")
+    assert layout.pointer("current") is None
+    _point(layout, "current", "1.10.0")
+    _point(layout, "previous", "1.9.1")
+    assert layout.pointer("current") == "1.10.0"
+    assert layout.pointer("previous") == "1.9.1"
+
+
+def test_pointer_ignores_a_target_that_is_not_a_version(layout):
+    os.symlink("somewhere-else", layout.pointer_path("current"))
+    assert layout.pointer("current") is None
+
+
+def test_installed_versions_in_version_order_not_text_order(layout):
+    for version in ("1.9.1", "1.10.0", "0.9.1", "1.4.1"):
+        _install(layout, version)
+    os.mkdir(os.path.join(layout.versions_dir, ".stage-v2.0.0-abc"))  # leftovers and pointers are no versions
+    os.mkdir(os.path.join(layout.versions_dir, ".adopted"))
+    _point(layout, "current", "1.10.0")
+    os.symlink("v1.9.1", os.path.join(layout.versions_dir, "v9.9.9"))  # a symlink is not a version dir
+    assert layout.installed_versions() == ["0.9.1", "1.4.1", "1.9.1", "1.10.0"]
+
+
+def test_installed_versions_of_missing_dir_is_empty(tmp_path):
+    assert Layout(str(tmp_path / "nope"), str(tmp_path / "bin")).installed_versions() == []
+
+
+def test_version_key_orders_numerically_and_pre_releases_first():
+    assert version_key("1.10.0") > version_key("1.9.1")
+    assert version_key("2.0.0-rc1") < version_key("2.0.0")
+    assert sorted(["1.2.10", "1.2.9", "1.10.0"], key=version_key) == ["1.2.9", "1.2.10", "1.10.0"]
+
+
+def _classify(layout, plugin, directory=None):
+    manifest = read_manifest(layout.version_dir(layout.pointer("current"))) if layout.pointer("current") else None
+    return layout.classify_link(directory or layout.bin_dir, plugin, manifest)
+
+
+def test_classify_ok(layout):
+    _install(layout, "1.0.0")
+    _point(layout, "current", "1.0.0")
+    os.symlink(layout.link_target("bridge"), os.path.join(layout.bin_dir, "bridge"))
+    entry = _classify(layout, "bridge")
+    assert entry["status"] == LINK_OK
+    assert entry["target"] == layout.link_target("bridge")
+    assert entry["path"] == os.path.join(layout.bin_dir, "bridge")
+
+
+def test_classify_missing(layout):
+    _install(layout, "1.0.0")
+    _point(layout, "current", "1.0.0")
+    assert _classify(layout, "bridge")["status"] == LINK_MISSING
+    # A link dir that does not exist yet: its links are missing too.
+    assert _classify(layout, "bridge", layout.link_dirs[1])["status"] == LINK_MISSING
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink-elsewhere"])
+def test_classify_foreign(layout, kind):
+    _install(layout, "1.0.0")
+    _point(layout, "current", "1.0.0")
+    path = os.path.join(layout.bin_dir, "bridge")
+    if kind == "file":
+        with open(path, "wb") as handle:
+            handle.write(b"kube-router's copy")
+        expected_target = None
+    else:
+        os.symlink("/usr/lib/cni/bridge", path)
+        expected_target = "/usr/lib/cni/bridge"
+    entry = _classify(layout, "bridge")
+    assert entry["status"] == LINK_FOREIGN
+    assert entry["target"] == expected_target
+
+
+def test_classify_dangling_when_current_lacks_the_plugin(layout):
+    _install(layout, "1.0.0", plugins=("loopback",))
+    _point(layout, "current", "1.0.0")
+    os.symlink(layout.link_target("bridge"), os.path.join(layout.bin_dir, "bridge"))
+    assert _classify(layout, "bridge")["status"] == LINK_DANGLING
+
+
+def test_classify_dangling_when_current_is_missing(layout):
+    _install(layout, "1.0.0")
+    os.symlink(layout.link_target("bridge"), os.path.join(layout.bin_dir, "bridge"))
+    assert _classify(layout, "bridge")["status"] == LINK_DANGLING
+
+
+def test_classify_drifted_after_write_through_the_link(layout):
+    version_dir = _install(layout, "1.0.0")
+    _point(layout, "current", "1.0.0")
+    link = os.path.join(layout.bin_dir, "bridge")
+    os.symlink(layout.link_target("bridge"), link)
+    with open(link, "wb") as handle:
+        handle.write(b"overwritten by an add-on")
+    with open(os.path.join(version_dir, "bridge"), "rb") as handle:
+        assert handle.read() == b"overwritten by an add-on"  # the write went through both links
+    entry = _classify(layout, "bridge")
+    assert entry["status"] == LINK_DRIFTED
+
+
+def test_classify_stale_when_link_points_into_a_version_dir_directly(layout):
+    version_dir = _install(layout, "1.0.0")
+    _point(layout, "current", "1.0.0")
+    os.symlink(os.path.join(version_dir, "bridge"), os.path.join(layout.bin_dir, "bridge"))
+    entry = _classify(layout, "bridge")
+    assert entry["status"] == LINK_STALE
+    assert entry["target"] == os.path.join(version_dir, "bridge")
+
+
+def test_is_ours_only_for_links_into_versions_dir(layout, tmp_path):
+    bin_dir = layout.bin_dir
+    os.symlink(layout.link_target("bridge"), os.path.join(bin_dir, "bridge"))
+    os.symlink(str(tmp_path / "versions-other" / "x"), os.path.join(bin_dir, "sneaky"))  # shares a prefix only
+    with open(os.path.join(bin_dir, "calico"), "wb") as handle:
+        handle.write(b"calico")
+    assert layout.is_ours(os.path.join(bin_dir, "bridge"))
+    assert not layout.is_ours(os.path.join(bin_dir, "sneaky"))
+    assert not layout.is_ours(os.path.join(bin_dir, "calico"))
+
+
+def test_state_round_trip_and_defaults(layout):
+    assert layout.read_state() == {"link_dirs": [], "created_dirs": []}
+    layout.write_state({"link_dirs": ["/x"], "created_dirs": ["/y"], "rollback": {"from": "2.0.0", "to": "1.0.0"}})
+    assert layout.read_state()["rollback"] == {"from": "2.0.0", "to": "1.0.0"}
+    with open(layout.state_path, "wb") as handle:
+        handle.write(b"[1, 2]")
+    assert layout.read_state() == {"link_dirs": [], "created_dirs": []}

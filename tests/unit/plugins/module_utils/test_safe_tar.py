@@ -1,0 +1,165 @@
+"""Safe extraction of release tarballs: real archives built with tarfile, real files in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+
+import pytest
+
+from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive, list_members, safe_extract
+from ansible_collections.nodeprep.cni.tests.unit.module_runner import (
+    REAL_PLUGIN_DIR,
+    add_member,
+    build_tarball,
+    sha256_bytes,
+    sha256_file,
+)
+
+
+@pytest.fixture
+def dest(tmp_path):
+    path = tmp_path / "dest"
+    path.mkdir()
+    return path
+
+
+def _real_bridge() -> bytes:
+    with open(os.path.join(REAL_PLUGIN_DIR, "bridge"), "rb") as handle:
+        return handle.read()
+
+
+def test_flat_archive_extracts_bytes_and_modes_from_exec_bit_only(tmp_path, dest):
+    bridge = _real_bridge()
+    tar_path = str(tmp_path / "release.tgz")
+    with tarfile.open(tar_path, "w:gz", compresslevel=1) as archive:
+        add_member(archive, "./", kind=tarfile.DIRTYPE, mode=0o755)
+        # setuid + group/other write on an executable, odd bits on a non-executable: neither is copied.
+        add_member(archive, "./bridge", bridge, mode=0o4777, uid=1234, gid=1234)
+        add_member(archive, "./README.md", b"readme\n", mode=0o666, uid=1234, gid=1234)
+        add_member(archive, "LICENSE", b"license\n", mode=0o600)
+
+    names = safe_extract(tar_path, str(dest))
+
+    assert sorted(names) == ["LICENSE", "README.md", "bridge"]
+    assert sorted(os.listdir(dest)) == ["LICENSE", "README.md", "bridge"]
+    assert sha256_file(dest / "bridge") == sha256_bytes(bridge)
+    assert (dest / "README.md").read_bytes() == b"readme\n"
+    assert stat.S_IMODE(os.lstat(dest / "bridge").st_mode) == 0o755
+    assert stat.S_IMODE(os.lstat(dest / "README.md").st_mode) == 0o644
+    assert stat.S_IMODE(os.lstat(dest / "LICENSE").st_mode) == 0o644
+    # The archive claims uid/gid 1234; the file belongs to whoever runs the extraction.
+    assert os.lstat(dest / "bridge").st_uid == os.getuid()
+    assert os.lstat(dest / "bridge").st_gid == os.getgid()
+    assert os.lstat(dest / "README.md").st_uid == os.getuid()
+
+
+def test_list_members_names_regular_files_only(tmp_path):
+    tar_path = build_tarball(tmp_path / "r.tgz", {"bridge": b"a", "loopback": b"b", "LICENSE": b"c"})
+    assert sorted(list_members(tar_path)) == ["LICENSE", "bridge", "loopback"]
+
+
+def _hostile(name, **member):
+    def extra(archive):
+        add_member(archive, name, **member)
+    return extra
+
+
+HOSTILE = [
+    pytest.param("/etc/evil", {"data": b"x"}, "absolute", id="absolute-path"),
+    pytest.param("../x", {"data": b"x"}, "escapes", id="dotdot"),
+    pytest.param("a/../../x", {"data": b"x"}, "escapes", id="nested-dotdot"),
+    pytest.param("sub/bridge", {"data": b"x"}, "subdirectory", id="subdirectory-member"),
+    pytest.param("sub", {"kind": tarfile.DIRTYPE}, "subdirectory", id="directory-member"),
+    pytest.param("evil-link", {"kind": tarfile.SYMTYPE, "linkname": "/etc/passwd"}, "link", id="symlink"),
+    pytest.param("evil-hard", {"kind": tarfile.LNKTYPE, "linkname": "bridge"}, "link", id="hardlink"),
+    pytest.param("evil-chr", {"kind": tarfile.CHRTYPE}, "device", id="char-device"),
+    pytest.param("evil-fifo", {"kind": tarfile.FIFOTYPE}, "fifo", id="fifo"),
+]
+
+
+@pytest.mark.parametrize("name, member, words", HOSTILE)
+def test_hostile_member_is_refused_by_name_and_nothing_is_written(tmp_path, dest, name, member, words):
+    # The hostile member comes last, after good files: validation must precede the first write.
+    tar_path = build_tarball(tmp_path / "hostile.tgz", {"bridge": b"good", "loopback": b"good"}, extra=_hostile(name, **member))
+
+    with pytest.raises(UnsafeArchive) as info:
+        safe_extract(tar_path, str(dest))
+
+    message = str(info.value)
+    assert repr(name) in message
+    assert tar_path in message
+    assert words in message
+    assert os.listdir(dest) == []
+    assert not os.path.lexists(tmp_path / "x")
+    assert not os.path.lexists(tmp_path / "sub")
+
+
+@pytest.mark.parametrize("name, member, words", HOSTILE)
+def test_list_members_refuses_the_same_members(tmp_path, name, member, words):
+    tar_path = build_tarball(tmp_path / "hostile.tgz", {"bridge": b"good"}, extra=_hostile(name, **member))
+    with pytest.raises(UnsafeArchive, match=words):
+        list_members(tar_path)
+
+
+def test_duplicate_names_are_refused(tmp_path, dest):
+    # "./bridge" and "bridge" are the same file: which copy wins would be up to the order.
+    tar_path = build_tarball(tmp_path / "dup.tgz", {"bridge": b"first"}, extra=_hostile("bridge", data=b"second"))
+    with pytest.raises(UnsafeArchive) as info:
+        safe_extract(tar_path, str(dest))
+    assert tar_path in str(info.value)
+    assert "twice" in str(info.value)
+    assert os.listdir(dest) == []
+
+
+def test_empty_archive_is_refused(tmp_path, dest):
+    tar_path = build_tarball(tmp_path / "empty.tgz", {})  # only the "./" directory entry
+    with pytest.raises(UnsafeArchive) as info:
+        safe_extract(tar_path, str(dest))
+    assert tar_path in str(info.value)
+    assert "no files" in str(info.value)
+    assert os.listdir(dest) == []
+
+
+def test_truncated_gzip_is_refused(tmp_path, dest):
+    whole = build_tarball(tmp_path / "whole.tgz", {"bridge": _real_bridge(), "loopback": b"tail"})
+    with open(whole, "rb") as handle:
+        data = handle.read()
+    cut = tmp_path / "cut.tgz"
+    cut.write_bytes(data[: len(data) // 2])
+
+    with pytest.raises(UnsafeArchive) as info:
+        safe_extract(str(cut), str(dest))
+    assert str(cut) in str(info.value)
+    assert "truncated or corrupt" in str(info.value)
+    assert os.listdir(dest) == []
+
+
+def test_not_a_tarball_is_refused(tmp_path, dest):
+    junk = tmp_path / "junk.tgz"
+    junk.write_bytes(b"<html>rate limited</html>\n")
+    with pytest.raises(UnsafeArchive) as info:
+        safe_extract(str(junk), str(dest))
+    assert str(junk) in str(info.value)
+    assert os.listdir(dest) == []
+
+
+def test_existing_file_in_dest_is_not_overwritten_and_partial_writes_are_removed(tmp_path, dest):
+    # An extraction that fails half way (here: the second file already exists) removes what it wrote.
+    tar_path = build_tarball(tmp_path / "r.tgz", {"a-first": b"new", "b-second": b"new"})
+    (dest / "b-second").write_bytes(b"keep me")
+    with pytest.raises(UnsafeArchive):
+        safe_extract(tar_path, str(dest))
+    assert sorted(os.listdir(dest)) == ["b-second"]
+    assert (dest / "b-second").read_bytes() == b"keep me"
+
+
+def test_symlink_planted_in_dest_is_not_followed(tmp_path, dest):
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"original")
+    os.symlink(str(outside), str(dest / "bridge"))
+    tar_path = build_tarball(tmp_path / "r.tgz", {"bridge": b"payload"})
+    with pytest.raises(UnsafeArchive):
+        safe_extract(tar_path, str(dest))
+    assert outside.read_bytes() == b"original"

@@ -1,0 +1,195 @@
+"""cni_info run in-process against a node root under tmp_path: versions, link health, config coverage."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
+from ansible_collections.nodeprep.cni.tests.unit.module_runner import (
+    RELEASE_PLUGINS,
+    VERSION_A as A,
+    VERSION_B as B,
+    Node,
+    build_releases,
+    run_module,
+    sha256_file,
+)
+
+CALICO = b"\x7fELF calico, not ours\n"
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory):
+    return build_releases(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def node(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    return Node(root)
+
+
+def install(node, release, **extra):
+    result = run_module(cni_install, node.args(src=release.path, version=release.version, **extra))
+    assert result["rc"] == 0, result.get("msg")
+    return result
+
+
+def info(node, **extra):
+    before = node.snapshot()
+    result = run_module(cni_info, node.info_args(**extra))
+    assert result["rc"] == 0, result.get("msg")
+    assert result["changed"] is False
+    assert node.snapshot() == before  # read-only, always
+    return result
+
+
+def _links(result, directory=None):
+    return dict(((link["dir"], link["name"]), link["status"]) for link in result["links"]
+                if directory is None or link["dir"] == directory)
+
+
+def test_empty_node_reports_nothing_installed_and_creates_nothing(node):
+    result = info(node)
+    assert result["current"] is None and result["previous"] is None
+    assert result["versions"] == [] and result["links"] == []
+    assert result["healthy"] is False
+    assert node.snapshot() == {}
+
+
+def test_healthy_install_with_foreign_file(node, releases):
+    node.put("opt/cni/bin/calico", CALICO)
+    install(node, releases[A])
+    install(node, releases[B])
+    result = info(node)
+
+    assert result["current"] == B and result["previous"] == A
+    assert [v["version"] for v in result["versions"]] == [A, B]
+    current = result["versions"][1]
+    assert current["intact"] is True and current["managed"] is True
+    assert current["plugins"] == RELEASE_PLUGINS
+    assert current["tarball_sha256"] == sha256_file(releases[B].path)
+    assert current["path"] == node.version_dir(B)
+
+    expected = dict(((d, p), "ok") for d in node.link_dirs for p in RELEASE_PLUGINS)
+    assert _links(result) == expected
+    assert result["link_summary"]["ok"] == len(expected)
+    assert result["unmanaged"] == {node.bin_dir: ["calico"]}
+    assert result["healthy"] is True
+
+
+def test_adopted_files_are_listed(node, releases):
+    node.put("opt/cni/bin/bridge", b"kube-router's bridge")
+    install(node, releases[A])
+    result = info(node)
+    assert [record["original"] for record in result["adopted"]] == [os.path.join(node.bin_dir, "bridge")]
+    assert _links(result, node.bin_dir)[(node.bin_dir, "bridge")] == "ok"
+
+
+def test_every_link_status(node, releases):
+    install(node, releases[A])
+    os.unlink(os.path.join(node.bin_dir, "loopback"))                               # missing
+    os.unlink(os.path.join(node.bin_dir, "portmap"))
+    node.put("opt/cni/bin/portmap", b"an add-on's own portmap")                     # foreign
+    os.unlink(os.path.join(node.k3s_dir, "bridge"))
+    os.symlink(os.path.join(node.version_dir(A), "bridge"), os.path.join(node.k3s_dir, "bridge"))  # stale
+    os.unlink(os.path.join(node.version_dir(A), "host-local"))                      # dangling links
+    with open(os.path.join(node.bin_dir, "bridge"), "wb") as handle:               # drifted
+        handle.write(b"overwritten through the link")
+
+    result = info(node)
+    links = _links(result)
+    assert links[(node.bin_dir, "loopback")] == "missing"
+    assert links[(node.bin_dir, "portmap")] == "foreign"
+    assert links[(node.k3s_dir, "bridge")] == "stale"
+    assert links[(node.bin_dir, "host-local")] == "dangling"
+    assert links[(node.k3s_dir, "host-local")] == "dangling"
+    assert links[(node.bin_dir, "bridge")] == "drifted"
+    assert links[(node.k3s_dir, "portmap")] == "ok"
+    assert result["link_summary"] == {"ok": 2, "missing": 1, "foreign": 1, "dangling": 2, "drifted": 1, "stale": 1}
+    version = result["versions"][0]
+    assert version["missing"] == ["host-local"] and version["drifted"] == ["bridge"]
+    assert result["healthy"] is False
+
+
+def _write_conf(node, name, content):
+    if not isinstance(content, (bytes, str)):
+        content = json.dumps(content)
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    return node.put(os.path.join("etc", "cni", "net.d", name), content, 0o644)
+
+
+MULTUS = {
+    "cniVersion": "0.3.1",
+    "name": "multus-cni-network",
+    "type": "multus-shim",
+    "delegates": [
+        {"cniVersion": "1.0.0", "name": "pods", "plugins": [{"type": "bridge", "ipam": {"type": "host-local"}}, {"type": "loopback"}]},
+        {"cniVersion": "0.3.1", "name": "storage", "type": "macvlan", "ipam": {"type": "static"}},
+    ],
+}
+
+
+def test_config_coverage(node, releases):
+    node.put("opt/cni/bin/multus-shim", b"#!/bin/sh\n")  # a foreign plugin counts as installed
+    install(node, releases[A])
+    conflist = _write_conf(node, "10-pods.conflist", {
+        "cniVersion": "1.0.0", "name": "pods",
+        "plugins": [{"type": "bridge", "ipam": {"type": "host-local"}}, {"type": "portmap", "capabilities": {"portMappings": True}}],
+    })
+    macvlan = _write_conf(node, "20-macvlan.conf", {"cniVersion": "0.4.0", "name": "storage", "type": "macvlan",
+                                                     "master": "eth1", "ipam": {"type": "host-local"}})
+    multus = _write_conf(node, "00-multus.conf", MULTUS)
+    broken = _write_conf(node, "99-broken.conflist", "{\"name\": \"half written\", ")
+    _write_conf(node, "README", "not a config")
+
+    result = info(node, conf_dirs=[node.conf_dir, os.path.join(node.root, "etc", "cni", "absent.d")])
+    configs = dict((c["path"], c) for c in result["configs"])
+    assert sorted(configs) == sorted([conflist, macvlan, multus, broken])
+
+    assert configs[conflist]["name"] == "pods"
+    assert configs[conflist]["types"] == ["bridge", "host-local", "portmap"]
+    assert configs[conflist]["missing_types"] == []
+
+    assert configs[macvlan]["types"] == ["host-local", "macvlan"]
+    assert configs[macvlan]["missing_types"] == ["macvlan"]
+
+    assert configs[multus]["types"] == ["bridge", "host-local", "loopback", "macvlan", "multus-shim", "static"]
+    assert configs[multus]["missing_types"] == ["macvlan", "static"]
+
+    assert configs[broken]["error"] and broken in configs[broken]["error"]
+    assert configs[broken]["types"] == []
+
+    assert result["missing_types"] == ["macvlan", "static"]
+    assert result["healthy"] is False
+
+
+def test_missing_type_is_covered_once_a_link_dir_provides_it(node, releases):
+    install(node, releases[A])
+    _write_conf(node, "20-macvlan.conf", {"cniVersion": "0.4.0", "name": "storage", "type": "macvlan", "ipam": {"type": "host-local"}})
+    assert info(node, conf_dirs=[node.conf_dir])["missing_types"] == ["macvlan"]
+    # The distro's macvlan, linked into the k3s dir by someone else: the runtime finds it there.
+    os.symlink("/usr/lib/cni/macvlan", os.path.join(node.k3s_dir, "macvlan"))
+    result = info(node, conf_dirs=[node.conf_dir])
+    assert result["missing_types"] == []
+    assert result["unmanaged"] == {node.k3s_dir: ["macvlan"]}
+    assert result["healthy"] is True
+
+
+def test_non_executable_file_does_not_cover_a_type(node, releases):
+    install(node, releases[A])
+    node.put("opt/cni/bin/macvlan", b"not runnable", 0o644)
+    _write_conf(node, "20-macvlan.conf", {"name": "storage", "type": "macvlan"})
+    assert info(node, conf_dirs=[node.conf_dir])["missing_types"] == ["macvlan"]
+
+
+def test_plugins_subset_install_is_healthy(node, releases):
+    install(node, releases[A], plugins=["bridge", "loopback"])
+    result = info(node)
+    assert result["link_summary"]["missing"] == 0
+    assert result["healthy"] is True

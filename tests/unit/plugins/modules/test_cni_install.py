@@ -1,0 +1,490 @@
+"""cni_install run in-process against a node root under tmp_path, with real tarballs and real probes.
+
+Every assertion is on the files the module leaves: bytes, hashes, link targets, whole-tree snapshots.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import pytest
+
+from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock
+from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import MANIFEST_NAME
+from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
+from ansible_collections.nodeprep.cni.tests.unit.module_runner import (
+    RELEASE_PLUGINS,
+    VERSION_A as A,
+    VERSION_B as B,
+    VERSION_C as C,
+    VERSION_REAL as REAL,
+    Node,
+    build_releases,
+    finish_module_process,
+    run_module,
+    sha256_bytes,
+    sha256_file,
+    start_module_process,
+)
+
+STRAY_BRIDGE = b"#!/bin/sh\n# bridge copied here by kube-router's init container\n"
+CALICO = b"\x7fELF calico plugin, not ours\n"
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory):
+    return build_releases(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def node(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    return Node(root)
+
+
+def install(node, release, check_mode=False, diff=False, **extra):
+    args = node.args(src=release.path, version=release.version, **extra)
+    return run_module(cni_install, args, check_mode=check_mode, diff=diff)
+
+
+def run(node, check_mode=False, diff=False, **extra):
+    return run_module(cni_install, node.args(**extra), check_mode=check_mode, diff=diff)
+
+
+def ok(result):
+    assert result["rc"] == 0 and not result.get("failed"), result.get("msg")
+    return result
+
+
+def failed(result):
+    assert result["rc"] == 1 and result.get("failed") is True, result
+    return result["msg"]
+
+
+def assert_links_resolve_into(node, release, plugins=None):
+    """Every plugin link in every link dir goes through `current` and lands on *release*'s bytes."""
+    version_dir = node.version_dir(release.version)
+    for directory in node.link_dirs:
+        for plugin in plugins or RELEASE_PLUGINS:
+            link = os.path.join(directory, plugin)
+            assert os.readlink(link) == os.path.join(node.versions_dir, "current", plugin)
+            assert os.path.realpath(link) == os.path.join(version_dir, plugin)
+            assert sha256_file(link) == sha256_bytes(release.files[plugin])
+    assert os.readlink(os.path.join(node.versions_dir, "current")) == "v" + release.version
+
+
+def stage_leftovers(node):
+    if not os.path.isdir(node.versions_dir):
+        return []
+    return [name for name in os.listdir(node.versions_dir) if name.startswith((".stage-", ".trash-"))]
+
+
+# install, re-run, upgrade, rollback, prune ---------------------------------------------------------
+
+def test_install_links_every_plugin_and_records_real_hashes(node, releases):
+    release = releases[A]
+    result = ok(install(node, release))
+
+    assert result["changed"] is True
+    assert result["installed"] is True
+    assert result["version"] == A and result["previous"] is None
+    assert result["plugins"] == RELEASE_PLUGINS
+    assert_links_resolve_into(node, release)
+
+    manifest = json.loads(open(os.path.join(node.version_dir(A), MANIFEST_NAME), "rb").read().decode())
+    assert manifest["version"] == A
+    assert manifest["tarball_sha256"] == sha256_file(release.path)
+    assert manifest["source_url"] == "file://" + release.path
+    assert sorted(manifest["files"]) == sorted(release.files)
+    for name, data in release.files.items():
+        assert manifest["files"][name]["sha256"] == sha256_bytes(data)
+        assert sha256_file(os.path.join(node.version_dir(A), name)) == sha256_bytes(data)
+    # LICENSE and README.md are kept but never linked.
+    for directory in node.link_dirs:
+        assert sorted(os.listdir(directory)) == RELEASE_PLUGINS
+    assert result["links"] == dict(
+        (os.path.join(d, p), os.path.join(node.versions_dir, "current", p)) for d in node.link_dirs for p in RELEASE_PLUGINS)
+    assert stage_leftovers(node) == []
+
+
+def test_rerun_is_a_no_op_and_writes_nothing(node, releases):
+    ok(install(node, releases[A]))
+    before = node.snapshot()
+    result = ok(install(node, releases[A]))
+    assert result["changed"] is False
+    assert result["actions"] == []
+    assert result["installed"] is False
+    assert node.snapshot() == before
+    # The role's no-op path: the node is asked before any download, so there is no src at all.
+    result = ok(run(node, version=A))
+    assert result["changed"] is False and result["actions"] == []
+    assert node.snapshot() == before
+
+
+def test_upgrade_switches_every_link_to_the_new_version(node, releases):
+    ok(install(node, releases[A]))
+    result = ok(install(node, releases[B]))
+    assert result["changed"] is True
+    assert result["version"] == B and result["previous"] == A
+    assert os.readlink(os.path.join(node.versions_dir, "previous")) == "v" + A
+    assert_links_resolve_into(node, releases[B])
+    # A stays installed and intact for a rollback.
+    for name, data in releases[A].files.items():
+        assert sha256_file(os.path.join(node.version_dir(A), name)) == sha256_bytes(data)
+
+
+def test_rollback_returns_to_previous_and_a_second_rollback_is_a_no_op(node, releases):
+    ok(install(node, releases[A]))
+    ok(install(node, releases[B]))
+
+    result = ok(run(node, state="rollback"))
+    assert result["changed"] is True
+    assert result["version"] == A and result["previous"] == B
+    assert_links_resolve_into(node, releases[A])
+
+    before = node.snapshot()
+    again = ok(run(node, state="rollback"))
+    assert again["changed"] is False
+    assert again["actions"] == []
+    assert again["version"] == A
+    assert node.snapshot() == before
+    assert_links_resolve_into(node, releases[A])
+
+
+def test_rollback_to_an_explicit_version(node, releases):
+    for version in (A, B, C):
+        ok(install(node, releases[version]))
+    result = ok(run(node, state="rollback", version=A))
+    assert result["version"] == A and result["previous"] == C
+    assert_links_resolve_into(node, releases[A])
+
+
+def test_rollback_without_previous_fails_and_changes_nothing(node, releases):
+    ok(install(node, releases[A]))
+    before = node.snapshot()
+    msg = failed(run(node, state="rollback"))
+    assert "no previous version" in msg
+    assert node.snapshot() == before
+
+
+def test_rollback_to_a_version_that_is_not_installed_fails(node, releases):
+    ok(install(node, releases[A]))
+    ok(install(node, releases[B]))
+    before = node.snapshot()
+    msg = failed(run(node, state="rollback", version="3.3.3"))
+    assert "3.3.3" in msg and "not installed" in msg
+    assert node.snapshot() == before
+
+
+def test_keep_two_prunes_the_oldest_but_never_current_or_previous(node, releases):
+    ok(install(node, releases[A], keep=2))
+    ok(install(node, releases[B], keep=2))
+    result = ok(install(node, releases[C], keep=2))
+    assert result["pruned"] == [A]
+    assert not os.path.lexists(node.version_dir(A))
+    assert os.path.isdir(node.version_dir(B)) and os.path.isdir(node.version_dir(C))
+    assert result["version"] == C and result["previous"] == B
+    assert_links_resolve_into(node, releases[C])
+    assert stage_leftovers(node) == []
+
+
+def test_keep_below_two_is_refused(node, releases):
+    msg = failed(install(node, releases[A], keep=1))
+    assert "keep" in msg and "at least 2" in msg
+    assert node.snapshot() == {}
+
+
+# adoption and state=absent ------------------------------------------------------------------------
+
+def _stray_node(node):
+    node.put("opt/cni/bin/bridge", STRAY_BRIDGE, 0o750)
+    node.put("opt/cni/bin/calico", CALICO, 0o755)
+    os.makedirs(node.k3s_dir)
+    os.symlink("/usr/lib/cni/host-local", os.path.join(node.k3s_dir, "host-local"))  # a distro's own link
+    node.put("etc/cni/net.d/10-calico.conflist", b'{"name": "k8s-pod-network"}', 0o644)
+
+
+def _calico_intact(node):
+    path = os.path.join(node.bin_dir, "calico")
+    assert not os.path.islink(path)
+    assert open(path, "rb").read() == CALICO
+
+
+def test_absent_restores_the_tree_byte_identically(node, releases):
+    _stray_node(node)
+    pristine = node.snapshot()
+
+    first = ok(install(node, releases[A]))
+    adopted = sorted(record["original"] for record in first["adopted"])
+    assert adopted == [os.path.join(node.bin_dir, "bridge"), os.path.join(node.k3s_dir, "host-local")]
+    assert_links_resolve_into(node, releases[A])
+    _calico_intact(node)
+
+    ok(install(node, releases[B]))
+    _calico_intact(node)
+    ok(run(node, state="rollback"))
+    _calico_intact(node)
+
+    result = ok(run(node, state="absent"))
+    assert result["changed"] is True
+    _calico_intact(node)
+    assert node.snapshot() == pristine
+    assert open(os.path.join(node.bin_dir, "bridge"), "rb").read() == STRAY_BRIDGE
+
+    again = ok(run(node, state="absent"))
+    assert again["changed"] is False
+    assert node.snapshot() == pristine
+
+
+def test_absent_on_a_fresh_node_removes_every_directory_it_created(node, releases):
+    ok(install(node, releases[A]))
+    ok(install(node, releases[B]))
+    assert ok(run(node, state="absent"))["changed"] is True
+    assert node.snapshot() == {}
+
+
+def test_adopt_false_fails_naming_the_stray_file_and_changes_nothing(node, releases):
+    _stray_node(node)
+    before = node.snapshot()
+    msg = failed(install(node, releases[A], adopt=False))
+    assert os.path.join(node.bin_dir, "bridge") in msg
+    assert os.path.join(node.k3s_dir, "host-local") in msg
+    assert os.path.join(node.bin_dir, "calico") not in msg
+    assert node.snapshot() == before
+
+
+def test_failed_run_in_a_pre_existing_empty_versions_dir_leaves_no_lock(node, releases):
+    _stray_node(node)
+    os.makedirs(node.versions_dir)
+    before = node.snapshot()
+    failed(install(node, releases[A], adopt=False))
+    assert node.snapshot() == before
+
+
+# hostile, truncated and failing releases ----------------------------------------------------------
+
+BROKEN = [
+    pytest.param("hostile", ["../evil", "hostile.tgz"], id="hostile-member"),
+    pytest.param("truncated", ["truncated.tgz", "truncated or corrupt"], id="truncated-gzip"),
+    pytest.param("probe-fails", ["bridge", "exited 1"], id="probe-fails"),
+]
+
+
+@pytest.mark.parametrize("which, words", BROKEN)
+def test_broken_release_on_a_fresh_node_fails_and_leaves_nothing(node, releases, which, words):
+    _stray_node(node)
+    before = node.snapshot()
+    msg = failed(install(node, releases[which]))
+    for word in words:
+        assert word in msg
+    assert node.snapshot() == before
+    assert not os.path.lexists(os.path.join(node.root, "opt", "cni", "evil"))
+
+
+@pytest.mark.parametrize("which, words", BROKEN)
+def test_broken_release_as_an_upgrade_fails_and_leaves_the_install_as_it_was(node, releases, which, words):
+    _stray_node(node)
+    ok(install(node, releases[A]))
+    before = node.snapshot()
+    msg = failed(install(node, releases[which]))
+    for word in words:
+        assert word in msg
+    assert node.snapshot() == before
+    assert stage_leftovers(node) == []
+    assert not os.path.lexists(os.path.join(node.versions_dir, "evil"))
+    assert not os.path.lexists(os.path.join(node.root, "opt", "cni", "evil"))
+    assert_links_resolve_into(node, releases[A])
+
+
+def test_missing_src_fails_naming_it(node, releases):
+    msg = failed(run(node, version=A, src=os.path.join(node.root, "nope.tgz")))
+    assert os.path.join(node.root, "nope.tgz") in msg
+    assert node.snapshot() == {}
+
+
+def test_not_installed_without_src_asks_for_src(node):
+    msg = failed(run(node, version=A))
+    assert "not installed" in msg and "src" in msg
+    assert node.snapshot() == {}
+
+
+# drift --------------------------------------------------------------------------------------------
+
+def test_drift_is_reported_refused_without_src_and_repaired_with_it(node, releases):
+    release = releases[REAL]
+    ok(install(node, release))
+    assert_links_resolve_into(node, release)
+
+    # An add-on's installer copies its own binary over /opt/cni/bin/bridge: through our link.
+    with open(os.path.join(node.bin_dir, "bridge"), "wb") as handle:
+        handle.write(b"#!/bin/sh\necho '{\"cniVersion\":\"1.0.0\"}'  # calico's bridge\n")
+
+    info = ok(run_module(cni_info, node.info_args()))
+    version = [v for v in info["versions"] if v["version"] == REAL][0]
+    assert version["intact"] is False
+    assert version["drifted"] == ["bridge"]
+    bridge_links = [link for link in info["links"] if link["name"] == "bridge"]
+    assert sorted(link["dir"] for link in bridge_links) == sorted(node.link_dirs)
+    assert [link["status"] for link in bridge_links] == ["drifted", "drifted"]
+    assert info["healthy"] is False
+
+    before = node.snapshot()
+    msg = failed(run(node, version=REAL))
+    assert "bridge" in msg and "drifted" in msg
+    assert node.snapshot() == before
+
+    repaired = ok(install(node, release))
+    assert repaired["changed"] is True and repaired["installed"] is True
+    assert any("repair" in action and "bridge" in action for action in repaired["actions"])
+    assert sha256_file(os.path.join(node.version_dir(REAL), "bridge")) == sha256_bytes(release.files["bridge"])
+    assert_links_resolve_into(node, release)
+    assert ok(run_module(cni_info, node.info_args()))["healthy"] is True
+    assert stage_leftovers(node) == []
+
+    settled = node.snapshot()
+    again = ok(run(node, version=REAL))
+    assert again["changed"] is False and again["actions"] == []
+    assert node.snapshot() == settled
+
+
+def test_missing_version_file_is_repaired(node, releases):
+    ok(install(node, releases[A]))
+    os.unlink(os.path.join(node.version_dir(A), "portmap"))
+    result = ok(install(node, releases[A]))
+    assert result["changed"] is True
+    assert_links_resolve_into(node, releases[A])
+
+
+# check mode and diff ------------------------------------------------------------------------------
+
+def test_check_mode_install_reports_change_and_writes_nothing(node, releases):
+    _stray_node(node)
+    before = node.snapshot()
+    result = ok(install(node, releases[A], check_mode=True))
+    assert result["changed"] is True
+    assert result["version"] == A
+    assert node.snapshot() == before
+
+
+@pytest.mark.parametrize("step", ["upgrade", "rollback", "absent", "prune"])
+def test_check_mode_steps_report_change_and_write_nothing(node, releases, step):
+    _stray_node(node)
+    ok(install(node, releases[A]))
+    ok(install(node, releases[B]))
+    before = node.snapshot()
+    if step == "upgrade":
+        result = install(node, releases[C], check_mode=True)
+    elif step == "prune":
+        result = install(node, releases[C], check_mode=True, keep=2)
+        assert result["pruned"] == [A]
+    else:
+        result = run(node, check_mode=True, state=step)
+    assert ok(result)["changed"] is True
+    assert result["actions"]
+    assert node.snapshot() == before
+
+
+@pytest.mark.parametrize("step", ["install", "upgrade", "rollback", "absent"])
+def test_check_mode_diff_predicts_the_real_run(node, releases, step):
+    """The diff a check run promises is what the real run then does."""
+    _stray_node(node)
+    calls = {
+        "install": lambda **kw: install(node, releases[C], **kw),
+        "upgrade": lambda **kw: install(node, releases[C], keep=2, **kw),
+        "rollback": lambda **kw: run(node, state="rollback", **kw),
+        "absent": lambda **kw: run(node, state="absent", **kw),
+    }
+    if step != "install":
+        ok(install(node, releases[A]))
+        ok(install(node, releases[B]))
+    predicted = ok(calls[step](check_mode=True, diff=True))
+    real = ok(calls[step](diff=True))
+    assert predicted["diff"]["before"] == real["diff"]["before"]
+    assert predicted["diff"]["after"] == real["diff"]["after"]
+    assert predicted["changed"] is real["changed"] is True
+
+
+def test_diff_shows_before_and_after(node, releases):
+    ok(install(node, releases[A]))
+    result = ok(install(node, releases[B], diff=True))
+    before, after = result["diff"]["before"], result["diff"]["after"]
+    assert before["current"] == A and before["previous"] is None
+    assert after["current"] == B and after["previous"] == A
+    assert after["versions"] == [A, B]
+    link = os.path.join(node.bin_dir, "bridge")
+    assert before["links"][link] == after["links"][link] == os.path.join(node.versions_dir, "current", "bridge")
+
+
+# plugin subsets -------------------------------------------------------------------------------------
+
+def test_plugins_subset_links_only_those(node, releases):
+    result = ok(install(node, releases[A], plugins=["loopback", "bridge"]))
+    assert result["plugins"] == ["bridge", "loopback"]
+    for directory in node.link_dirs:
+        assert sorted(os.listdir(directory)) == ["bridge", "loopback"]
+    assert_links_resolve_into(node, releases[A], ["bridge", "loopback"])
+    # The version dir still holds the whole release.
+    assert sorted(os.listdir(node.version_dir(A))) == sorted(list(releases[A].files) + [MANIFEST_NAME])
+
+    narrowed = ok(install(node, releases[A], plugins=["bridge"]))
+    assert narrowed["changed"] is True
+    for directory in node.link_dirs:
+        assert os.listdir(directory) == ["bridge"]
+
+
+def test_unknown_subset_name_fails_naming_it(node, releases):
+    _stray_node(node)
+    before = node.snapshot()
+    msg = failed(install(node, releases[A], plugins=["bridge", "macvlan"]))
+    assert "macvlan" in msg
+    assert "bridge" in msg  # listed among the choices
+    assert node.snapshot() == before
+
+
+# concurrency and partial failures -------------------------------------------------------------------
+
+def _collections_root():
+    return [p for p in sys.path if p.endswith(os.path.join(".cache", "collections"))][0]
+
+
+def test_second_run_waits_for_the_lock_then_proceeds_on_the_result(node, releases):
+    ok(install(node, releases[A]))
+    lock_path = os.path.join(node.versions_dir, ".lock")
+    lock = FileLock(lock_path, timeout=5)
+    lock.acquire()
+    try:
+        proc = start_module_process("cni_install", node.args(src=releases[B].path, version=B), _collections_root())
+        time.sleep(0.8)
+        # Still waiting: nothing switched while another run holds the node.
+        assert proc.poll() is None
+        assert os.readlink(os.path.join(node.versions_dir, "current")) == "v" + A
+        assert not os.path.lexists(node.version_dir(B))
+    finally:
+        lock.release()
+    result = ok(finish_module_process(proc))
+    assert result["changed"] is True and result["version"] == B
+    assert_links_resolve_into(node, releases[B])
+
+
+def test_lock_timeout_fails_naming_the_lock_and_changes_nothing(node, releases):
+    ok(install(node, releases[A]))
+    before = node.snapshot()
+    with FileLock(os.path.join(node.versions_dir, ".lock"), timeout=5):
+        msg = failed(install(node, releases[B], lock_timeout=1))
+    assert os.path.join(node.versions_dir, ".lock") in msg
+    assert node.snapshot() == before
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["fresh-node", "upgrade"])
+def test_unusable_link_dir_fails_and_changes_nothing(node, releases, fresh):
+    node.put("afile", b"a file where a directory should be", 0o644)
+    if not fresh:
+        ok(install(node, releases[A]))
+    before = node.snapshot()
+    msg = failed(install(node, releases[B], link_dirs=[node.k3s_dir, os.path.join(node.root, "afile", "sub")]))
+    assert "afile" in msg
+    assert node.snapshot() == before
