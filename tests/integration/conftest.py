@@ -1,0 +1,94 @@
+"""Fixtures for integration tests: booted systemd nodes, a local release mirror, ansible-playbook.
+
+Nodes and the mirror are real (see tests/testbed/); they need root and tools/bootstrap.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.testbed import ansible_runner
+from tests.testbed.mirror import MirrorServer, build_release
+from tests.testbed.node import ROOTFS_CACHE, ROOTFS_STAMP, Node
+
+REPO = Path(__file__).resolve().parents[2]
+MIRROR_VERSIONS = ("9.0.0", "9.1.0", "9.2.0")
+
+
+@pytest.fixture(scope="session")
+def rootfs() -> Path:
+    """The cached node rootfs. Fails (a silent skip would hide a broken CI) without bootstrap."""
+    if os.geteuid() != 0:
+        pytest.skip("integration tests boot systemd-nspawn nodes and need root")
+    if not (ROOTFS_CACHE / ROOTFS_STAMP).is_file():
+        pytest.fail("no node rootfs at %s: run tools/bootstrap (make bootstrap)" % ROOTFS_CACHE)
+    return ROOTFS_CACHE
+
+
+@pytest.fixture
+def node(rootfs, tmp_path_factory):
+    """Factory: ``node(name="n1", private_network=False, readonly_usr=False)`` boots a node.
+
+    Every node started through it is stopped at teardown, even when the test fails.
+    """
+    started: list[Node] = []
+
+    def start(name: str = "node", private_network: bool = False, readonly_usr: bool = False) -> Node:
+        workdir = tmp_path_factory.mktemp("node-" + name) / "node"
+        booted = Node(name, workdir, private_network=private_network, readonly_usr=readonly_usr,
+                      rootfs_cache=rootfs)
+        started.append(booted)
+        return booted.start()
+
+    yield start
+    for booted in reversed(started):
+        booted.stop()
+
+
+@pytest.fixture(scope="session")
+def mirror_releases(tmp_path_factory) -> dict:
+    """Releases 9.0.0, 9.1.0 and 9.2.0 built from Debian's plugin binaries, keyed by version."""
+    root = tmp_path_factory.mktemp("mirror")
+    return {version: build_release(root, version) for version in MIRROR_VERSIONS}
+
+
+@pytest.fixture(scope="session")
+def mirror(mirror_releases):
+    """A MirrorServer on 127.0.0.1 serving ``mirror_releases``; ``mirror.releases`` maps versions."""
+    root = list(mirror_releases.values())[0].path.parents[1]
+    with MirrorServer(root, access_log=root / "access.log") as server:
+        server.releases = mirror_releases
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mirror_log(request):
+    # The mirror is shared by the session; each test sees only its own requests.
+    if "mirror" in request.fixturenames:
+        request.getfixturevalue("mirror").clear()
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    """``inventory(nodes, **kwargs)`` writes a YAML inventory (group "nodes") and returns its path."""
+
+    def write(nodes, **kwargs) -> Path:
+        return ansible_runner.write_inventory(tmp_path / "inventory.yml", nodes, **kwargs)
+
+    return write
+
+
+@pytest.fixture
+def run_playbook(tmp_path):
+    """``run_playbook(playbook, inventory, **kwargs)``; relative playbook paths are under the repo."""
+
+    def run(playbook, inventory, **kwargs):
+        playbook = Path(playbook)
+        if not playbook.is_absolute():
+            playbook = REPO / playbook
+        kwargs.setdefault("cwd", tmp_path)
+        return ansible_runner.run_playbook(playbook, inventory, **kwargs)
+
+    return run

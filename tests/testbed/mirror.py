@@ -1,0 +1,299 @@
+"""A local CNI plugins release mirror: Debian's real plugin binaries repacked as upstream ships them.
+
+Layout (same as upstream's release downloads):
+    <root>/v<version>/cni-plugins-linux-<arch>-v<version>.tgz
+    <root>/v<version>/cni-plugins-linux-<arch>-v<version>.tgz.sha256   "<hex>  <filename>\\n"
+    <root>/v<version>/cni-plugins-linux-<arch>-v<version>.tgz.sha512
+Archives are byte-for-byte reproducible (fixed mtimes and owners, sorted members, gzip mtime 0),
+so building the same version twice gives the same checksum.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import tarfile
+import threading
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+DEBIAN_PLUGINS_DIR = "/usr/lib/cni"
+DEBIAN_LICENSE = Path("/usr/share/doc/containernetworking-plugins/copyright")
+# Any fixed instant works; it only has to be the same on every build.
+FIXED_MTIME = 1704067200  # 2024-01-01T00:00:00Z
+
+
+@dataclass(frozen=True)
+class Release:
+    """A release on disk. sha256/sha512 are what the published checksum files claim."""
+
+    version: str
+    arch: str
+    path: Path
+    url_path: str
+    sha256: str
+    sha512: str
+    plugins: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    def url(self, base_url: str) -> str:
+        return base_url.rstrip("/") + self.url_path
+
+
+def tarball_name(version: str, arch: str = "amd64", os_name: str = "linux") -> str:
+    return "cni-plugins-%s-%s-v%s.tgz" % (os_name, arch, version)
+
+
+def available_plugins(plugins_dir: str = DEBIAN_PLUGINS_DIR) -> list[str]:
+    directory = Path(plugins_dir)
+    return sorted(p.name for p in directory.iterdir() if p.is_file() and os.access(p, os.X_OK))
+
+
+# --- tar members ------------------------------------------------------------------------------
+
+def _info(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644, size: int = 0) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.mode = mode
+    info.size = size
+    info.mtime = FIXED_MTIME
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def file_member(name: str, data: bytes, mode: int = 0o644) -> tuple[tarfile.TarInfo, bytes]:
+    return _info(name, mode=mode, size=len(data)), data
+
+
+def dir_member(name: str) -> tuple[tarfile.TarInfo, None]:
+    return _info(name, tarfile.DIRTYPE, 0o755), None
+
+
+def symlink_member(name: str, target: str) -> tuple[tarfile.TarInfo, None]:
+    info = _info(name, tarfile.SYMTYPE, 0o777)
+    info.linkname = target
+    return info, None
+
+
+def _readme(version: str, arch: str, plugins: list[str]) -> bytes:
+    return ("# CNI plugins v%s (%s)\n\nTest build for nodeprep.cni: Debian's containernetworking-plugins "
+            "binaries repacked in the layout of an upstream release.\n\nPlugins: %s\n"
+            % (version, arch, ", ".join(plugins))).encode()
+
+
+def _license() -> bytes:
+    if DEBIAN_LICENSE.is_file():
+        return DEBIAN_LICENSE.read_bytes()
+    return b"Apache License, Version 2.0\n"
+
+
+def release_members(version: str, arch: str, plugins_dir: str, plugins: list[str]) -> list:
+    """The members of a normal release, in upstream's order: "./", then sorted files."""
+    files = {"./LICENSE": (_license(), 0o644), "./README.md": (_readme(version, arch, plugins), 0o644)}
+    for plugin in plugins:
+        files["./" + plugin] = ((Path(plugins_dir) / plugin).read_bytes(), 0o755)
+    members = [dir_member("./")]
+    members.extend(file_member(name, data, mode) for name, (data, mode) in sorted(files.items()))
+    return members
+
+
+def pack(members: list) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        for info, data in members:
+            archive.addfile(info, io.BytesIO(data) if data is not None else None)
+    compressed = io.BytesIO()
+    # filename="" and mtime=0 keep the gzip header free of anything that varies between builds.
+    with gzip.GzipFile(filename="", fileobj=compressed, mode="wb", mtime=0) as gz:
+        gz.write(raw.getvalue())
+    return compressed.getvalue()
+
+
+# --- writing releases -------------------------------------------------------------------------
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_bytes(data)
+    os.replace(temp, path)
+
+
+def _checksum_line(hex_digest: str, filename: str) -> bytes:
+    return ("%s  %s\n" % (hex_digest, filename)).encode()
+
+
+def write_release(root: str | os.PathLike, version: str, arch: str, archive: bytes,
+                  checksummed: bytes | None = None, plugins: list[str] | None = None) -> Release:
+    """Writes ``archive`` and checksum files computed over ``checksummed`` (default: the archive)."""
+    name = tarball_name(version, arch)
+    url_path = "/v%s/%s" % (version, name)
+    path = Path(root) / url_path.lstrip("/")
+    summed = archive if checksummed is None else checksummed
+    sha256 = hashlib.sha256(summed).hexdigest()
+    sha512 = hashlib.sha512(summed).hexdigest()
+    _write(path, archive)
+    _write(path.with_name(name + ".sha256"), _checksum_line(sha256, name))
+    _write(path.with_name(name + ".sha512"), _checksum_line(sha512, name))
+    return Release(version, arch, path, url_path, sha256, sha512, tuple(plugins or ()))
+
+
+def _plugins(plugins_dir: str, plugins: list[str] | None) -> list[str]:
+    return sorted(plugins) if plugins is not None else available_plugins(plugins_dir)
+
+
+def build_release(root: str | os.PathLike, version: str, arch: str = "amd64",
+                  plugins_dir: str = DEBIAN_PLUGINS_DIR, plugins: list[str] | None = None) -> Release:
+    """A faithful release: real binaries, LICENSE, a README naming the version, checksum files."""
+    names = _plugins(plugins_dir, plugins)
+    archive = pack(release_members(version, arch, plugins_dir, names))
+    return write_release(root, version, arch, archive, plugins=names)
+
+
+# --- hostile releases, for tests that must refuse them ------------------------------------------
+
+def build_corrupt_checksum(root: str | os.PathLike, version: str, arch: str = "amd64",
+                           plugins_dir: str = DEBIAN_PLUGINS_DIR, plugins: list[str] | None = None) -> Release:
+    """A valid archive whose published checksum files do not match it.
+
+    The returned sha256/sha512 are the (wrong) published values; the archive's real hash differs.
+    """
+    names = _plugins(plugins_dir, plugins)
+    archive = pack(release_members(version, arch, plugins_dir, names))
+    return write_release(root, version, arch, archive, checksummed=archive + b"corrupt", plugins=names)
+
+
+def build_truncated(root: str | os.PathLike, version: str, arch: str = "amd64",
+                    plugins_dir: str = DEBIAN_PLUGINS_DIR, plugins: list[str] | None = None) -> Release:
+    """The first half of a valid archive, with checksum files of the FULL archive."""
+    names = _plugins(plugins_dir, plugins)
+    archive = pack(release_members(version, arch, plugins_dir, names))
+    return write_release(root, version, arch, archive[: len(archive) // 2], checksummed=archive, plugins=names)
+
+
+def build_traversal(root: str | os.PathLike, version: str, arch: str = "amd64",
+                    plugins_dir: str = DEBIAN_PLUGINS_DIR, plugins: list[str] | None = None,
+                    member: str = "../evil") -> Release:
+    """A well-formed archive (correct checksums) that also holds a member escaping the target."""
+    names = _plugins(plugins_dir, plugins)
+    members = release_members(version, arch, plugins_dir, names)
+    members.append(file_member(member, b"#!/bin/sh\necho escaped\n", 0o755))
+    return write_release(root, version, arch, pack(members), plugins=names)
+
+
+def build_symlink_member(root: str | os.PathLike, version: str, arch: str = "amd64",
+                         plugins_dir: str = DEBIAN_PLUGINS_DIR, plugins: list[str] | None = None,
+                         member: str = "./evil-link", target: str = "/etc/passwd") -> Release:
+    """A well-formed archive (correct checksums) that also holds a symlink member."""
+    names = _plugins(plugins_dir, plugins)
+    members = release_members(version, arch, plugins_dir, names)
+    members.append(symlink_member(member, target))
+    return write_release(root, version, arch, pack(members), plugins=names)
+
+
+# --- serving ----------------------------------------------------------------------------------
+
+class _Handler(SimpleHTTPRequestHandler):
+    server: "_Server"
+
+    def send_head(self):
+        path = self.path.split("?", 1)[0]
+        self.server.owner.record(self.command, path)
+        status = self.server.owner.take_failure()
+        if status is not None:
+            self.send_error(status, "injected failure")
+            return None
+        return super().send_head()
+
+    def log_message(self, format, *args):  # noqa: A002  (signature from the base class)
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: "MirrorServer"
+
+
+class MirrorServer:
+    """Serves files under ``root`` on 127.0.0.1 (a free port) from a daemon thread."""
+
+    def __init__(self, root: str | os.PathLike, access_log: str | os.PathLike | None = None):
+        self.root = Path(root)
+        self.access_log = Path(access_log) if access_log else None
+        # Filled by whoever built the releases under root (the integration fixture does), by version.
+        self.releases: dict[str, Release] = {}
+        self._lock = threading.Lock()
+        self._requests: list[str] = []
+        self._failures: list[int] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "MirrorServer":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def start(self) -> "MirrorServer":
+        root = str(self.root)
+
+        def handler(*args, **kwargs):
+            return _Handler(*args, directory=root, **kwargs)
+
+        self._server = _Server(("127.0.0.1", 0), handler)
+        self._server.owner = self
+        self._thread = threading.Thread(target=self._server.serve_forever, name="mirror", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = None
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return "http://127.0.0.1:%d" % self.port
+
+    def url(self, url_path: str) -> str:
+        return self.base_url + "/" + url_path.lstrip("/")
+
+    # --- request log and failure injection ---
+
+    @property
+    def requests(self) -> list[str]:
+        """Paths requested so far (a copy), in order."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    def record(self, method: str, path: str) -> None:
+        with self._lock:
+            self._requests.append(path)
+            if self.access_log is not None:
+                with open(self.access_log, "a", encoding="utf-8") as log:
+                    log.write("%s %s\n" % (method, path))
+
+    def fail_next(self, count: int, status: int = HTTPStatus.SERVICE_UNAVAILABLE) -> None:
+        """The next ``count`` requests get ``status`` instead of the file (retry tests)."""
+        with self._lock:
+            self._failures.extend([int(status)] * count)
+
+    def take_failure(self) -> int | None:
+        with self._lock:
+            return self._failures.pop(0) if self._failures else None

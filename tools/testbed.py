@@ -1,0 +1,365 @@
+"""Test bed for nodeprep.cni: prepares what tests and the demo need, and runs the demo.
+
+Subcommands:
+  bootstrap   collections from the ``ansible`` wheel, ansible-test's offline pip stand-in and
+              the cached node rootfs; idempotent and fast once done.
+  demo        boots a node, serves a locally built release and runs playbooks/site.yml and
+              playbooks/verify.yml against it.
+  node-up     boots a node for manual use and prints its inventory path.
+  node-down   stops a node started by node-up.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.testbed import node as node_mod  # noqa: E402  (needs REPO on sys.path)
+
+CACHE = REPO / ".cache"
+WHEELS = CACHE / "wheels"
+COLLECTIONS_ROOT = CACHE / "collections"
+ANSIBLE_WHEEL_VERSION = "12.3.0"
+BUNDLED_COLLECTIONS = ("community/general", "ansible/posix")
+PIP_VERSION = "24.2"
+GET_PIP = Path.home() / ".ansible/test/cache" / ("get_pip_%s.py" % PIP_VERSION.replace(".", "_"))
+VENV_PIP = REPO / ".venv/bin/pip"
+MANUAL_NODES = Path("/var/tmp/nodeprep-testbed-nodes")
+
+
+def log(message: str) -> None:
+    print("testbed: %s" % message, flush=True)
+
+
+# --- wheels and collections -------------------------------------------------------------------
+
+def download_wheel(requirement: str, pattern: str) -> Path:
+    """Returns the wheel matching ``pattern`` in the wheel cache, downloading it once."""
+    found = sorted(WHEELS.glob(pattern))
+    if found:
+        return found[0]
+    WHEELS.mkdir(parents=True, exist_ok=True)
+    log("pip download %s" % requirement)
+    subprocess.run([str(VENV_PIP), "download", "-q", "--no-deps", "--only-binary=:all:",
+                    "--dest", str(WHEELS), requirement], check=True)
+    found = sorted(WHEELS.glob(pattern))
+    if not found:
+        raise SystemExit("testbed: pip download %s produced no %s" % (requirement, pattern))
+    return found[0]
+
+
+def ensure_bundled_collections() -> None:
+    """Extracts community.general and ansible.posix from the ansible wheel (Galaxy is offline)."""
+    target = COLLECTIONS_ROOT / "ansible_collections"
+    missing = [c for c in BUNDLED_COLLECTIONS if not (target / c / "MANIFEST.json").is_file()]
+    if not missing:
+        return
+    wheel = download_wheel("ansible==%s" % ANSIBLE_WHEEL_VERSION, "ansible-%s-*.whl" % ANSIBLE_WHEEL_VERSION)
+    for collection in missing:
+        extract_collection(wheel, collection, target)
+
+
+def extract_collection(wheel: Path, collection: str, target: Path) -> None:
+    # Extract next to the final place and rename, so a half-extracted tree never looks complete.
+    prefix = "ansible_collections/%s/" % collection
+    final = target / collection
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=final.parent))
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            members = [m for m in archive.namelist() if m.startswith(prefix)]
+            for member in members:
+                archive.extract(member, staging)
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(staging / prefix.rstrip("/"), final)
+        log("extracted %s (%d files)" % (collection.replace("/", "."), len(members)))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def ensure_own_collection_link() -> None:
+    """nodeprep/cni points at the repo through a relative link, so the repo may move."""
+    link = COLLECTIONS_ROOT / "ansible_collections/nodeprep/cni"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    wanted = os.path.relpath(REPO, link.parent)
+    if link.is_symlink() and os.readlink(link) == wanted:
+        return
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(wanted)
+    log("linked %s -> %s" % (link, wanted))
+
+
+# --- ansible-test's offline pip ---------------------------------------------------------------
+
+GET_PIP_TEMPLATE = '''\
+"""Offline stand-in for pip's get-pip.py, written by tools/testbed.py bootstrap.
+
+ansible-test runs this file to put pip into a fresh venv. It installs a pip wheel that was
+downloaded beforehand, without asking any index.
+"""
+import os
+import sys
+
+WHEEL = %(wheel)r
+
+sys.path.insert(0, WHEEL)
+from pip._internal.cli.main import main  # noqa: E402  (importable only from the wheel)
+
+# get-pip.py's own switches are meaningless for a plain wheel install; package specs are
+# replaced by the local wheel.
+options = [arg for arg in sys.argv[1:] if arg.startswith("-") and arg not in ("--no-setuptools", "--no-wheel")]
+sys.exit(main(["install", "--no-index", "--find-links", os.path.dirname(WHEEL)] + options + [WHEEL]))
+'''
+
+
+def ensure_get_pip() -> None:
+    wheel = download_wheel("pip==%s" % PIP_VERSION, "pip-%s-*.whl" % PIP_VERSION)
+    content = GET_PIP_TEMPLATE % {"wheel": str(wheel)}
+    if GET_PIP.is_file() and GET_PIP.read_text() == content:
+        return
+    GET_PIP.parent.mkdir(parents=True, exist_ok=True)
+    temp = GET_PIP.with_suffix(".tmp")
+    temp.write_text(content)
+    os.replace(temp, GET_PIP)
+    log("wrote %s" % GET_PIP)
+
+
+# --- node rootfs ------------------------------------------------------------------------------
+
+ROOTFS_PACKAGES = ["systemd-sysv", "dbus", "iproute2", "procps", "util-linux"]
+# Units that fail or only slow down boot inside a container without consoles or udev.
+MASKED_UNITS = [
+    "console-getty.service",
+    "getty@tty1.service",
+    "systemd-udevd.service",
+    "systemd-udev-trigger.service",
+    "systemd-udev-settle.service",
+    "systemd-hwdb-update.service",
+    "systemd-modules-load.service",
+    "systemd-timesyncd.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_reap.service",
+    "e2scrub_all.timer",
+    "fstrim.timer",
+]
+# Bumped whenever the recipe changes, so an old cache is rebuilt instead of silently reused.
+ROOTFS_RECIPE = "1:" + ",".join(ROOTFS_PACKAGES) + ":" + ",".join(MASKED_UNITS)
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine already uses (the only one reachable here)."""
+    for source in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        uris, suites = None, None
+        for line in source.read_text().splitlines():
+            if line.startswith("URIs:"):
+                uris = line.split(":", 1)[1].split()
+            elif line.startswith("Suites:"):
+                suites = line.split(":", 1)[1].split()
+        if uris and suites and "bookworm" in suites:
+            return uris[0]
+    for source in sorted(Path("/etc/apt/sources.list.d").glob("*.list")) + [Path("/etc/apt/sources.list")]:
+        if source.is_file():
+            for line in source.read_text().splitlines():
+                fields = line.split()
+                if len(fields) >= 3 and fields[0] == "deb" and fields[2].startswith("bookworm"):
+                    return next(f for f in fields[1:] if f.startswith("http"))
+    return "http://deb.debian.org/debian"
+
+
+def rootfs_is_complete() -> bool:
+    stamp = node_mod.ROOTFS_CACHE / node_mod.ROOTFS_STAMP
+    return stamp.is_file() and stamp.read_text().strip() == ROOTFS_RECIPE
+
+
+def rootfs_in_use(rootfs: Path) -> bool:
+    """True while an overlay of a running node has the rootfs as its lower layer."""
+    with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
+        return any("lowerdir=%s," % rootfs in line or "lowerdir=%s " % rootfs in line for line in mountinfo)
+
+
+def ensure_rootfs() -> None:
+    final = node_mod.ROOTFS_CACHE
+    if rootfs_is_complete():
+        return
+    if final.exists() and rootfs_in_use(final):
+        raise SystemExit("testbed: %s needs a rebuild but running nodes use it; stop them first" % final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(final.name + ".build-*"):
+        log("removing interrupted build %s" % stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=final.name + ".build-", dir=final.parent))
+    started = time.monotonic()
+    mirror = debian_mirror()
+    log("debootstrap bookworm from %s into %s" % (mirror, staging))
+    subprocess.run(["debootstrap", "--variant=minbase", "--include=python3", "bookworm",
+                    str(staging), mirror], check=True, stdout=subprocess.DEVNULL)
+    install_in_rootfs(staging)
+    tune_rootfs(staging)
+    (staging / node_mod.ROOTFS_STAMP).write_text(ROOTFS_RECIPE + "\n")
+    staging.chmod(0o755)  # mkdtemp made it 0700; it becomes every node's "/"
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(staging, final)
+    log("rootfs ready in %.0f s: %s" % (time.monotonic() - started, final))
+
+
+def nspawn_run(rootfs: Path, *command: str) -> None:
+    """Runs a command in the rootfs without booting it (nspawn needs the private /run/systemd)."""
+    cgroups, env = node_mod.private_cgroups("build-%d" % os.getpid())
+    try:
+        subprocess.run(node_mod.nspawn_prefix() + ["-D", str(rootfs), "--pipe"] + list(command),
+                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
+    finally:
+        node_mod.remove_cgroups(cgroups)
+
+
+def install_in_rootfs(rootfs: Path) -> None:
+    log("installing %s in the rootfs" % " ".join(ROOTFS_PACKAGES))
+    env = ["--setenv=DEBIAN_FRONTEND=noninteractive"]
+    nspawn_run(rootfs, *env, "apt-get", "-q", "update")
+    nspawn_run(rootfs, *env, "apt-get", "install", "-y", "-q", "--no-install-recommends", *ROOTFS_PACKAGES)
+    nspawn_run(rootfs, "apt-get", "clean")
+
+
+def tune_rootfs(rootfs: Path) -> None:
+    for unit in MASKED_UNITS:
+        link = rootfs / "etc/systemd/system" / unit
+        if not link.is_symlink():
+            link.unlink(missing_ok=True)
+            link.symlink_to("/dev/null")
+    # An empty machine-id lets every node get its own at boot; without /etc/hostname (debootstrap
+    # copies the host's) a node keeps the unique machine name nspawn gives it.
+    (rootfs / "etc/machine-id").write_text("")
+    (rootfs / "etc/hostname").unlink(missing_ok=True)
+    shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
+    (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
+
+
+def check_node_boots() -> None:
+    """Boots one throwaway node the first time, so a broken rootfs shows up in bootstrap."""
+    marker = node_mod.ROOTFS_CACHE.parent / ".boot-verified"
+    if marker.is_file() and marker.read_text() == ROOTFS_RECIPE:
+        return
+    log("test boot of a node")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="nodeprep-bootcheck-", dir="/var/tmp") as workdir:
+        with node_mod.Node("bootcheck", Path(workdir) / "node") as node:
+            state = node.run(["systemctl", "is-system-running"], check=False).stdout.strip()
+    log("node booted (%s) and stopped in %.1f s" % (state, time.monotonic() - started))
+    marker.write_text(ROOTFS_RECIPE)
+
+
+def cmd_bootstrap(_args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    ensure_bundled_collections()
+    ensure_own_collection_link()
+    ensure_get_pip()
+    ensure_rootfs()
+    node_mod.raise_inotify_limit()
+    check_node_boots()
+    log("bootstrap done in %.1f s" % (time.monotonic() - started))
+    return 0
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+def cmd_demo(_args: argparse.Namespace) -> int:
+    from tests.testbed.ansible_runner import run_playbook, write_inventory
+    from tests.testbed.mirror import MirrorServer, build_release
+
+    site, verify = REPO / "playbooks/site.yml", REPO / "playbooks/verify.yml"
+    missing = [str(p.relative_to(REPO)) for p in (site, verify) if not p.is_file()]
+    if missing:
+        log("missing %s: nothing to demo yet" % ", ".join(missing))
+        return 1
+    version = "9.0.0"
+    with tempfile.TemporaryDirectory(prefix="nodeprep-demo-", dir="/var/tmp") as temp:
+        temp = Path(temp)
+        release = build_release(temp / "mirror", version)
+        with MirrorServer(temp / "mirror") as mirror, node_mod.Node("demo", temp / "node") as node:
+            inventory = temp / "inventory.yml"
+            write_inventory(inventory, [node])
+            extra = {
+                "cni_plugins_version": version,
+                "cni_plugins_base_url": mirror.base_url,
+                "cni_plugins_checksums": {"amd64": {version: "sha256:" + release.sha256}},
+            }
+            log("node %s booted, mirror at %s" % (node.name, mirror.base_url))
+            reports = temp / "nodeprep-reports"
+            rc = 0
+            for playbook in (site, verify):
+                log("ansible-playbook %s" % playbook.relative_to(REPO))
+                result = run_playbook(playbook, inventory, extra_vars=dict(extra, nodeprep_report_dir=str(reports)),
+                                      json_output=False, cwd=temp)
+                print(result.stdout, end="")
+                if result.stderr:
+                    print(result.stderr, end="", file=sys.stderr)
+                rc = rc or result.rc
+            log("mirror requests: %s" % ", ".join(mirror.requests))
+            for report in sorted(reports.glob("*.json")) if reports.is_dir() else []:
+                log("report %s:\n%s" % (report.name, report.read_text()))
+    return rc
+
+
+# --- manual nodes -----------------------------------------------------------------------------
+
+def cmd_node_up(args: argparse.Namespace) -> int:
+    from tests.testbed.ansible_runner import write_inventory
+
+    workdir = MANUAL_NODES / args.name
+    if workdir.exists():
+        raise SystemExit("testbed: %s exists; run node-down %s first" % (workdir, args.name))
+    node = node_mod.Node(args.name, workdir / "node", private_network=args.private_network,
+                         readonly_usr=args.readonly_usr, detached=True)
+    node.start()
+    inventory = workdir / "inventory.yml"
+    write_inventory(inventory, [node])
+    (workdir / "node.json").write_text(json.dumps(node.state()))
+    print(inventory)
+    return 0
+
+
+def cmd_node_down(args: argparse.Namespace) -> int:
+    workdir = MANUAL_NODES / args.name
+    state_file = workdir / "node.json"
+    if not state_file.is_file():
+        raise SystemExit("testbed: no node %s" % args.name)
+    node = node_mod.Node.from_state(json.loads(state_file.read_text()))
+    node.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+    log("node %s stopped" % args.name)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("bootstrap").set_defaults(func=cmd_bootstrap)
+    sub.add_parser("demo").set_defaults(func=cmd_demo)
+    up = sub.add_parser("node-up")
+    up.add_argument("name")
+    up.add_argument("--private-network", action="store_true")
+    up.add_argument("--readonly-usr", action="store_true")
+    up.set_defaults(func=cmd_node_up)
+    down = sub.add_parser("node-down")
+    down.add_argument("name")
+    down.set_defaults(func=cmd_node_down)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
