@@ -29,7 +29,7 @@ class FileLock:
     def acquire(self) -> None:
         directory = os.path.dirname(self.path)
         if directory and not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
+            os.makedirs(directory, 0o755, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + self.timeout
         while True:

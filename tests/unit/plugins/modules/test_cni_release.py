@@ -1,0 +1,339 @@
+"""Tests for the cni_release module: real HTTP server on 127.0.0.1, real tarballs, real cache dir."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import subprocess
+import tarfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.nodeprep.cni.plugins.modules import cni_release
+
+ASSET_9 = "cni-plugins-linux-amd64-v9.0.0.tgz"
+ASSET_162 = "cni-plugins-linux-amd64-v1.6.2.tgz"
+PINNED_162 = "b8e811578fb66023f90d2e238d80cec3bdfca4b44049af74c374d4fae0f9c090"
+
+
+def make_tarball(label):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name in ("bridge", "host-local", "loopback", "macvlan", "LICENSE", "README.md"):
+            data = b"#!/bin/sh\necho %s %s\n" % (name.encode(), label.encode())
+            info = tarfile.TarInfo("./" + name)
+            info.size = len(data)
+            info.mode = 0o755
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+TARBALL = make_tarball("9.0.0")
+SHA256 = hashlib.sha256(TARBALL).hexdigest()
+SHA512 = hashlib.sha512(TARBALL).hexdigest()
+
+
+class QuietServer(ThreadingHTTPServer):
+    """Clients that drop a kept-alive connection are normal here, not worth a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class ReleaseServer:
+    """Serves files from a dict path -> bytes (404 otherwise) and counts every request."""
+
+    def __init__(self):
+        self.files = {}
+        self.hits = []
+        self.delay = 0.0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 - name required by BaseHTTPRequestHandler
+                server.hits.append(self.path)
+                time.sleep(server.delay)
+                body = server.files.get(self.path)
+                status = 200 if body is not None else 404
+                body = body if body is not None else b"not found"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def base(self, prefix="/releases"):
+        return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], prefix)
+
+    def publish(self, version, body=TARBALL, prefix="/releases", sha256_file=True, sha512_file=False, arch="amd64"):
+        asset = "cni-plugins-linux-%s-v%s.tgz" % (arch, version)
+        path = "%s/v%s/%s" % (prefix, version, asset)
+        self.files[path] = body
+        if sha256_file:
+            self.files[path + ".sha256"] = ("%s  %s\n" % (hashlib.sha256(body).hexdigest(), asset)).encode()
+        if sha512_file:
+            self.files[path + ".sha512"] = ("%s  %s\n" % (hashlib.sha512(body).hexdigest(), asset)).encode()
+        return self.base(prefix) + "/v%s/%s" % (version, asset)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    release_server = ReleaseServer()
+    release_server.thread.start()
+    yield release_server
+    release_server.httpd.shutdown()
+    release_server.httpd.server_close()
+
+
+@pytest.fixture
+def cache_dir(tmp_path):
+    return tmp_path / "cache"
+
+
+def run_module(args, capsys):
+    """Run the module's main(); return (failed, result) from the JSON it prints."""
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as info:
+            cni_release.main()
+    result = json.loads(capsys.readouterr().out)
+    assert (info.value.code != 0) == bool(result.get("failed"))
+    return bool(result.get("failed")), result
+
+
+def args_for(server, cache_dir, version="9.0.0", **extra):
+    args = {"version": version, "arch": "amd64", "base_url": server.base(), "cache_dir": str(cache_dir), "retries": 0}
+    args.update(extra)
+    return args
+
+
+def cache_files(cache_dir):
+    if not cache_dir.exists():
+        return []
+    return sorted(name for name in os.listdir(str(cache_dir)) if not name.endswith(".lock"))
+
+
+def test_pinned_checksum_mismatch_fails_and_leaves_no_file(server, cache_dir, capsys):
+    url = server.publish("1.6.2")  # our own bytes, not upstream's: must not match the pinned value
+    failed, result = run_module(args_for(server, cache_dir, version="v1.6.2"), capsys)
+    assert failed
+    assert url in result["msg"] and PINNED_162 in result["msg"] and SHA256 in result["msg"]
+    assert "checksum mismatch" in result["msg"]
+    assert cache_files(cache_dir) == []
+    assert server.hits == ["/releases/v1.6.2/" + ASSET_162]  # the pinned value is used, no .sha256 fetched
+
+
+def test_unpinned_version_verified_by_sha256_file_then_offline(server, cache_dir, capsys):
+    url = server.publish("9.0.0")
+    failed, result = run_module(args_for(server, cache_dir), capsys)
+    assert not failed, result
+    assert result["changed"] is True and result["downloaded"] is True
+    assert result["sha256"] == SHA256 and result["url"] == url and result["checksum_source"] == "checksum_file"
+    assert result["path"] == str(cache_dir / ASSET_9) and result["version"] == "9.0.0" and result["arch"] == "amd64"
+    assert (cache_dir / ASSET_9).read_bytes() == TARBALL
+    assert server.hits == ["/releases/v9.0.0/%s.sha256" % ASSET_9, "/releases/v9.0.0/" + ASSET_9]
+    record = json.loads((cache_dir / (ASSET_9 + ".verified.json")).read_text())
+    assert record == {"sha256": SHA256, "url": url, "algorithm": "sha256"}
+    assert cache_files(cache_dir) == [ASSET_9, ASSET_9 + ".verified.json"]
+
+    server.hits.clear()
+    failed, again = run_module(args_for(server, cache_dir), capsys)
+    assert not failed and again["changed"] is False and again["downloaded"] is False
+    assert again["sha256"] == SHA256 and again["checksum_source"] == "verified_record"
+    assert server.hits == []
+
+
+def test_lost_record_reverifies_cached_file_without_downloading(server, cache_dir, capsys):
+    server.publish("9.0.0")
+    assert not run_module(args_for(server, cache_dir), capsys)[0]
+    (cache_dir / (ASSET_9 + ".verified.json")).unlink()
+    server.hits.clear()
+    failed, result = run_module(args_for(server, cache_dir), capsys)
+    assert not failed and result["downloaded"] is False and result["changed"] is False
+    assert server.hits == ["/releases/v9.0.0/%s.sha256" % ASSET_9]
+    assert (cache_dir / (ASSET_9 + ".verified.json")).exists()
+
+
+def test_unpinned_version_verified_by_sha512_file(server, cache_dir, capsys):
+    server.publish("9.0.0", sha256_file=False, sha512_file=True)
+    failed, result = run_module(args_for(server, cache_dir, checksum_algorithm="sha512"), capsys)
+    assert not failed, result
+    assert result["sha256"] == SHA256 and result["downloaded"] is True
+    assert server.hits[0].endswith(".sha512")
+    record = json.loads((cache_dir / (ASSET_9 + ".verified.json")).read_text())
+    assert record["sha512"] == SHA512 and record["sha256"] == SHA256 and record["algorithm"] == "sha512"
+
+
+def test_tampered_tarball_fails_against_checksum_file(server, cache_dir, capsys):
+    server.publish("9.0.0")
+    server.files["/releases/v9.0.0/" + ASSET_9] = make_tarball("evil")
+    failed, result = run_module(args_for(server, cache_dir), capsys)
+    assert failed and SHA256 in result["msg"] and "checksum mismatch" in result["msg"]
+    assert cache_files(cache_dir) == []
+
+
+def test_require_pinned_refuses_before_any_request(server, cache_dir, capsys):
+    server.publish("9.0.0")
+    failed, result = run_module(args_for(server, cache_dir, require_pinned=True), capsys)
+    assert failed
+    assert "9.0.0" in result["msg"] and "require_pinned" in result["msg"] and "checksums" in result["msg"]
+    assert server.hits == []
+    assert not cache_dir.exists()
+
+
+def test_require_pinned_passes_for_pinned_or_user_versions(server, cache_dir, capsys):
+    server.publish("9.0.0", sha256_file=False)
+    table = {"amd64": {"9.0.0": "sha256:" + SHA256}}
+    failed, result = run_module(args_for(server, cache_dir, require_pinned=True, checksums=table), capsys)
+    assert not failed and result["checksum_source"] == "user_table"
+
+
+@pytest.mark.parametrize("version, replacement", [("1.6.1", "1.6.2"), ("v1.7.0", "1.7.1")])
+def test_broken_version_refused_before_any_request(server, cache_dir, capsys, version, replacement):
+    server.publish(version.lstrip("v"))
+    failed, result = run_module(args_for(server, cache_dir, version=version, checksum="sha256:" + SHA256), capsys)
+    assert failed and result["msg"] == "CNI plugins %s is a known-broken release; use %s" % (version.lstrip("v"), replacement)
+    assert server.hits == []
+
+
+def test_cache_hit_makes_no_request(server, cache_dir, capsys):
+    server.publish("9.0.0")
+    args = args_for(server, cache_dir, checksums={"amd64": {"9.0.0": SHA256}})
+    assert not run_module(args, capsys)[0]
+    assert len(server.hits) == 1
+    server.hits.clear()
+    failed, result = run_module(args, capsys)
+    assert not failed and result["changed"] is False and result["downloaded"] is False and result["sha256"] == SHA256
+    assert server.hits == []
+
+
+def test_corrupt_cache_entry_is_replaced(server, cache_dir, capsys):
+    server.publish("9.0.0")
+    cache_dir.mkdir()
+    (cache_dir / ASSET_9).write_bytes(b"partial junk")
+    failed, result = run_module(args_for(server, cache_dir, checksum="sha256:" + SHA256, _ansible_diff=True), capsys)
+    assert not failed and result["downloaded"] is True
+    assert (cache_dir / ASSET_9).read_bytes() == TARBALL
+    assert result["diff"]["before"]["present"] is True
+    assert result["diff"]["before"]["sha256"] == hashlib.sha256(b"partial junk").hexdigest()
+    assert result["diff"]["after"] == {"path": str(cache_dir / ASSET_9), "present": True, "sha256": SHA256}
+
+
+def test_check_mode_never_downloads_or_writes(server, cache_dir, capsys):
+    server.publish("9.0.0")
+    args = args_for(server, cache_dir, checksum="sha256:" + SHA256, _ansible_check_mode=True, _ansible_diff=True)
+    failed, result = run_module(args, capsys)
+    assert not failed
+    assert result["changed"] is True and result["downloaded"] is False
+    assert result["path"] == str(cache_dir / ASSET_9) and result["sha256"] == SHA256
+    assert result["diff"]["before"] == {"path": str(cache_dir / ASSET_9), "present": False, "sha256": None}
+    assert server.hits == []
+    assert not cache_dir.exists()
+
+
+def test_check_mode_with_verified_cache_reports_no_change(server, cache_dir, capsys):
+    server.publish("9.0.0")
+    args = args_for(server, cache_dir, checksum="sha256:" + SHA256)
+    assert not run_module(args, capsys)[0]
+    server.hits.clear()
+    failed, result = run_module(dict(args, _ansible_check_mode=True), capsys)
+    assert not failed and result["changed"] is False and server.hits == []
+
+
+def test_user_table_overrides_pinned_value(server, cache_dir, capsys):
+    # A repack published as 1.6.2: the pinned upstream value would refuse it, the user entry accepts it.
+    server.publish("1.6.2", sha256_file=False)
+    table = {"amd64": {"v1.6.2": ["sha256:" + "0" * 64, "sha256:" + SHA256]}}
+    failed, result = run_module(args_for(server, cache_dir, version="1.6.2", checksums=table), capsys)
+    assert not failed, result
+    assert result["checksum_source"] == "user_table" and result["sha256"] == SHA256
+
+
+def test_explicit_checksum_wins_over_tables(server, cache_dir, capsys):
+    server.publish("9.0.0", sha256_file=False)
+    table = {"amd64": {"9.0.0": "sha256:" + "0" * 64}}
+    failed, result = run_module(args_for(server, cache_dir, checksum="sha512:" + SHA512.upper(), checksums=table), capsys)
+    assert not failed, result
+    assert result["checksum_source"] == "checksum" and result["sha256"] == SHA256
+    assert not (cache_dir / (ASSET_9 + ".verified.json")).exists()
+
+
+def test_mirror_fallback_when_base_url_404s(server, cache_dir, capsys):
+    mirror_url = server.publish("9.0.0", prefix="/mirror")
+    args = args_for(server, cache_dir, base_url=server.base("/gone/"), mirrors=[server.base("/mirror"), server.base("/never")], retries=3)
+    failed, result = run_module(args, capsys)
+    assert not failed, result
+    assert result["url"] == mirror_url
+    # The checksum file comes from the mirror that serves the tarball; 404 is not retried.
+    assert server.hits == [
+        "/gone/v9.0.0/%s.sha256" % ASSET_9,
+        "/mirror/v9.0.0/%s.sha256" % ASSET_9,
+        "/mirror/v9.0.0/" + ASSET_9,
+    ]
+
+
+def test_all_mirrors_missing_fails_naming_urls(server, cache_dir, capsys):
+    args = args_for(server, cache_dir, checksum="sha256:" + SHA256, mirrors=[server.base("/other")])
+    failed, result = run_module(args, capsys)
+    assert failed
+    assert server.base() + "/v9.0.0/" + ASSET_9 in result["msg"] and server.base("/other") in result["msg"]
+    assert "404" in result["msg"]
+    assert cache_files(cache_dir) == []
+
+
+def test_headers_are_secret(server, cache_dir, capsys):
+    args = args_for(server, cache_dir, checksum="sha256:" + SHA256, headers={"Authorization": "Bearer hunter2-token"})
+    failed, result = run_module(args, capsys)
+    assert failed
+    assert "hunter2-token" not in json.dumps(result)
+
+
+@pytest.mark.parametrize("version, fragment", [("1.4", "such as 1.4.1"), ("0.6.0", "before 0.7.0")])
+def test_bad_version_is_one_clear_error(server, cache_dir, capsys, version, fragment):
+    failed, result = run_module(args_for(server, cache_dir, version=version), capsys)
+    assert failed and fragment in result["msg"] and server.hits == []
+
+
+def test_bad_checksum_spec_is_clear(server, cache_dir, capsys):
+    failed, result = run_module(args_for(server, cache_dir, checksum="md5:abc"), capsys)
+    assert failed and "unknown algorithm" in result["msg"] and server.hits == []
+
+
+def test_parallel_runs_download_once(server, cache_dir, tmp_path):
+    """Two real module processes (as forks would run) share the cache: one downloads, one waits and reuses."""
+    server.publish("9.0.0")
+    server.delay = 0.5  # keep the first download in flight while the second run starts
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args_for(server, cache_dir)}))
+    # .../<root>/ansible_collections/nodeprep/cni/plugins/modules/cni_release.py -> <root>
+    collections_root = cni_release.__file__
+    for dummy in range(6):
+        collections_root = os.path.dirname(collections_root)
+    env = dict(os.environ, PYTHONPATH=collections_root)
+    command = [sys.executable, cni_release.__file__, str(args_file)]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for dummy in range(2)]
+    results = [json.loads(run.communicate(timeout=60)[0]) for run in runs]
+    assert all(not result.get("failed") for result in results), [result.get("msg") for result in results]
+    assert sorted(result["downloaded"] for result in results) == [False, True]
+    assert server.hits.count("/releases/v9.0.0/" + ASSET_9) == 1
+    assert all(result["sha256"] == SHA256 for result in results)
