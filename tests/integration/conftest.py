@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.testbed import ansible_runner
 from tests.testbed.mirror import MirrorServer, build_release
@@ -92,3 +93,33 @@ def run_playbook(tmp_path):
         return ansible_runner.run_playbook(playbook, inventory, **kwargs)
 
     return run
+
+
+@pytest.fixture
+def role_vars(mirror, tmp_path):
+    def make(version, **extra):
+        values = {
+            "cni_plugins_version": version,
+            "cni_plugins_base_url": mirror.base_url,
+            "cni_plugins_checksums": {"amd64": {v: "sha256:" + r.sha256 for v, r in mirror.releases.items()}},
+            "cni_plugins_controller_cache_dir": str(tmp_path / "controller-cache"),
+            "cni_plugins_link_dirs": ["/var/lib/rancher/k3s/data/cni"],
+        }
+        values.update(extra)
+        return values
+
+    return make
+
+
+@pytest.fixture
+def module_playbook(tmp_path):
+    """Writes a one-task playbook calling cni_install with the given options."""
+    def write(**options) -> Path:
+        options.setdefault("link_dirs", ["/var/lib/rancher/k3s/data/cni"])
+        play = [{"name": "cni_install", "hosts": "nodes", "gather_facts": False,
+                 "tasks": [{"name": "Run cni_install", "nodeprep.cni.cni_install": options, "register": "result"}]}]
+        path = tmp_path / ("cni_install_%s.yml" % options.get("state", "present"))
+        path.write_text(yaml.safe_dump(play))
+        return path
+
+    return write

@@ -69,7 +69,7 @@ def test_intact_version_dir(tmp_path):
 
 
 def test_missing_file_is_reported(tmp_path):
-    version_dir, _ = _version_dir(tmp_path)
+    version_dir = _version_dir(tmp_path)[0]
     os.unlink(version_dir / "host-local")
     verdict = verify_version_dir(str(version_dir))
     assert verdict["intact"] is False
@@ -79,7 +79,7 @@ def test_missing_file_is_reported(tmp_path):
 
 def test_file_overwritten_through_a_symlink_is_drifted(tmp_path):
     # An add-on's installer writes /opt/cni/bin/bridge, which is our link into the version dir.
-    version_dir, _ = _version_dir(tmp_path)
+    version_dir = _version_dir(tmp_path)[0]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     os.symlink(str(version_dir / "bridge"), str(bin_dir / "bridge"))
@@ -93,7 +93,7 @@ def test_file_overwritten_through_a_symlink_is_drifted(tmp_path):
 
 
 def test_file_replaced_by_a_symlink_is_drifted_even_with_same_bytes(tmp_path):
-    version_dir, _ = _version_dir(tmp_path)
+    version_dir = _version_dir(tmp_path)[0]
     copy = tmp_path / "copy"
     copy.write_bytes(FILES["bridge"][0])
     os.unlink(version_dir / "bridge")
@@ -102,7 +102,7 @@ def test_file_replaced_by_a_symlink_is_drifted_even_with_same_bytes(tmp_path):
 
 
 def test_dir_without_manifest_is_never_intact(tmp_path):
-    version_dir, _ = _version_dir(tmp_path)
+    version_dir = _version_dir(tmp_path)[0]
     os.unlink(version_dir / MANIFEST_NAME)
     verdict = verify_version_dir(str(version_dir))
     assert verdict["manifest"] is None
@@ -110,7 +110,7 @@ def test_dir_without_manifest_is_never_intact(tmp_path):
 
 
 def test_corrupt_manifest_reads_as_none(tmp_path):
-    version_dir, _ = _version_dir(tmp_path)
+    version_dir = _version_dir(tmp_path)[0]
     (version_dir / MANIFEST_NAME).write_bytes(b"{not json")
     assert read_manifest(str(version_dir)) is None
     (version_dir / MANIFEST_NAME).write_bytes(b'{"files": []}')
@@ -126,6 +126,6 @@ def test_is_plugin_name():
 
 
 def test_lost_exec_bit_is_drifted(tmp_path):
-    version_dir, _ = _version_dir(tmp_path)
+    version_dir = _version_dir(tmp_path)[0]
     os.chmod(version_dir / "bridge", 0o644)
     assert verify_version_dir(str(version_dir))["drifted"] == ["bridge"]
