@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import (
     MANIFEST_NAME,

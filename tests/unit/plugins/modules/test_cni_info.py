@@ -142,8 +142,8 @@ def test_config_coverage(node, releases):
         "cniVersion": "1.0.0", "name": "pods",
         "plugins": [{"type": "bridge", "ipam": {"type": "host-local"}}, {"type": "portmap", "capabilities": {"portMappings": True}}],
     })
-    macvlan = _write_conf(node, "20-macvlan.conf", {"cniVersion": "0.4.0", "name": "storage", "type": "macvlan",
-                                                     "master": "eth1", "ipam": {"type": "host-local"}})
+    macvlan_conf = {"cniVersion": "0.4.0", "name": "storage", "type": "macvlan", "master": "eth1", "ipam": {"type": "host-local"}}
+    macvlan = _write_conf(node, "20-macvlan.conf", macvlan_conf)
     multus = _write_conf(node, "00-multus.conf", MULTUS)
     broken = _write_conf(node, "99-broken.conflist", "{\"name\": \"half written\", ")
     _write_conf(node, "README", "not a config")
