@@ -314,7 +314,11 @@ def cmd_demo(_args: argparse.Namespace) -> int:
                 rc = rc or result.rc
                 log("mirror requests during that run: %s" % (", ".join(mirror.requests) or "none"))
             for report in sorted(reports.glob("*.json")) if reports.is_dir() else []:
-                log("report %s:\n%s" % (report.name, report.read_text()))
+                data = json.loads(report.read_text())
+                plugins = data["cni_plugins"]
+                log("report %s: schema_version %s, current %s, healthy %s, %d links, missing types %s" % (
+                    report.name, data["schema_version"], plugins["current"], plugins["healthy"],
+                    len(plugins["links"]), plugins["missing_types"] or "none"))
     return rc
 
 
