@@ -6,13 +6,13 @@ import hashlib
 import io
 import os
 import socket
-import sys
 import tarfile
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from ansible_collections.nodeprep.cni.tests.unit.http_server import QuietServer
 from ansible_collections.nodeprep.cni.plugins.module_utils import _http
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError, display_url, make_fetcher, try_mirrors
 
@@ -44,16 +44,6 @@ def make_tarball():
 
 TARBALL = make_tarball()
 assert len(TARBALL) > 2 * _http.CHUNK_SIZE
-
-
-class QuietServer(ThreadingHTTPServer):
-    """Clients that drop a kept-alive connection are normal here, not worth a traceback."""
-
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 class Reply:

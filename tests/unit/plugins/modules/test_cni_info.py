@@ -5,32 +5,16 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
 from ansible_collections.nodeprep.cni.tests.unit.module_runner import (
     RELEASE_PLUGINS,
     VERSION_A as A,
     VERSION_B as B,
-    Node,
-    build_releases,
     run_module,
     sha256_file,
 )
 
 CALICO = b"\x7fELF calico, not ours\n"
-
-
-@pytest.fixture(scope="module")
-def releases(tmp_path_factory):
-    return build_releases(tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture
-def node(tmp_path):
-    root = tmp_path / "root"
-    root.mkdir()
-    return Node(root)
 
 
 def install(node, release, **extra):

@@ -21,8 +21,6 @@ from ansible_collections.nodeprep.cni.tests.unit.module_runner import (
     VERSION_B as B,
     VERSION_C as C,
     VERSION_REAL as REAL,
-    Node,
-    build_releases,
     finish_module_process,
     run_module,
     sha256_bytes,
@@ -32,18 +30,6 @@ from ansible_collections.nodeprep.cni.tests.unit.module_runner import (
 
 STRAY_BRIDGE = b"#!/bin/sh\n# bridge copied here by kube-router's init container\n"
 CALICO = b"\x7fELF calico plugin, not ours\n"
-
-
-@pytest.fixture(scope="module")
-def releases(tmp_path_factory):
-    return build_releases(tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture
-def node(tmp_path):
-    root = tmp_path / "root"
-    root.mkdir()
-    return Node(root)
 
 
 def install(node, release, check_mode=False, diff=False, **extra):

@@ -11,11 +11,12 @@ import subprocess
 import tarfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.nodeprep.cni.tests.unit.http_server import QuietServer
 from ansible_collections.nodeprep.cni.plugins.modules import cni_release
 
 ASSET_9 = "cni-plugins-linux-amd64-v9.0.0.tgz"
@@ -38,16 +39,6 @@ def make_tarball(label):
 TARBALL = make_tarball("9.0.0")
 SHA256 = hashlib.sha256(TARBALL).hexdigest()
 SHA512 = hashlib.sha512(TARBALL).hexdigest()
-
-
-class QuietServer(ThreadingHTTPServer):
-    """Clients that drop a kept-alive connection are normal here, not worth a traceback."""
-
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 class ReleaseServer:
