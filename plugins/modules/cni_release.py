@@ -310,13 +310,6 @@ def verify_cached(cache_path, expectation):
     return sha256, record.get("url"), "verified_record"
 
 
-def _remove(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
 def _describe_expected(digests):
     return " or ".join(digests)
 
@@ -363,7 +356,7 @@ class Downloader:
             os.chmod(self.staging_path, 0o644)
             atomic_move(self.staging_path, self.cache_path)
         finally:
-            _remove(self.staging_path)
+            remove_quietly(self.staging_path, os.unlink)
         return self._finish(url, algorithm, actual, downloaded=True)
 
     def _finish(self, url, algorithm, digest, downloaded):
