@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
 import sys
-from http.server import ThreadingHTTPServer
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -14,3 +16,63 @@ class QuietServer(ThreadingHTTPServer):
     def handle_error(self, request, client_address):
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
+
+
+class Reply:
+    """One scripted response; ``truncate_to`` sends a full Content-Length but fewer bytes."""
+
+    def __init__(self, status=200, body=b"", truncate_to=None):
+        self.status = status
+        self.body = body
+        self.truncate_to = truncate_to
+
+
+class ScriptedServer:
+    """Routes path -> list of replies (the last one repeats); records every hit with its headers.
+
+    ``tls=(certfile, keyfile)`` serves HTTPS. As a forward proxy it sees absolute URLs as paths.
+    """
+
+    def __init__(self, tls=None):
+        self.routes = {}
+        self.hits = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 - name required by BaseHTTPRequestHandler
+                with server.lock:
+                    server.hits.append((self.path, dict(self.headers)))
+                    replies = server.routes.get(self.path) or [Reply(404, b"not found")]
+                    reply = replies.pop(0) if len(replies) > 1 else replies[0]
+                body = reply.body
+                self.send_response(reply.status)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Type", "application/octet-stream")
+                if reply.truncate_to is not None:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                self.wfile.write(body if reply.truncate_to is None else body[:reply.truncate_to])
+                self.wfile.flush()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def url(self, path=""):
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.httpd.server_address[1], path)
+
+    def paths(self):
+        return [path for path, dummy in self.hits]

@@ -7,12 +7,10 @@ import io
 import os
 import socket
 import tarfile
-import threading
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from ansible_collections.nodeprep.cni.tests.unit.http_server import QuietServer
+from ansible_collections.nodeprep.cni.tests.unit.http_server import Reply, ScriptedServer
 from ansible_collections.nodeprep.cni.plugins.module_utils import _http
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError, display_url, make_fetcher, try_mirrors
 
@@ -44,57 +42,6 @@ def make_tarball():
 
 TARBALL = make_tarball()
 assert len(TARBALL) > 2 * _http.CHUNK_SIZE
-
-
-class Reply:
-    """One scripted response; ``truncate_to`` sends a full Content-Length but fewer bytes."""
-
-    def __init__(self, status=200, body=b"", truncate_to=None):
-        self.status = status
-        self.body = body
-        self.truncate_to = truncate_to
-
-
-class ScriptedServer:
-    """Routes path -> list of replies (the last one repeats); records every hit with its headers."""
-
-    def __init__(self):
-        self.routes = {}
-        self.hits = []
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):  # noqa: N802 - name required by BaseHTTPRequestHandler
-                with server.lock:
-                    server.hits.append((self.path, dict(self.headers)))
-                    replies = server.routes.get(self.path) or [Reply(404, b"not found")]
-                    reply = replies.pop(0) if len(replies) > 1 else replies[0]
-                body = reply.body
-                self.send_response(reply.status)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Content-Type", "application/octet-stream")
-                if reply.truncate_to is not None:
-                    self.send_header("Connection", "close")
-                    self.close_connection = True
-                self.end_headers()
-                self.wfile.write(body if reply.truncate_to is None else body[:reply.truncate_to])
-                self.wfile.flush()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def url(self, path=""):
-        return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
-
-    def paths(self):
-        return [path for path, dummy in self.hits]
 
 
 @pytest.fixture
