@@ -76,3 +76,12 @@ class ScriptedServer:
 
     def paths(self):
         return [path for path, dummy in self.hits]
+
+
+PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
+
+
+def clear_proxies(monkeypatch) -> None:
+    """Both backends honour proxy variables: none from the caller's environment may reach a test."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)

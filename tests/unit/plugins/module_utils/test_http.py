@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.nodeprep.cni.tests.unit.http_server import Reply, ScriptedServer
+from ansible_collections.nodeprep.cni.tests.unit.http_server import Reply, ScriptedServer, clear_proxies
 from ansible_collections.nodeprep.cni.plugins.module_utils import _http
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError, display_url, make_fetcher, try_mirrors
 
@@ -47,8 +47,7 @@ assert len(TARBALL) > 2 * _http.CHUNK_SIZE
 @pytest.fixture
 def server(monkeypatch):
     # Proxies from the environment are honoured; make sure none sits between us and 127.0.0.1.
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+    clear_proxies(monkeypatch)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     scripted = ScriptedServer()
     scripted.thread.start()

@@ -10,12 +10,11 @@ import subprocess
 
 import pytest
 
-from ansible_collections.nodeprep.cni.tests.unit.http_server import Reply, ScriptedServer
+from ansible_collections.nodeprep.cni.tests.unit.http_server import Reply, ScriptedServer, clear_proxies
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError, make_fetcher
 
 BACKENDS = ["requests", "urls"]
 BODY = b"release bytes " * 4096
-PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
 
 
 def fetcher_for(backend, **kwargs):
@@ -36,8 +35,7 @@ def stop(server):
 
 @pytest.fixture
 def no_proxy_env(monkeypatch):
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
+    clear_proxies(monkeypatch)
     return monkeypatch
 
 

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.nodeprep.cni.tests.unit.http_server import QuietServer
+from ansible_collections.nodeprep.cni.tests.unit.http_server import QuietServer, clear_proxies
 from ansible_collections.nodeprep.cni.plugins.modules import cni_release
 
 ASSET_9 = "cni-plugins-linux-amd64-v9.0.0.tgz"
@@ -87,8 +87,7 @@ class ReleaseServer:
 
 @pytest.fixture
 def server(monkeypatch):
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+    clear_proxies(monkeypatch)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     release_server = ReleaseServer()
     release_server.thread.start()
