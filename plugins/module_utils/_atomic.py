@@ -11,6 +11,22 @@ import shutil
 import tempfile
 
 
+def unlink_quietly(path: str) -> None:
+    """Remove a file or link if it is there; cleanup after a failure must not raise a second error."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def rmdir_quietly(path: str) -> None:
+    """Remove a directory only if it is empty; otherwise leave it."""
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
 def _temp_name(directory: str, base: str) -> str:
     # mkstemp reserves a unique name; we only need the name for a symlink, so drop the file.
     fd, path = tempfile.mkstemp(prefix=".%s." % base, suffix=".tmp", dir=directory)
@@ -31,8 +47,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
         os.chmod(tmp, mode)
         os.rename(tmp, path)
     except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+        unlink_quietly(tmp)
         raise
     fsync_dir(directory)
 
@@ -45,8 +60,7 @@ def atomic_symlink(target: str, path: str) -> None:
     try:
         os.rename(tmp, path)
     except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+        unlink_quietly(tmp)
         raise
     fsync_dir(directory)
 
@@ -112,8 +126,7 @@ def move_across(src: str, dst: str) -> None:
     try:
         os.rename(tmp, dst)
     except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+        unlink_quietly(tmp)
         raise
     os.unlink(src)
     fsync_dir(directory)

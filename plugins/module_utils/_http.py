@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, Request, SSLValidationError
 
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import unlink_quietly
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import new_hash
 
 try:
@@ -178,7 +179,7 @@ class Fetcher:
                 os.fsync(handle.fileno())
             os.rename(temp_path, dest_path)
         except BaseException:
-            _remove_quietly(temp_path)
+            unlink_quietly(temp_path)
             raise
         return digest.hexdigest()
 
@@ -301,10 +302,3 @@ def _reason_of(error):
 def _describe(exc):
     text = str(exc) or exc.__class__.__name__
     return "%s: %s" % (exc.__class__.__name__, text) if exc.__class__.__name__ not in text else text
-
-
-def _remove_quietly(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

@@ -165,7 +165,14 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_move, atomic_symlink, make_dirs, move_across
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import (
+    atomic_move,
+    atomic_symlink,
+    make_dirs,
+    move_across,
+    rmdir_quietly,
+    unlink_quietly,
+)
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import file_digest
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import (
     LINK_FOREIGN,
@@ -583,13 +590,13 @@ def run(module: AnsibleModule) -> dict:
             lock.release()
             lock = None
             if not lock_existed and not created_versions_dir and pointers_before["current"] is None:
-                _unlink_quiet(layout.lock_path)
+                unlink_quietly(layout.lock_path)
         # Leave the node exactly as it was: drop the directories this failed first install made.
         for directory in reversed(created_versions_dir):
             if directory == layout.versions_dir:
                 shutil.rmtree(directory, ignore_errors=True)
             else:
-                _rmdir_quiet(directory)
+                rmdir_quietly(directory)
         raise
     finally:
         if lock is not None:
@@ -646,23 +653,9 @@ def _restore_pointers(layout: Layout, pointers: dict):
         if _readlink(path) == target:
             continue
         if target is None:
-            _unlink_quiet(path)
+            unlink_quietly(path)
         else:
             atomic_symlink(target, path)
-
-
-def _unlink_quiet(path: str):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _rmdir_quiet(directory: str):
-    try:
-        os.rmdir(directory)
-    except OSError:
-        pass
 
 
 def _remove_versions_dir(layout: Layout, created_dirs):
@@ -670,9 +663,9 @@ def _remove_versions_dir(layout: Layout, created_dirs):
     if os.path.exists(layout.lock_path):
         os.unlink(layout.lock_path)
     if layout.versions_dir in created_dirs:
-        _rmdir_quiet(layout.versions_dir)
+        rmdir_quietly(layout.versions_dir)
         for directory in sorted((d for d in created_dirs if d != layout.versions_dir), key=len, reverse=True):
-            _rmdir_quiet(directory)
+            rmdir_quietly(directory)
 
 
 def main():

@@ -216,7 +216,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._arch import arch_from_machine, node_arch
-from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_move, atomic_write, make_dirs
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_move, atomic_write, make_dirs, rmdir_quietly, unlink_quietly
 from ansible_collections.nodeprep.cni.plugins.module_utils._checksums import (
     expected_digests,
     normalize_user_table,
@@ -356,7 +356,7 @@ class Downloader:
             os.chmod(self.staging_path, 0o644)
             atomic_move(self.staging_path, self.cache_path)
         finally:
-            remove_quietly(self.staging_path, os.unlink)
+            unlink_quietly(self.staging_path)
         return self._finish(url, algorithm, actual, downloaded=True)
 
     def _finish(self, url, algorithm, digest, downloaded):
@@ -427,21 +427,14 @@ def run(module):
     except BaseException:
         # A failed fetch leaves the host as it found it: no lock file, no new empty directories.
         if not lock_existed:
-            remove_quietly(lock_path, os.unlink)
+            unlink_quietly(lock_path)
         for directory in reversed(created_dirs):
-            remove_quietly(directory, os.rmdir)
+            rmdir_quietly(directory)
         raise
     result.update(outcome, changed=outcome["downloaded"])
     if module._diff:
         result["diff"] = make_diff(cache_path, before, outcome["sha256"])
     return result
-
-
-def remove_quietly(path, remover):
-    try:
-        remover(path)
-    except OSError:
-        pass
 
 
 def _cache_hit(module, result, hit):
