@@ -214,9 +214,18 @@ class Installer:
         self.pruned = []
         self.installed = False
         self.link_changes = {}
-        self.state = self.layout.read_state()
+        self.state = {}
         self.state_dirty = False
         # The pointers as they will be after the run, so check mode can plan the later steps.
+        self.current = None
+        self.previous = None
+
+    def load(self, created_versions_dir):
+        """Read the recorded state and pointers; called under the node lock, so never stale."""
+        self.state = self.layout.read_state()
+        if created_versions_dir:
+            self.state["created_dirs"] = created_versions_dir
+            self.state_dirty = True
         self.current = self.layout.pointer("current")
         self.previous = self.layout.pointer("previous")
 
@@ -568,13 +577,8 @@ def run(module: AnsibleModule) -> dict:
         lock = FileLock(layout.lock_path, timeout=params["lock_timeout"])
         lock.acquire()
     try:
-        # Read the node again under the lock: a concurrent run may have just finished.
-        installer.state = layout.read_state()
-        if created_versions_dir:
-            installer.state["created_dirs"] = created_versions_dir
-            installer.state_dirty = True
-        installer.current = layout.pointer("current")
-        installer.previous = layout.pointer("previous")
+        # Read the node only now that we hold the lock: a concurrent run may have just finished.
+        installer.load(created_versions_dir)
         if not module.check_mode:
             installer.clean_leftovers()
         handler = {"present": installer.present, "rollback": installer.rollback, "absent": installer.absent}[state]
