@@ -18,3 +18,6 @@ for entry in (str(COLLECTIONS_PATH), str(REPO)):
 
 # Ansible run from the tests (ansible-playbook, ansible-doc) finds this collection too.
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS_PATH))
+
+# Nodes, the release mirror and the playbook runner, shared by integration and reliability tests.
+pytest_plugins = ["tests.testbed.fixtures"]

@@ -1,4 +1,6 @@
-"""Fixtures for integration tests: booted systemd nodes, a local release mirror, ansible-playbook.
+"""Fixtures for tests on real parts: booted systemd nodes, a local release mirror, ansible-playbook.
+
+Registered for every test directory by tests/conftest.py (``pytest_plugins``).
 
 Nodes and the mirror are real (see tests/testbed/); they need root and tools/bootstrap.
 """
