@@ -1,115 +1,237 @@
 # Copyright: nodeprep.cni contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Extract release tarballs without trusting them: flat regular files only, written by us."""
+"""Extract release tarballs without trusting them: flat regular files only, written by us.
+
+A release tarball is a flat list of plugin binaries plus LICENSE and README.md. Anything else
+(paths, links, devices, fifos, setuid bits, odd names, sizes no plugin has) means the archive was
+tampered with or built wrongly, and the whole archive is refused before the first byte is written.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import stat
 import tarfile
+import zlib
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import CHUNK_SIZE
 
-# Upstream release tarballs are flat; anything larger than this per member is not a plugin.
-MAX_MEMBER_BYTES = 512 * 1024 * 1024
+MIB = 1024 * 1024
+# A plugin binary is a few MB and a whole release unpacks to some tens of MB. The limits leave
+# room for growth while keeping a few-MB tarball that expands to gigabytes from filling a disk.
+MAX_MEMBER_BYTES = 128 * MIB
+MAX_TOTAL_BYTES = 512 * MIB
+# Upstream ships about 25 members; thousands of empty ones are a resource attack.
+MAX_MEMBERS = 256
+MAX_NAME_LENGTH = 128
+# Plugin names are short ASCII words (bridge, host-local, README.md): no separators, no hidden
+# files, nothing a terminal or a log line could interpret.
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Read errors of a broken gzip stream come as any of these.
+_READ_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error)
+
+FIX = "use the official release, or rebuild the tarball with flat regular files named like plugins"
 
 
 class UnsafeArchive(ValueError):
     """The archive is malformed or holds something we refuse to write."""
 
 
-def _member_name(tar_path: str, member) -> str:
+class ExtractionFailed(ValueError):
+    """The archive is fine but writing its files failed (a full disk, a read-only filesystem...)."""
+
+
+class Limits:
+    """Size limits of one archive; the defaults fit every real release with a wide margin."""
+
+    def __init__(self, member_bytes=MAX_MEMBER_BYTES, total_bytes=MAX_TOTAL_BYTES, members=MAX_MEMBERS):
+        self.member_bytes = member_bytes
+        self.total_bytes = total_bytes
+        self.members = members
+
+
+def _human(size):
+    return "%d MiB" % (size // MIB) if size >= MIB and size % MIB == 0 else "%d bytes" % size
+
+
+def _refuse(label, member, reason):
+    return UnsafeArchive("%s: member %r %s; refusing the whole archive (%s)" % (label, member.name, reason, FIX))
+
+
+def _member_name(label, member):
+    """The plain file name of *member* ("./bridge" -> "bridge"); "" for the archive's own "./"."""
     name = member.name
     while name.startswith("./"):
         name = name[2:]
     if name in ("", "."):
         return ""
     if name.startswith("/") or os.path.isabs(name):
-        raise UnsafeArchive("%s: member %r has an absolute path; refusing to extract" % (tar_path, member.name))
+        raise _refuse(label, member, "has an absolute path")
     parts = name.rstrip("/").split("/")
     if ".." in parts:
-        raise UnsafeArchive("%s: member %r escapes the target directory with '..'; refusing to extract" % (tar_path, member.name))
+        raise _refuse(label, member, "escapes the target directory with '..'")
     if len(parts) != 1:
-        raise UnsafeArchive("%s: member %r is in a subdirectory; release tarballs are flat" % (tar_path, member.name))
-    return parts[0]
-
-
-def _check_member(tar_path: str, member) -> str:
-    name = _member_name(tar_path, member)
-    if member.isdir():
-        if name:
-            raise UnsafeArchive("%s: member %r is a subdirectory; release tarballs are flat" % (tar_path, member.name))
-        return ""
-    if member.issym() or member.islnk():
-        raise UnsafeArchive("%s: member %r is a link; refusing to extract links" % (tar_path, member.name))
-    if not member.isfile():
-        raise UnsafeArchive("%s: member %r is a device, fifo or other special file; refusing to extract" % (tar_path, member.name))
-    if member.size > MAX_MEMBER_BYTES:
-        raise UnsafeArchive("%s: member %r is %d bytes, larger than any plugin" % (tar_path, member.name, member.size))
+        raise _refuse(label, member, "is in a subdirectory; release tarballs are flat")
+    name = parts[0]
+    if _CONTROL.search(name):
+        raise _refuse(label, member, "has control characters or terminal escapes in its name")
+    if name.startswith("."):
+        raise _refuse(label, member, "has a hidden name starting with '.'")
+    if len(name) > MAX_NAME_LENGTH or not _PLAIN_NAME.match(name):
+        raise _refuse(label, member, "is not a plain plugin file name (letters, digits, '.', '_', '+', '-'; at most %d)"
+                      % MAX_NAME_LENGTH)
     return name
 
 
-def list_members(tar_path: str) -> list:
-    """Names of the regular files in the archive, validating every member; raises UnsafeArchive."""
-    names = []
+def _check_member(label, member, limits):
+    name = _member_name(label, member)
+    if member.isdir():
+        if name:
+            raise _refuse(label, member, "is a subdirectory; release tarballs are flat")
+        return ""
+    if member.issym() or member.islnk():
+        raise _refuse(label, member, "is a %s to %r; release tarballs hold no links"
+                      % ("symlink" if member.issym() else "hardlink", member.linkname))
+    if member.issparse():
+        raise _refuse(label, member, "is a sparse file; plugins never are")
+    if not member.isfile():
+        raise _refuse(label, member, "is a device, fifo or other special file")
+    if member.mode & (stat.S_ISUID | stat.S_ISGID):
+        raise _refuse(label, member, "has the setuid or setgid bit (mode %04o); no plugin release sets them"
+                      % stat.S_IMODE(member.mode))
+    if member.size > limits.member_bytes:
+        raise _refuse(label, member, "is %d bytes, over the %s limit for one file, far more than any plugin"
+                      % (member.size, _human(limits.member_bytes)))
+    return name
+
+
+def _validated(label, archive, limits):
+    """Every member checked, in archive order: a list of (member, name); name "" for "./"."""
+    members = []
+    seen = set()
+    total = 0
+    for member in archive:
+        if len(members) >= limits.members:
+            raise UnsafeArchive("%s: more than %d members, where a release has about 25; refusing the whole archive (%s)"
+                                % (label, limits.members, FIX))
+        name = _check_member(label, member, limits)
+        members.append((member, name))
+        if not name:
+            continue
+        if name in seen:
+            raise _refuse(label, member, "appears twice; which copy wins would depend on the order")
+        seen.add(name)
+        total += member.size
+        if total > limits.total_bytes:
+            raise _refuse(label, member, "brings the unpacked size over the %s limit for a whole archive, far more "
+                          "than any release unpacks to" % _human(limits.total_bytes))
+    if not seen:
+        raise UnsafeArchive("%s: the archive holds no files (%s)" % (label, FIX))
+    return members
+
+
+def list_members(tar_path, label=None, limits=None):
+    """Names of the regular files in the archive, after validating every member; raises UnsafeArchive.
+
+    *label* names the archive in messages (default: *tar_path*), e.g. the URL it came from.
+    """
+    label = label or tar_path
     try:
         with tarfile.open(tar_path, "r:*") as archive:
-            for member in archive:
-                name = _check_member(tar_path, member)
-                if name:
-                    names.append(name)
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise UnsafeArchive("%s: not a readable tar.gz archive (%s); the file is truncated or corrupt" % (tar_path, exc))
-    seen = set()
-    for name in names:
-        if name in seen:
-            raise UnsafeArchive("%s: member %r appears twice; refusing an ambiguous archive" % (tar_path, name))
-        seen.add(name)
-    if not names:
-        raise UnsafeArchive("%s: the archive holds no files" % tar_path)
-    return names
+            return [name for dummy, name in _validated(label, archive, limits or Limits()) if name]
+    except UnsafeArchive:
+        raise
+    except _READ_ERRORS as exc:
+        raise UnsafeArchive("%s: not a readable tar.gz archive (%s); the file is truncated or corrupt" % (label, exc))
 
 
-def safe_extract(tar_path: str, dest_dir: str) -> list:
-    """Extract the flat regular files of *tar_path* into the existing *dest_dir*.
+def _write_error(label, target, exc):
+    hints = {
+        errno.ENOSPC: "free space on that filesystem",
+        errno.EDQUOT: "raise the quota or free space",
+        errno.EROFS: "the filesystem is read-only; choose a writable directory",
+        errno.EACCES: "make the directory writable by the user Ansible runs as",
+        errno.EPERM: "make the directory writable by the user Ansible runs as",
+        errno.EEXIST: "a file of that name is already there",
+        errno.ELOOP: "a symlink of that name is already there and is never followed",
+    }
+    hint = hints.get(exc.errno, "check the target directory")
+    return ExtractionFailed("cannot write %s while extracting %s: %s; %s" % (target, label, exc.strerror or exc, hint))
+
+
+def _extract_member(label, archive, member, name, dest_dir, written):
+    source = archive.extractfile(member)
+    if source is None:
+        raise UnsafeArchive("%s: member %r has no data; the file is truncated or corrupt" % (label, member.name))
+    target = os.path.join(dest_dir, name)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        raise _write_error(label, target, exc)
+    # Only a file this run created is removed on failure; O_EXCL made sure it is ours.
+    written.append(target)
+    with os.fdopen(fd, "wb") as handle:
+        copied = 0
+        while True:
+            try:
+                chunk = source.read(CHUNK_SIZE)
+            except _READ_ERRORS as exc:
+                raise UnsafeArchive("%s: member %r cannot be read (%s); the file is truncated or corrupt" % (label, member.name, exc))
+            if not chunk:
+                break
+            copied += len(chunk)
+            try:
+                handle.write(chunk)
+            except OSError as exc:
+                raise _write_error(label, target, exc)
+        if copied != member.size:
+            raise UnsafeArchive("%s: member %r is truncated" % (label, member.name))
+        try:
+            handle.flush()
+            os.fsync(handle.fileno())
+        except OSError as exc:
+            raise _write_error(label, target, exc)
+    # Owner and mode are ours, whatever the archive says: 0755 for executables, else 0644.
+    os.chmod(target, 0o755 if member.mode & stat.S_IXUSR else 0o644)
+    return target
+
+
+def safe_extract(tar_path, dest_dir, label=None, limits=None):
+    """Extract the flat regular files of *tar_path* into the existing *dest_dir*; return their names.
 
     Every member is validated before the first byte is written, so a hostile archive writes
     nothing. Files are created by us (owner = the running user, mode 0755 or 0644 from the
-    archive's executable bit only); ownership, setuid bits and timestamps are never taken from it.
+    archive's executable bit only); ownership and timestamps are never taken from it. On any
+    failure the files written so far are removed again. Raises UnsafeArchive for a bad archive
+    and ExtractionFailed when writing fails (full disk, read-only filesystem).
     """
-    names = list_members(tar_path)
+    label = label or tar_path
+    limits = limits or Limits()
     written = []
     try:
         with tarfile.open(tar_path, "r:*") as archive:
-            for member in archive:
-                name = _check_member(tar_path, member)
-                if not name:
-                    continue
-                source = archive.extractfile(member)
-                if source is None:
-                    raise UnsafeArchive("%s: member %r has no data" % (tar_path, member.name))
-                mode = 0o755 if member.mode & stat.S_IXUSR else 0o644
-                target = os.path.join(dest_dir, name)
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-                written.append(target)
-                with os.fdopen(fd, "wb") as handle:
-                    copied = 0
-                    for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
-                        copied += len(chunk)
-                        handle.write(chunk)
-                    if copied != member.size:
-                        raise UnsafeArchive("%s: member %r is truncated" % (tar_path, member.name))
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.chmod(target, mode)
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        for path in written:
-            if os.path.lexists(path):
-                os.unlink(path)
-        raise UnsafeArchive("%s: extraction failed (%s); the file is truncated or corrupt" % (tar_path, exc))
-    except UnsafeArchive:
-        for path in written:
-            if os.path.lexists(path):
-                os.unlink(path)
+            members = _validated(label, archive, limits)
+            for member, name in members:
+                if name:
+                    _extract_member(label, archive, member, name, dest_dir, written)
+    except (UnsafeArchive, ExtractionFailed):
+        _remove(written)
         raise
-    return names
+    except _READ_ERRORS as exc:
+        _remove(written)
+        raise UnsafeArchive("%s: extraction failed (%s); the file is truncated or corrupt" % (label, exc))
+    except BaseException:
+        _remove(written)
+        raise
+    return [os.path.basename(path) for path in written]
+
+
+def _remove(paths):
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import stat
+import subprocess
+import sys
 import tarfile
 
 import pytest
 
-from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive, list_members, safe_extract
+from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import (
+    FIX,
+    MAX_MEMBER_BYTES,
+    ExtractionFailed,
+    Limits,
+    UnsafeArchive,
+    list_members,
+    safe_extract,
+)
 from ansible_collections.nodeprep.cni.tests.unit.module_runner import (
     REAL_PLUGIN_DIR,
     add_member,
@@ -35,8 +47,8 @@ def test_flat_archive_extracts_bytes_and_modes_from_exec_bit_only(tmp_path, dest
     tar_path = str(tmp_path / "release.tgz")
     with tarfile.open(tar_path, "w:gz", compresslevel=1) as archive:
         add_member(archive, "./", kind=tarfile.DIRTYPE, mode=0o755)
-        # setuid + group/other write on an executable, odd bits on a non-executable: neither is copied.
-        add_member(archive, "./bridge", bridge, mode=0o4777, uid=1234, gid=1234)
+        # group/other write on an executable, odd bits on a non-executable: neither is copied.
+        add_member(archive, "./bridge", bridge, mode=0o777, uid=1234, gid=1234)
         add_member(archive, "./README.md", b"readme\n", mode=0o666, uid=1234, gid=1234)
         add_member(archive, "LICENSE", b"license\n", mode=0o600)
 
@@ -76,6 +88,16 @@ HOSTILE = [
     pytest.param("evil-hard", {"kind": tarfile.LNKTYPE, "linkname": "bridge"}, "link", id="hardlink"),
     pytest.param("evil-chr", {"kind": tarfile.CHRTYPE}, "device", id="char-device"),
     pytest.param("evil-fifo", {"kind": tarfile.FIFOTYPE}, "fifo", id="fifo"),
+    pytest.param("evil-blk", {"kind": tarfile.BLKTYPE}, "device", id="block-device"),
+    pytest.param("suid", {"data": b"x", "mode": 0o4755}, "setuid", id="setuid"),
+    pytest.param("sgid", {"data": b"x", "mode": 0o2755}, "setgid", id="setgid"),
+    pytest.param("bridge\nloopback", {"data": b"x"}, "control characters", id="newline-in-name"),
+    pytest.param("\x1b[2Jbridge", {"data": b"x"}, "terminal escapes", id="escape-in-name"),
+    pytest.param("./.hidden", {"data": b"x"}, "hidden", id="leading-dot"),
+    pytest.param("..bridge", {"data": b"x"}, "hidden", id="double-leading-dot"),
+    pytest.param("br idge", {"data": b"x"}, "plain plugin file name", id="space-in-name"),
+    pytest.param("br\u00efdge", {"data": b"x"}, "plain plugin file name", id="non-ascii-name"),
+    pytest.param("a" * 129, {"data": b"x"}, "plain plugin file name", id="overlong-name"),
 ]
 
 
@@ -149,7 +171,7 @@ def test_existing_file_in_dest_is_not_overwritten_and_partial_writes_are_removed
     # An extraction that fails half way (here: the second file already exists) removes what it wrote.
     tar_path = build_tarball(tmp_path / "r.tgz", {"a-first": b"new", "b-second": b"new"})
     (dest / "b-second").write_bytes(b"keep me")
-    with pytest.raises(UnsafeArchive):
+    with pytest.raises(ExtractionFailed, match="a file of that name is already there"):
         safe_extract(tar_path, str(dest))
     assert sorted(os.listdir(dest)) == ["b-second"]
     assert (dest / "b-second").read_bytes() == b"keep me"
@@ -160,6 +182,84 @@ def test_symlink_planted_in_dest_is_not_followed(tmp_path, dest):
     outside.write_bytes(b"original")
     os.symlink(str(outside), str(dest / "bridge"))
     tar_path = build_tarball(tmp_path / "r.tgz", {"bridge": b"payload"})
-    with pytest.raises(UnsafeArchive):
+    with pytest.raises(ExtractionFailed, match="cannot write"):
         safe_extract(tar_path, str(dest))
     assert outside.read_bytes() == b"original"
+
+
+def test_refusal_names_the_label_and_the_fix(tmp_path, dest):
+    tar_path = build_tarball(tmp_path / "hostile.tgz", {"bridge": b"good"}, extra=_hostile("/etc/evil", data=b"x"))
+    label = "cni-plugins-linux-amd64-v9.0.0.tgz from http://127.0.0.1:1/v9.0.0/cni-plugins-linux-amd64-v9.0.0.tgz"
+    with pytest.raises(UnsafeArchive) as info:
+        safe_extract(tar_path, str(dest), label=label)
+    assert str(info.value).startswith(label + ": member '/etc/evil' has an absolute path")
+    assert FIX in str(info.value)
+    assert os.listdir(dest) == []
+
+
+def _header_only(path, name, size):
+    """A gzip tarball whose one member claims *size* bytes; the data is not there. A size check
+    that reads only the header refuses it without decompressing (or writing) a single byte."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o755
+    with gzip.open(path, "wb") as handle:
+        handle.write(info.tobuf(format=tarfile.GNU_FORMAT))
+    return str(path)
+
+
+def test_member_far_larger_than_any_plugin_is_refused_from_its_header(tmp_path, dest):
+    tar_path = _header_only(tmp_path / "huge.tgz", "./bridge", 5 * 1024 ** 3)
+    with pytest.raises(UnsafeArchive) as info:
+        safe_extract(tar_path, str(dest))
+    message = str(info.value)
+    assert "'./bridge' is 5368709120 bytes, over the %d MiB limit for one file" % (MAX_MEMBER_BYTES // 1024 ** 2) in message
+    assert tar_path in message
+    assert os.listdir(dest) == []
+
+
+def test_total_size_limit_refuses_an_expansion_bomb_before_writing(tmp_path, dest):
+    # Every member is under the per-file limit; together they pass the archive limit.
+    files = dict(("plugin-%d" % index, b"\0" * 4096) for index in range(6))
+    tar_path = build_tarball(tmp_path / "bomb.tgz", files)
+    limits = Limits(member_bytes=8192, total_bytes=5 * 4096)
+    with pytest.raises(UnsafeArchive) as info:
+        safe_extract(tar_path, str(dest), limits=limits)
+    assert "'./plugin-5' brings the unpacked size over the 20480 bytes limit for a whole archive" in str(info.value)
+    assert os.listdir(dest) == []
+    assert sorted(safe_extract(tar_path, str(dest), limits=Limits(member_bytes=8192, total_bytes=6 * 4096))) == sorted(files)
+
+
+def test_too_many_members_are_refused(tmp_path, dest):
+    files = dict(("p%d" % index, b"x") for index in range(5))
+    tar_path = build_tarball(tmp_path / "many.tgz", files)
+    with pytest.raises(UnsafeArchive, match="more than 4 members"):
+        list_members(tar_path, limits=Limits(members=4))
+    # "./" counts as a member too: 6 in all.
+    assert len(list_members(tar_path, limits=Limits(members=6))) == 5
+
+
+def test_a_full_disk_fails_clearly_and_leaves_nothing(tmp_path):
+    """A real 64 KiB tmpfs in a private mount namespace: the second file does not fit."""
+    tar_path = build_tarball(tmp_path / "r.tgz", {"a-small": b"x" * 1024, "b-large": os.urandom(256 * 1024)})
+    small = tmp_path / "small"
+    small.mkdir()
+    script = (
+        "import json, os, sys\n"
+        "from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import ExtractionFailed, safe_extract\n"
+        "try:\n"
+        "    safe_extract(sys.argv[1], sys.argv[2])\n"
+        "except ExtractionFailed as exc:\n"
+        "    print(json.dumps({'error': str(exc), 'left': os.listdir(sys.argv[2])}))\n"
+    )
+    command = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" -c "$3" "$4" "$1"', "sh",
+               str(small), sys.executable, script, tar_path]
+    done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+                          check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    assert "cannot write %s/b-large while extracting %s: No space left on device" % (small, tar_path) in outcome["error"]
+    assert "free space" in outcome["error"]
+    assert outcome["left"] == []
+    assert issubclass(ExtractionFailed, ValueError)
