@@ -1,11 +1,16 @@
 # Copyright: nodeprep.cni contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""HTTP downloads with streaming hashes, bounded retries and mirror fallback.
+"""HTTP downloads with streaming hashes, bounded retries, a deadline and mirror fallback.
 
 One interface over two backends: ``requests`` when it is importable (controller), otherwise
 ``ansible.module_utils.urls`` (any managed node, stdlib only). Both honour proxy variables
 from the environment, ``ca_path`` and ``validate_certs``. Header values may carry tokens, so
 they never appear in error messages.
+
+Redirects are followed here, not by the backends, so that both behave alike: the caller's
+headers (``Authorization``, ``X-Token``, any of them) are sent only to the origin of the URL the
+caller asked for. An origin is scheme, host and port (default ports filled in): a redirect to
+another host, to another port of the same host, or from https to http gets no caller header.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import tempfile
 import time
 
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, Request, SSLValidationError
 
@@ -35,9 +40,15 @@ BACKENDS = ("auto", "requests", "urls")
 CHUNK_SIZE = 256 * 1024
 MAX_TEXT_BYTES = 1024 * 1024
 MAX_BACKOFF = 30.0
+MAX_REDIRECTS = 10
+DEFAULT_DEADLINE = 600.0
 USER_AGENT = "nodeprep.cni"
 # Statuses worth another attempt: the server (or a proxy) is busy or broken right now.
 RETRYABLE_STATUS = frozenset([408, 429, 500, 502, 503, 504])
+REDIRECT_STATUS = frozenset([301, 302, 303, 307, 308])
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# Suffix of the temp file a download streams into; a killed run leaves one behind.
+PARTIAL_SUFFIX = ".part"
 
 
 class DownloadError(Exception):
@@ -50,6 +61,16 @@ class DownloadError(Exception):
         self.retryable = retryable
 
 
+class _HopError(Exception):
+    """A backend's failure on one request, before the fetcher names the URL the caller asked for."""
+
+    def __init__(self, reason, status=None, retryable=False):
+        super(_HopError, self).__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.retryable = retryable
+
+
 def display_url(url: str) -> str:
     """*url* without a password in its userinfo, safe for messages."""
     parts = urlsplit(url)
@@ -57,6 +78,29 @@ def display_url(url: str) -> str:
         return url
     netloc = "%s:***@%s" % (parts.username or "", parts.netloc.rsplit("@", 1)[-1])
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _redirect_display(url):
+    # A redirect target may carry a signature in its query (object stores do): leave it out.
+    parts = urlsplit(display_url(url))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def origin(url: str) -> tuple:
+    """``(scheme, host, port)`` of *url*, default ports filled in: what "the same host" means here."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
+
+
+class _Redirect:
+    def __init__(self, status, location):
+        self.status = status
+        self.location = location
 
 
 class _Body:
@@ -76,12 +120,27 @@ def _content_length(value):
     return length if length >= 0 else None
 
 
+def _partial_reads(response, read_kwargs=None):
+    """Chunks as they arrive: ``read1`` returns after one socket read, so a server that trickles
+    bytes cannot hold a single read (and the deadline check after it) for long."""
+    kwargs = read_kwargs or {}
+    reader = getattr(response, "read1", None) or response.read
+    return iter(lambda: reader(CHUNK_SIZE, **kwargs), b"")
+
+
 class Fetcher:
-    """Shared retry, hashing and temp-file logic; backends only open responses."""
+    """Shared redirect, retry, deadline, hashing and temp-file logic; backends only open responses.
+
+    *deadline* bounds the whole of one operation (``download_to`` or ``get_text`` of one URL,
+    every retry and redirect included) unless the caller passes its own ``until``. A body that
+    trickles in is cut at the first read after the deadline; a server that goes silent is cut by
+    the per-read *timeout*, which is never longer than the time left.
+    """
 
     backend = None
 
-    def __init__(self, timeout=30, validate_certs=True, ca_path=None, headers=None, retries=3, backoff=1.0, sleep=time.sleep):
+    def __init__(self, timeout=30, validate_certs=True, ca_path=None, headers=None, retries=3, backoff=1.0, sleep=time.sleep,
+                 deadline=DEFAULT_DEADLINE, clock=time.monotonic):
         self.timeout = float(timeout)
         self.validate_certs = bool(validate_certs)
         self.ca_path = ca_path
@@ -89,17 +148,25 @@ class Fetcher:
         self.retries = max(0, int(retries))
         self.backoff = max(0.0, float(backoff))
         self.sleep = sleep
+        self.deadline = float(deadline)
+        self.clock = clock
         self.requests_made = 0
 
     # -- backend hook -------------------------------------------------------------------------
-    def _open(self, url):  # pragma: no cover - overridden
+    def _open(self, url, headers, timeout):  # pragma: no cover - overridden
+        """One request, no redirect followed: a _Body, a _Redirect, or _HopError."""
         raise NotImplementedError
 
     # -- helpers ------------------------------------------------------------------------------
-    def _request_headers(self):
+    def until(self, seconds=None):
+        """The monotonic instant *seconds* (default: the deadline) from now."""
+        return self.clock() + (self.deadline if seconds is None else float(seconds))
+
+    def _request_headers(self, with_callers):
         # identity: a Content-Length must describe the bytes we hash, not a compressed form.
         merged = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-        merged.update(self.headers)
+        if with_callers:
+            merged.update(self.headers)
         return merged
 
     def redact(self, text: str) -> str:
@@ -113,19 +180,50 @@ class Fetcher:
         message = self.redact("download of %s failed: %s" % (display_url(url), reason))
         return DownloadError(message, url=display_url(url), status=status, retryable=retryable)
 
+    def _past_deadline(self, url, until, detail):
+        return self.error(url, "not finished within the %s s deadline (%s); the server is stalled or too slow, "
+                          "raise the deadline for a slow link" % (_seconds(self.deadline), detail))
+
     def _delay(self, attempt):
         return min(MAX_BACKOFF, self.backoff * (2 ** attempt))
 
-    def _with_retries(self, url, action):
+    def _open_following(self, url, until):
+        """Open *url*, following redirects ourselves; caller headers go to *url*'s origin only."""
+        home = origin(url)
+        current = url
+        for dummy in range(MAX_REDIRECTS + 1):
+            remaining = until - self.clock()
+            if remaining <= 0:
+                raise self._past_deadline(url, until, "no response yet")
+            self.requests_made += 1
+            try:
+                reply = self._open(current, self._request_headers(origin(current) == home), min(self.timeout, remaining))
+            except _HopError as exc:
+                reason = exc.reason if current == url else "%s (after a redirect to %s)" % (exc.reason, _redirect_display(current))
+                raise self.error(url, reason, status=exc.status, retryable=exc.retryable)
+            if isinstance(reply, _Body):
+                return reply
+            if not reply.location:
+                raise self.error(url, "HTTP %d redirect without a Location header" % reply.status)
+            target = urljoin(current, reply.location)
+            if urlsplit(target).scheme.lower() not in DEFAULT_PORTS:
+                raise self.error(url, "redirected to %s, which is not an http or https URL" % _redirect_display(target))
+            current = target
+        raise self.error(url, "more than %d redirects" % MAX_REDIRECTS)
+
+    def _with_retries(self, url, until, action):
         """Run ``action(body)`` on a fresh response, retrying transient failures a bounded number of times."""
         last_error = None
         for attempt in range(self.retries + 1):
             if attempt:
-                self.sleep(self._delay(attempt - 1))
+                delay = self._delay(attempt - 1)
+                if self.clock() + delay >= until:
+                    raise self.error(url, "%s (the deadline of %s s leaves no time for another attempt)"
+                                     % (_reason_of(last_error), _seconds(self.deadline)), status=last_error.status)
+                self.sleep(delay)
             body = None
             try:
-                self.requests_made += 1
-                body = self._open(url)
+                body = self._open_following(url, until)
                 return action(body)
             except DownloadError as exc:
                 last_error = exc
@@ -138,43 +236,61 @@ class Fetcher:
         raise self.error(url, "%s (gave up after %d attempt%s)" % (_reason_of(last_error), attempts, "" if attempts == 1 else "s"),
                          status=last_error.status, retryable=False)
 
-    def _read_all(self, url, body, sink):
-        """Feed every chunk to ``sink``; a body shorter than its Content-Length is an error."""
+    def _read_all(self, url, body, sink, until, max_bytes=None):
+        """Feed every chunk to ``sink``; a body shorter than its Content-Length is an error.
+
+        Errors while reading mean "try again"; errors raised by ``sink`` (a full disk) are the
+        caller's and pass through unchanged.
+        """
+        if max_bytes is not None and body.expected_length is not None and body.expected_length > max_bytes:
+            raise self.error(url, "the response is %d bytes, larger than the %d allowed" % (body.expected_length, max_bytes))
         received = 0
-        try:
-            for chunk in body.chunks:
-                if chunk:
-                    received += len(chunk)
-                    sink(chunk)
-        except DownloadError:
-            raise
-        except Exception as exc:  # backends raise many kinds of read errors; all mean "try again"
-            raise self.error(url, "connection lost after %d bytes: %s" % (received, _describe(exc)), retryable=True)
+        chunks = iter(body.chunks)
+        while True:
+            if self.clock() > until:
+                raise self._past_deadline(url, until, _progress(received, body.expected_length))
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                break
+            except Exception as exc:  # backends raise many kinds of read errors; all mean "try again"
+                if self.clock() > until:
+                    raise self._past_deadline(url, until, _progress(received, body.expected_length))
+                raise self.error(url, "connection lost after %d bytes: %s" % (received, _describe(exc)), retryable=True)
+            if not chunk:
+                continue
+            received += len(chunk)
+            if max_bytes is not None and received > max_bytes:
+                raise self.error(url, "the response is larger than the %d bytes allowed" % max_bytes)
+            sink(chunk)
         if body.expected_length is not None and received != body.expected_length:
             raise self.error(url, "truncated body: received %d of %d bytes" % (received, body.expected_length), retryable=True)
         return received
 
     # -- operations ---------------------------------------------------------------------------
-    def download_to(self, url: str, dest_path: str, algorithm: str = "sha256") -> str:
+    def download_to(self, url: str, dest_path: str, algorithm: str = "sha256", until=None, max_bytes=None) -> str:
         """Stream *url* into *dest_path*, hashing on the way; return the hex digest.
 
-        Bytes go to a temp file in *dest_path*'s directory, which is fsynced and renamed to
-        *dest_path* only when the whole body arrived. *dest_path* is meant to be a staging name:
-        the caller verifies the digest and decides whether to rename it into its final place.
-        On any failure nothing is left behind.
+        Bytes go to a temp file ``.<dest name>.<random>.part`` in *dest_path*'s directory, which
+        is fsynced and renamed to *dest_path* only when the whole body arrived. *dest_path* is
+        meant to be a staging name: the caller verifies the digest and decides whether to rename
+        it into its final place. On any failure nothing is left behind (a killed process leaves
+        the .part file; the caller sweeps those under its lock). *until* is a monotonic instant
+        (default: the deadline from now); *max_bytes* refuses larger bodies.
         """
         directory = os.path.dirname(os.path.abspath(dest_path))
-        return self._with_retries(url, lambda body: self._stream_to_file(url, body, directory, dest_path, algorithm))
+        until = self.until() if until is None else until
+        return self._with_retries(url, until, lambda body: self._stream_to_file(url, body, directory, dest_path, algorithm, until, max_bytes))
 
-    def _stream_to_file(self, url, body, directory, dest_path, algorithm):
+    def _stream_to_file(self, url, body, directory, dest_path, algorithm, until, max_bytes):
         digest = new_hash(algorithm)
-        fd, temp_path = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(dest_path), suffix=".part")
+        fd, temp_path = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(dest_path), suffix=PARTIAL_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as handle:
                 def sink(chunk):
                     digest.update(chunk)
                     handle.write(chunk)
-                self._read_all(url, body, sink)
+                self._read_all(url, body, sink, until, max_bytes)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.rename(temp_path, dest_path)
@@ -183,22 +299,15 @@ class Fetcher:
             raise
         return digest.hexdigest()
 
-    def get_text(self, url: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    def get_text(self, url: str, max_bytes: int = MAX_TEXT_BYTES, until=None) -> str:
         """Body of a small text resource (a checksum file), refused when larger than *max_bytes*."""
-        def read(body):
-            if body.expected_length is not None and body.expected_length > max_bytes:
-                raise self.error(url, "response of %d bytes is larger than the %d allowed" % (body.expected_length, max_bytes))
-            parts = []
-            size = [0]
+        until = self.until() if until is None else until
 
-            def sink(chunk):
-                size[0] += len(chunk)
-                if size[0] > max_bytes:
-                    raise self.error(url, "response is larger than the %d bytes allowed" % max_bytes)
-                parts.append(chunk)
-            self._read_all(url, body, sink)
+        def read(body):
+            parts = []
+            self._read_all(url, body, parts.append, until, max_bytes)
             return b"".join(parts).decode("utf-8", "replace")
-        return self._with_retries(url, read)
+        return self._with_retries(url, until, read)
 
 
 class RequestsFetcher(Fetcher):
@@ -217,23 +326,24 @@ class RequestsFetcher(Fetcher):
             return False
         return self.ca_path or True
 
-    def _open(self, url):
+    def _open(self, url, headers, timeout):
         try:
-            response = self.session.get(url, headers=self._request_headers(), stream=True, timeout=(self.timeout, self.timeout),
-                                        verify=self._verify(), allow_redirects=True)
+            response = self.session.get(url, headers=headers, stream=True, timeout=(timeout, timeout),
+                                        verify=self._verify(), allow_redirects=False)
         except requests.exceptions.SSLError as exc:
-            raise self.error(url, "TLS verification failed: %s; set ca_path or validate_certs" % _describe(exc))
+            raise _HopError("TLS verification failed: %s; set ca_path or validate_certs" % _describe(exc))
         except requests.exceptions.RequestException as exc:
-            raise self.error(url, _describe(exc), retryable=True)
+            raise _HopError(_describe(exc), retryable=True)
+        if response.status_code in REDIRECT_STATUS:
+            location = response.headers.get("Location")
+            response.close()
+            return _Redirect(response.status_code, location)
         if response.status_code >= 400:
             response.close()
-            raise self._status_error(url, response.status_code, response.reason)
+            raise _status_error(response.status_code, response.reason)
         # raw, undecoded bytes: the checksum is over what the server sent.
-        chunks = response.raw.stream(CHUNK_SIZE, decode_content=False)
+        chunks = _partial_reads(response.raw, {"decode_content": False})
         return _Body(chunks, _content_length(response.headers.get("Content-Length")), response.close)
-
-    def _status_error(self, url, status, reason):
-        return self.error(url, "HTTP %s %s" % (status, reason or ""), status=status, retryable=status in RETRYABLE_STATUS)
 
 
 class UrlsFetcher(Fetcher):
@@ -244,30 +354,48 @@ class UrlsFetcher(Fetcher):
     def __init__(self, **kwargs):
         super(UrlsFetcher, self).__init__(**kwargs)
         self.request = Request(use_proxy=True, timeout=self.timeout, validate_certs=self.validate_certs, ca_path=self.ca_path,
-                               decompress=False, http_agent=USER_AGENT, follow_redirects="urllib2")
+                               decompress=False, http_agent=USER_AGENT, follow_redirects="none")
 
-    def _open(self, url):
+    def _open(self, url, headers, timeout):
         try:
-            response = self.request.open("GET", url, headers=self._request_headers())
+            response = self.request.open("GET", url, headers=headers, timeout=timeout)
         except HTTPError as exc:
             status = exc.code
+            location = exc.headers.get("Location") if exc.headers is not None else None
             exc.close()
-            raise self.error(url, "HTTP %s %s" % (status, exc.reason or ""), status=status, retryable=status in RETRYABLE_STATUS)
+            if status in REDIRECT_STATUS:
+                return _Redirect(status, location)
+            raise _status_error(status, exc.reason)
         except (SSLValidationError, ssl.SSLCertVerificationError) as exc:
-            raise self.error(url, "TLS verification failed: %s; set ca_path or validate_certs" % _describe(exc))
+            raise _HopError("TLS verification failed: %s; set ca_path or validate_certs" % _describe(exc))
         except (URLError, UrlsConnectionError, socket.timeout, OSError) as exc:
-            raise self.error(url, _describe(exc), retryable=True)
+            raise _HopError(_describe(exc), retryable=True)
         except Exception as exc:  # http.client raises assorted errors for broken responses
-            raise self.error(url, _describe(exc), retryable=True)
-        chunks = iter(lambda: response.read(CHUNK_SIZE), b"")
-        return _Body(chunks, _content_length(response.headers.get("Content-Length")), response.close)
+            raise _HopError(_describe(exc), retryable=True)
+        return _Body(_partial_reads(response), _content_length(response.headers.get("Content-Length")), response.close)
 
 
-def make_fetcher(backend="auto", timeout=30, validate_certs=True, ca_path=None, headers=None, retries=3, backoff=1.0, sleep=time.sleep):
+def _status_error(status, reason):
+    return _HopError("HTTP %s %s" % (status, reason or ""), status=status, retryable=status in RETRYABLE_STATUS)
+
+
+def _seconds(value):
+    return ("%d" % value) if float(value).is_integer() else ("%.1f" % value)
+
+
+def _progress(received, expected):
+    if expected is None:
+        return "received %d bytes" % received
+    return "received %d of %d bytes" % (received, expected)
+
+
+def make_fetcher(backend="auto", timeout=30, validate_certs=True, ca_path=None, headers=None, retries=3, backoff=1.0, sleep=time.sleep,
+                 deadline=DEFAULT_DEADLINE):
     """A Fetcher on the chosen backend; ``auto`` prefers requests and falls back to ansible's urls."""
     if backend not in BACKENDS:
         raise ValueError("unknown HTTP backend %r; use one of %s" % (backend, ", ".join(BACKENDS)))
-    kwargs = dict(timeout=timeout, validate_certs=validate_certs, ca_path=ca_path, headers=headers, retries=retries, backoff=backoff, sleep=sleep)
+    kwargs = dict(timeout=timeout, validate_certs=validate_certs, ca_path=ca_path, headers=headers, retries=retries, backoff=backoff, sleep=sleep,
+                  deadline=deadline)
     if backend == "requests" or (backend == "auto" and HAS_REQUESTS):
         return RequestsFetcher(**kwargs)
     return UrlsFetcher(**kwargs)

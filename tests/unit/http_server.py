@@ -19,12 +19,23 @@ class QuietServer(ThreadingHTTPServer):
 
 
 class Reply:
-    """One scripted response; ``truncate_to`` sends a full Content-Length but fewer bytes."""
+    """One scripted response; ``truncate_to`` sends a full Content-Length but fewer bytes.
 
-    def __init__(self, status=200, body=b"", truncate_to=None):
+    ``headers`` are extra response headers (a redirect's Location); ``trickle`` sends the body
+    after the first ``trickle_after`` bytes one byte every ``trickle`` seconds (a stalling server).
+    """
+
+    def __init__(self, status=200, body=b"", truncate_to=None, headers=None, trickle=None, trickle_after=0):
         self.status = status
         self.body = body
         self.truncate_to = truncate_to
+        self.headers = headers or {}
+        self.trickle = trickle
+        self.trickle_after = trickle_after
+
+
+def redirect(location, status=302):
+    return Reply(status, b"", headers={"Location": location})
 
 
 class ScriptedServer:
@@ -37,6 +48,8 @@ class ScriptedServer:
         self.routes = {}
         self.hits = []
         self.lock = threading.Lock()
+        # Set at shutdown so trickling replies end at once.
+        self.stopping = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,12 +64,29 @@ class ScriptedServer:
                 self.send_response(reply.status)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Content-Type", "application/octet-stream")
-                if reply.truncate_to is not None:
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                if reply.truncate_to is not None or reply.trickle is not None:
                     self.send_header("Connection", "close")
                     self.close_connection = True
                 self.end_headers()
+                if reply.trickle is not None:
+                    self._trickle(body, reply)
+                    return
                 self.wfile.write(body if reply.truncate_to is None else body[:reply.truncate_to])
                 self.wfile.flush()
+
+            def _trickle(self, body, reply):
+                self.wfile.write(body[:reply.trickle_after])
+                self.wfile.flush()
+                for index in range(reply.trickle_after, len(body)):
+                    if server.stopping.wait(reply.trickle):
+                        return
+                    try:
+                        self.wfile.write(body[index:index + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client gave up, as it should
 
             def log_message(self, *args):
                 pass
@@ -76,6 +106,11 @@ class ScriptedServer:
 
     def paths(self):
         return [path for path, dummy in self.hits]
+
+    def stop(self):
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")

@@ -52,8 +52,7 @@ def server(monkeypatch):
     scripted = ScriptedServer()
     scripted.thread.start()
     yield scripted
-    scripted.httpd.shutdown()
-    scripted.httpd.server_close()
+    scripted.stop()
 
 
 def fetcher_for(backend, **kwargs):
