@@ -48,6 +48,20 @@ def refuse_broken(version: str, broken=None) -> None:
         raise ValueError("CNI plugins %s is a known-broken release; use %s" % (version, replacement))
 
 
+def broken_table(table) -> dict:
+    """A user's broken-release table ``{version: replacement}`` with both sides normalized.
+
+    Raises ValueError naming the bad entry, so a typo cannot silently let a broken release through.
+    """
+    normalized = {}
+    for broken, replacement in (table or {}).items():
+        try:
+            normalized[normalize_version(broken)] = normalize_version(replacement)
+        except ValueError as exc:
+            raise ValueError("broken_versions entry %r: %r: %s" % (broken, replacement, exc))
+    return normalized
+
+
 def asset_name(version: str, os_name: str, arch: str) -> str:
     """File name of the release tarball, e.g. ``cni-plugins-linux-amd64-v1.4.1.tgz``."""
     return "cni-plugins-%s-%s-v%s.tgz" % (os_name, arch, version)

@@ -20,10 +20,21 @@ description:
     same mirror that serves the tarball. O(require_pinned=true) refuses that last fallback.
   - A cached tarball that still verifies is returned without any network request. For versions verified through a
     release checksum file a sidecar record C(<asset>.verified.json) lets a re-run verify the cache offline.
-  - Known-broken upstream releases (1.6.1, 1.7.0) are refused before any request, naming the release to use instead.
-  - Parallel runs on one host download an asset once; the others wait on a per-asset lock and reuse the result.
+  - Known-broken upstream releases (O(broken_versions); 1.6.1 and 1.7.0 by default) are refused before any request,
+    naming the release to use instead.
+  - Parallel runs on one host download an asset once; the others wait on the cache's lock file C(<cache_dir>/.lock)
+    and reuse the result. The lock file stays in place for good (removing it would let a waiting run and a newcomer
+    both proceed).
+  - A downloaded tarball enters the cache only when it verifies and is a well-formed release archive (flat regular
+    files with plain names, within size limits); anything else is refused naming the URL, before it reaches the cache.
+  - Leftovers of runs that were killed mid-download (C(.<asset>.download), C(..<asset>.download.*.part),
+    C(.<asset>.verified.json.*.tmp)) are removed by the next run, under the cache's lock, so never while a
+    download that owns them is still running.
   - Uses C(requests) when it is installed, otherwise C(ansible.module_utils.urls); proxy variables from the
     environment (C(https_proxy), C(no_proxy)...) are honoured either way.
+  - Redirects are followed, but O(headers) are sent only to the origin (scheme, host and port) of the URL being
+    fetched, on both HTTP backends. A redirect to another host, another port or another scheme gets none of them,
+    so a token for a private mirror never reaches the storage host it redirects to.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -95,7 +106,10 @@ options:
     default: /var/cache/nodeprep/cni
   headers:
     description:
-      - Extra HTTP headers for every request, for example an C(Authorization) header for a private mirror.
+      - Extra HTTP headers for requests to O(base_url) and O(mirrors), for example an C(Authorization) header for
+        a private mirror.
+      - Sent only to the origin (scheme, host, port) of the mirror being fetched from, never to the host a redirect
+        points to.
       - Values are treated as secrets and never appear in output or error messages.
     type: dict
     default: {}
@@ -107,9 +121,22 @@ options:
     description: PEM file of CA certificates to trust for HTTPS.
     type: path
   timeout:
-    description: Seconds to wait for a connection or for data before an attempt fails.
+    description:
+      - Seconds to wait for a connection or for the next data before an attempt fails (and is retried).
     type: int
     default: 30
+  deadline:
+    description:
+      - Seconds one mirror gets for the whole download (checksum file and tarball, every retry and redirect
+        included). A server that trickles bytes or stalls is abandoned at the deadline and the next mirror is tried.
+      - Bounds how long the cache's lock is held, so parallel runs never wait forever.
+    type: int
+    default: 600
+  broken_versions:
+    description:
+      - Releases refused before any request, each mapped to the release to use instead.
+      - Replaces the shipped table, which maps 1.6.1 to 1.6.2 and 1.7.0 to 1.7.1. An empty dictionary refuses none.
+    type: dict
   retries:
     description:
       - Extra attempts per URL after connection errors, timeouts, truncated bodies, HTTP 5xx and 429, with
@@ -117,6 +144,7 @@ options:
     type: int
     default: 3
 notes:
+  - A failure on a host whose O(cache_dir) did not exist leaves that directory with its lock file; nothing else.
   - The collection's own table holds the official sha256 values of upstream releases; version 1.4.1 has two
     genuine values (assets re-uploaded upstream in 2024) and both verify.
 seealso:
@@ -194,6 +222,12 @@ arch:
   returned: always
   type: str
   sample: amd64
+removed_leftovers:
+  description: Names of partial files of killed runs that this run removed from O(cache_dir).
+  returned: always
+  type: list
+  elements: str
+  sample: [..cni-plugins-linux-amd64-v1.6.2.tgz.download.k2j4h1.part]
 downloaded:
   description: Whether the tarball was downloaded in this run. Equal to C(changed).
   returned: always
@@ -210,13 +244,15 @@ checksum_source:
   sample: pinned
 """
 
+import errno
 import json
 import os
+import re
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._arch import arch_from_machine, node_arch
-from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_move, atomic_write, make_dirs, rmdir_quietly, unlink_quietly
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_move, atomic_write, make_dirs, unlink_quietly
 from ansible_collections.nodeprep.cni.plugins.module_utils._checksums import (
     expected_digests,
     normalize_user_table,
@@ -227,16 +263,30 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import file_
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError, make_fetcher, try_mirrors
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock, LockTimeout
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
+    BROKEN_VERSIONS,
     DEFAULT_BASE_URL,
     asset_name,
+    broken_table,
     normalize_version,
     refuse_broken,
     release_url,
 )
+from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import MAX_TOTAL_BYTES, UnsafeArchive, list_members
+
+LOCK_NAME = ".lock"
+# What a run killed mid-download leaves: the staging file, the download's temp file, the
+# verified record's temp file. Only these names are ever swept, and only under the lock.
+_LEFTOVER = re.compile(r"^(\.cni-plugins-[A-Za-z0-9._-]+\.tgz\.download"
+                       r"|\.\.cni-plugins-[A-Za-z0-9._-]+\.tgz\.download\.[A-Za-z0-9_]+\.part"
+                       r"|\.cni-plugins-[A-Za-z0-9._-]+\.tgz\.verified\.json\.[A-Za-z0-9_]+\.tmp)$")
 
 
 class ChecksumMismatch(Exception):
     """The bytes a mirror served do not match the expected digest; never retried on another mirror."""
+
+
+class UnsafeRelease(Exception):
+    """The bytes verified but are not a well-formed release archive; never retried on another mirror."""
 
 
 class Expectation:
@@ -327,11 +377,11 @@ class Downloader:
         self.expectation = expectation
         self.staging_path = os.path.join(os.path.dirname(cache_path), ".%s.download" % asset)
 
-    def _expected_for(self, url):
+    def _expected_for(self, url, until):
         if self.expectation.digests is not None:
             return self.expectation.digests
         algorithm = self.expectation.algorithm
-        text = self.fetcher.get_text("%s.%s" % (url, algorithm))
+        text = self.fetcher.get_text("%s.%s" % (url, algorithm), until=until)
         try:
             return [parse_checksum_file(text, self.asset, algorithm)]
         except ValueError as exc:
@@ -340,19 +390,26 @@ class Downloader:
     def attempt(self, base_url):
         """Fetch from one mirror; returns a result dict. DownloadError lets try_mirrors move on."""
         url = release_url(base_url, self.version, self.os_name, self.arch)
-        expected = self._expected_for(url)
+        # One deadline for everything this mirror serves, so a slow mirror cannot hold the lock long.
+        until = self.fetcher.until()
+        expected = self._expected_for(url, until)
         algorithm = self.expectation.algorithm
         if os.path.isfile(self.cache_path) and file_digest(self.cache_path, algorithm) in expected:
             # The cached file predates its record (or the record was lost): it verifies, keep it.
             return self._finish(url, algorithm, file_digest(self.cache_path, algorithm), downloaded=False)
         try:
-            actual = self.fetcher.download_to(url, self.staging_path, algorithm)
+            # No release is larger packed than the unpacked limit of the archive check.
+            actual = self.fetcher.download_to(url, self.staging_path, algorithm, until=until, max_bytes=MAX_TOTAL_BYTES)
             if actual not in expected:
                 raise ChecksumMismatch(
-                    "checksum mismatch for %s: expected %s %s, got %s; the download was discarded. If this is a "
+                    "checksum mismatch for %s: expected %s %s, got %s; the download was discarded.%s If this is a "
                     "release you built or repacked, give its digest with checksum or checksums"
-                    % (url, algorithm, _describe_expected(expected), actual)
+                    % (url, algorithm, _describe_expected(expected), actual, _not_a_tarball(self.staging_path))
                 )
+            try:
+                list_members(self.staging_path, label="%s (downloaded from %s)" % (self.asset, url))
+            except UnsafeArchive as exc:
+                raise UnsafeRelease("%s; it was discarded and the cache is unchanged" % exc)
             os.chmod(self.staging_path, 0o644)
             atomic_move(self.staging_path, self.cache_path)
         finally:
@@ -364,6 +421,46 @@ class Downloader:
         if self.expectation.digests is None:
             write_sidecar(self.cache_path, sha256, url, algorithm, digest)
         return {"url": url, "sha256": sha256, "downloaded": downloaded}
+
+
+def _not_a_tarball(path):
+    """A hint when the body is plainly not a gzip archive (an HTML login or error page served with 200)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return ""
+    if head.startswith(b"\x1f\x8b"):
+        return ""
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<")):
+        return " The server sent an HTML or XML page, not a gzip tarball (a login, error or index page?): check the URL and any credentials."
+    return " The body is not a gzip tarball (it begins with %r)." % head[:16]
+
+
+def find_leftovers(cache_dir):
+    """Names in *cache_dir* that only a killed download leaves behind."""
+    try:
+        names = os.listdir(cache_dir)
+    except OSError:
+        return []
+    return sorted(name for name in names if _LEFTOVER.match(name) and os.path.isfile(os.path.join(cache_dir, name)))
+
+
+def sweep_leftovers(cache_dir):
+    """Remove leftovers of killed downloads. Call only while holding the cache's lock: a download
+    in progress holds it, so nothing swept here can belong to a running download."""
+    removed = []
+    for name in find_leftovers(cache_dir):
+        unlink_quietly(os.path.join(cache_dir, name))
+        removed.append(name)
+    return removed
+
+
+def lock_wait(params, mirror_count):
+    """How long a run waits for the cache's lock: what the holder may take at most (each mirror's
+    deadline, plus one last read timeout), and a minute of slack."""
+    return (params["deadline"] + params["timeout"]) * max(1, mirror_count) + 60
 
 
 def base_urls(params):
@@ -387,7 +484,8 @@ def cached_sha256(path):
 def run(module):
     params = module.params
     version = normalize_version(params["version"])
-    refuse_broken(version)
+    broken = BROKEN_VERSIONS if params["broken_versions"] is None else broken_table(params["broken_versions"])
+    refuse_broken(version, broken)
     arch = arch_from_machine(params["arch"]) if params["arch"] else node_arch()
     os_name = params["os"]
     expectation = decide_expectation(params, version, arch, params["checksums"] or {})
@@ -395,12 +493,16 @@ def run(module):
     if not mirrors:
         raise ValueError("base_url is empty and no mirrors are given; set base_url")
     asset = asset_name(version, os_name, arch)
-    cache_path = os.path.join(params["cache_dir"], asset)
+    cache_dir = params["cache_dir"]
+    cache_path = os.path.join(cache_dir, asset)
     result = {"path": cache_path, "version": version, "arch": arch, "checksum_source": expectation.source,
-              "url": release_url(mirrors[0], version, os_name, arch)}
+              "url": release_url(mirrors[0], version, os_name, arch), "removed_leftovers": []}
+    lock_path = os.path.join(cache_dir, LOCK_NAME)
 
     hit = verify_cached(cache_path, expectation)
     if hit:
+        if not module.check_mode and find_leftovers(cache_dir):
+            result["removed_leftovers"] = _sweep_if_idle(lock_path, cache_dir)
         return _cache_hit(module, result, hit)
     if module.check_mode:
         would_be = expectation.digests[0] if expectation.digests and expectation.algorithm == "sha256" and len(expectation.digests) == 1 else None
@@ -411,30 +513,33 @@ def run(module):
 
     before = cached_sha256(cache_path)
     # make_dirs tolerates parallel forks creating the cache directory at the same moment.
-    created_dirs = make_dirs(params["cache_dir"])
+    make_dirs(cache_dir)
     fetcher = make_fetcher(timeout=params["timeout"], validate_certs=params["validate_certs"], ca_path=params["ca_path"],
-                           headers=params["headers"], retries=params["retries"])
-    lock_path = os.path.join(params["cache_dir"], ".%s.lock" % asset)
-    lock_existed = os.path.lexists(lock_path)
-    try:
-        with FileLock(lock_path):
-            # Another run may have fetched it while this one waited for the lock.
-            hit = verify_cached(cache_path, expectation)
-            if hit:
-                return _cache_hit(module, result, hit)
-            downloader = Downloader(fetcher, cache_path, asset, version, os_name, arch, expectation)
-            dummy, outcome = try_mirrors(mirrors, downloader.attempt)
-    except BaseException:
-        # A failed fetch leaves the host as it found it: no lock file, no new empty directories.
-        if not lock_existed:
-            unlink_quietly(lock_path)
-        for directory in reversed(created_dirs):
-            rmdir_quietly(directory)
-        raise
+                           headers=params["headers"], retries=params["retries"], deadline=params["deadline"])
+    # The lock file is never removed: a run waiting on it must lock the same file a newcomer finds.
+    with FileLock(lock_path, timeout=lock_wait(params, len(mirrors))):
+        result["removed_leftovers"] = sweep_leftovers(cache_dir)
+        # Another run may have fetched it while this one waited for the lock.
+        hit = verify_cached(cache_path, expectation)
+        if hit:
+            return _cache_hit(module, result, hit)
+        downloader = Downloader(fetcher, cache_path, asset, version, os_name, arch, expectation)
+        dummy, outcome = try_mirrors(mirrors, downloader.attempt)
     result.update(outcome, changed=outcome["downloaded"])
     if module._diff:
         result["diff"] = make_diff(cache_path, before, outcome["sha256"])
     return result
+
+
+def _sweep_if_idle(lock_path, cache_dir):
+    """Sweep leftovers when no download holds the lock; a busy cache is left for a later run."""
+    if not os.path.exists(lock_path):
+        return []
+    try:
+        with FileLock(lock_path, timeout=0):
+            return sweep_leftovers(cache_dir)
+    except LockTimeout:
+        return []
 
 
 def _cache_hit(module, result, hit):
@@ -463,21 +568,39 @@ def argument_spec():
         validate_certs=dict(type="bool", default=True),
         ca_path=dict(type="path"),
         timeout=dict(type="int", default=30),
+        deadline=dict(type="int", default=600),
         retries=dict(type="int", default=3),
+        broken_versions=dict(type="dict"),
     )
+
+
+_CACHE_HINTS = {
+    errno.ENOSPC: "free space there, or set cache_dir to a filesystem with room for the release",
+    errno.EDQUOT: "raise the quota or free space there, or set cache_dir elsewhere",
+    errno.EROFS: "that filesystem is read-only; set cache_dir to a writable directory",
+    errno.EACCES: "make it writable by the user Ansible runs as, or set cache_dir elsewhere",
+    errno.EPERM: "make it writable by the user Ansible runs as, or set cache_dir elsewhere",
+}
+
+
+def cache_error(cache_dir, exc):
+    hint = _CACHE_HINTS.get(exc.errno, "check that cache_dir is a writable directory")
+    where = " (%s)" % exc.filename if getattr(exc, "filename", None) else ""
+    return "cannot use cache_dir %s: %s%s; %s" % (cache_dir, exc.strerror or exc, where, hint)
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if module.params["retries"] < 0 or module.params["timeout"] <= 0:
-        module.fail_json(msg="retries must be 0 or more and timeout more than 0 (got retries=%s, timeout=%s)"
-                         % (module.params["retries"], module.params["timeout"]))
+    params = module.params
+    if params["retries"] < 0 or params["timeout"] <= 0 or params["deadline"] <= 0:
+        module.fail_json(msg="retries must be 0 or more, timeout and deadline more than 0 (got retries=%s, timeout=%s, deadline=%s)"
+                         % (params["retries"], params["timeout"], params["deadline"]))
     try:
         result = run(module)
-    except (ValueError, DownloadError, ChecksumMismatch, LockTimeout) as exc:
+    except (ValueError, DownloadError, ChecksumMismatch, UnsafeRelease, LockTimeout) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
-        module.fail_json(msg="cannot use cache_dir %s: %s" % (module.params["cache_dir"], exc))
+        module.fail_json(msg=cache_error(params["cache_dir"], exc))
     module.exit_json(**result)
 
 

@@ -12,6 +12,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
     BROKEN_VERSIONS,
     DEFAULT_BASE_URL,
     asset_name,
+    broken_table,
     normalize_version,
     refuse_broken,
     release_url,
@@ -74,3 +75,10 @@ def test_broken_versions_match_shared_data():
         data = yaml.safe_load(handle)
     assert BROKEN_VERSIONS == {str(k): str(v) for k, v in data["cni_plugins_broken_versions"].items()}
     assert _release.MINIMUM_VERSION == (0, 7, 0)
+
+
+def test_broken_table_normalizes_both_sides_and_names_bad_entries():
+    assert broken_table({"v1.6.1": "v1.6.2", "1.7.0": "1.7.1"}) == {"1.6.1": "1.6.2", "1.7.0": "1.7.1"}
+    assert broken_table({}) == {} and broken_table(None) == {}
+    with pytest.raises(ValueError, match="broken_versions entry '1.6.1': 'latest'"):
+        broken_table({"1.6.1": "latest"})

@@ -48,6 +48,8 @@ class ReleaseServer:
         self.files = {}
         self.hits = []
         self.delay = 0.0
+        # path -> [(delay, status), ...]: the next requests of that path, in order, before the file.
+        self.script = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,9 +57,11 @@ class ReleaseServer:
 
             def do_GET(self):  # noqa: N802 - name required by BaseHTTPRequestHandler
                 server.hits.append(self.path)
-                time.sleep(server.delay)
-                body = server.files.get(self.path)
-                status = 200 if body is not None else 404
+                scripted = server.script.get(self.path)
+                delay, status = scripted.pop(0) if scripted else (server.delay, None)
+                time.sleep(delay)
+                body = server.files.get(self.path) if status in (None, 200) else b"scripted failure"
+                status = status or (200 if body is not None else 404)
                 body = body if body is not None else b"not found"
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
@@ -327,3 +331,205 @@ def test_parallel_runs_download_once(server, cache_dir, tmp_path):
     assert sorted(result["downloaded"] for result in results) == [False, True]
     assert server.hits.count("/releases/v9.0.0/" + ASSET_9) == 1
     assert all(result["sha256"] == SHA256 for result in results)
+
+
+def module_command(tmp_path, args, name="args.json"):
+    """argv and environment that run the module file as Ansible would: a process of its own."""
+    args_file = tmp_path / name
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    collections_root = cni_release.__file__
+    for dummy in range(6):
+        collections_root = os.path.dirname(collections_root)
+    return [sys.executable, cni_release.__file__, str(args_file)], dict(os.environ, PYTHONPATH=collections_root)
+
+
+def start_run(tmp_path, args, name):
+    command, env = module_command(tmp_path, args, name)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+def finish(process):
+    out, err = process.communicate(timeout=60)
+    assert out, err
+    return json.loads(out)
+
+
+def test_lock_file_is_never_unlinked_so_waiters_and_newcomers_serialise(server, cache_dir, tmp_path):
+    """A holds the lock and fails; B waited on that lock; C arrives after A is gone. B and C must
+    lock one and the same file: exactly one of them downloads, the other reuses the result."""
+    server.publish("9.0.0")
+    tarball = "/releases/v9.0.0/" + ASSET_9
+    # A's request: 1.5 s in flight, then 500. B's: 1.5 s in flight, then the file.
+    server.script[tarball] = [(1.5, 500), (1.5, 200)]
+    args = args_for(server, cache_dir, checksum="sha256:" + SHA256)
+    run_a = start_run(tmp_path, args, "a.json")
+    deadline = time.monotonic() + 10
+    while not (cache_dir / ".lock").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    inode = (cache_dir / ".lock").stat().st_ino
+    run_b = start_run(tmp_path, args, "b.json")
+    result_a = finish(run_a)
+    assert result_a["failed"] and "HTTP 500" in result_a["msg"]
+    run_c = start_run(tmp_path, args, "c.json")
+    results = [finish(run_b), finish(run_c)]
+    assert all(not result.get("failed") for result in results), results
+    assert sorted(result["downloaded"] for result in results) == [False, True]
+    assert server.hits.count(tarball) == 2  # A's failed request and one download; never two at once
+    assert (cache_dir / ".lock").stat().st_ino == inode
+    assert (cache_dir / ASSET_9).read_bytes() == TARBALL
+
+
+def test_failed_download_keeps_the_lock_file_and_adds_nothing_else(server, cache_dir, capsys):
+    server.publish("9.0.0")
+    assert not run_module(args_for(server, cache_dir), capsys)[0]
+    before = sorted(os.listdir(str(cache_dir)))
+    inode = (cache_dir / ".lock").stat().st_ino
+    failed, result = run_module(args_for(server, cache_dir, version="9.3.0", checksum="sha256:" + SHA256), capsys)
+    assert failed and "404" in result["msg"]
+    assert sorted(os.listdir(str(cache_dir))) == before
+    assert (cache_dir / ".lock").stat().st_ino == inode
+
+
+LEFTOVERS = [
+    "." + ASSET_9 + ".download",
+    ".." + ASSET_9 + ".download.k2j4_h1.part",
+    "." + ASSET_9 + ".verified.json.x8y7z6.tmp",
+    "..cni-plugins-linux-arm64-v1.6.2.tgz.download.abc123.part",
+]
+NOT_OURS = [".notes.part", "cni-plugins-linux-amd64-v9.0.0.tgz.download", ".cni-plugins-x.tgz.download.d/", "keep.tmp"]
+
+
+def plant(cache_dir, names):
+    cache_dir.mkdir(exist_ok=True)
+    for name in names:
+        if name.endswith("/"):
+            (cache_dir / name).mkdir()
+        else:
+            (cache_dir / name).write_bytes(b"partial bytes of a killed run")
+
+
+def test_next_download_sweeps_leftovers_of_killed_runs_only(server, cache_dir, capsys):
+    server.publish("9.0.0")
+    plant(cache_dir, LEFTOVERS + NOT_OURS)
+    failed, result = run_module(args_for(server, cache_dir), capsys)
+    assert not failed, result
+    assert result["removed_leftovers"] == sorted(LEFTOVERS)
+    left = set(os.listdir(str(cache_dir)))
+    assert not left & set(LEFTOVERS)
+    assert set(name.rstrip("/") for name in NOT_OURS) <= left
+
+
+def test_cache_hit_sweeps_leftovers_when_no_download_runs(server, cache_dir, capsys):
+    server.publish("9.0.0")
+    args = args_for(server, cache_dir, checksum="sha256:" + SHA256)
+    assert not run_module(args, capsys)[0]
+    plant(cache_dir, LEFTOVERS)
+    failed, result = run_module(args, capsys)
+    assert not failed and result["changed"] is False and result["removed_leftovers"] == sorted(LEFTOVERS)
+
+
+def test_leftovers_of_a_running_download_are_left_alone(server, cache_dir, capsys):
+    from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock
+    server.publish("9.0.0")
+    args = args_for(server, cache_dir, checksum="sha256:" + SHA256)
+    assert not run_module(args, capsys)[0]
+    plant(cache_dir, LEFTOVERS)
+    with FileLock(str(cache_dir / ".lock")):  # another run is downloading right now
+        failed, result = run_module(args, capsys)
+    assert not failed and result["removed_leftovers"] == []
+    assert set(LEFTOVERS) <= set(os.listdir(str(cache_dir)))
+
+
+def test_check_mode_never_sweeps(server, cache_dir, capsys):
+    server.publish("9.0.0")
+    args = args_for(server, cache_dir, checksum="sha256:" + SHA256)
+    assert not run_module(args, capsys)[0]
+    plant(cache_dir, LEFTOVERS)
+    failed, result = run_module(dict(args, _ansible_check_mode=True), capsys)
+    assert not failed and result["removed_leftovers"] == []
+    assert set(LEFTOVERS) <= set(os.listdir(str(cache_dir)))
+
+
+def test_custom_broken_table_reaches_the_refusal_before_any_request(server, cache_dir, capsys):
+    server.publish("9.0.0")
+    failed, result = run_module(args_for(server, cache_dir, broken_versions={"v9.0.0": "9.0.1"}), capsys)
+    assert failed and result["msg"] == "CNI plugins 9.0.0 is a known-broken release; use 9.0.1"
+    assert server.hits == [] and not cache_dir.exists()
+    # An empty table refuses nothing: 1.6.1 is fetched like any other version.
+    server.publish("1.6.1")
+    failed, result = run_module(args_for(server, cache_dir, version="1.6.1", broken_versions={}, checksum="sha256:" + SHA256), capsys)
+    assert not failed, result
+
+
+def test_bad_broken_table_is_one_clear_error(server, cache_dir, capsys):
+    failed, result = run_module(args_for(server, cache_dir, broken_versions={"1.6.1": "newest"}), capsys)
+    assert failed and "broken_versions entry '1.6.1': 'newest'" in result["msg"] and server.hits == []
+
+
+def test_html_page_served_with_200_is_refused_naming_the_url(server, cache_dir, capsys):
+    url = server.publish("9.0.0")
+    server.files["/releases/v9.0.0/" + ASSET_9] = b"<!DOCTYPE html>\n<html><body>Sign in to continue</body></html>\n"
+    failed, result = run_module(args_for(server, cache_dir, checksum="sha256:" + SHA256), capsys)
+    assert failed
+    assert "checksum mismatch for %s" % url in result["msg"] and "HTML" in result["msg"]
+    assert cache_files(cache_dir) == []
+
+
+def hostile_tarball():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in (("./bridge", b"#!/bin/sh\n"), ("/etc/cron.d/evil", b"* * * * * root id\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o755
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_verified_but_hostile_archive_never_enters_the_cache(server, cache_dir, capsys):
+    body = hostile_tarball()
+    url = server.publish("9.0.0", body=body)
+    failed, result = run_module(args_for(server, cache_dir, checksum="sha256:" + hashlib.sha256(body).hexdigest(), mirrors=[server.base("/other")]), capsys)
+    assert failed
+    assert "%s (downloaded from %s): member '/etc/cron.d/evil' has an absolute path" % (ASSET_9, url) in result["msg"]
+    assert "the cache is unchanged" in result["msg"]
+    assert cache_files(cache_dir) == []
+    assert not any(hit.startswith("/other") for hit in server.hits)  # not retried elsewhere
+
+
+def test_deadline_is_an_option_and_the_next_mirror_serves(server, cache_dir, capsys):
+    url = server.publish("9.0.0", prefix="/fast")
+    slow = "/slow/v9.0.0/" + ASSET_9
+    server.script[slow] = [(3, 200)]  # headers come after 3 s: past a 1 s deadline
+    args = args_for(server, cache_dir, base_url=server.base("/slow"), mirrors=[server.base("/fast")], checksum="sha256:" + SHA256, deadline=1)
+    started = time.monotonic()
+    failed, result = run_module(args, capsys)
+    assert not failed, result
+    assert result["url"] == url and time.monotonic() - started < 3
+    assert server.hits == [slow, "/fast/v9.0.0/" + ASSET_9]
+
+
+def test_zero_deadline_is_refused(server, cache_dir, capsys):
+    failed, result = run_module(args_for(server, cache_dir, deadline=0), capsys)
+    assert failed and "deadline" in result["msg"] and server.hits == []
+
+
+def test_a_full_cache_filesystem_fails_clearly_and_leaves_no_partial_file(server, tmp_path):
+    """A real 64 KiB tmpfs as cache_dir, in a private mount namespace."""
+    big = make_tarball("big") + os.urandom(512 * 1024)
+    server.publish("9.0.0", body=big)
+    cache = tmp_path / "tiny"
+    cache.mkdir()
+    args = args_for(server, cache, checksum="sha256:" + hashlib.sha256(big).hexdigest(), mirrors=[server.base("/other")])
+    command, env = module_command(tmp_path, args)
+    # sh -c SCRIPT <cache> <module command...>: run the module, then list what it left in the tmpfs.
+    script = 'cache="$1"; shift; mount -t tmpfs -o size=64k tmpfs "$cache" && "$@"; status=$?; ls -A "$cache"; exit $status'
+    wrapped = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(cache)] + command
+    done = subprocess.run(wrapped, capture_output=True, text=True, env=env, timeout=60, check=False)
+    lines = done.stdout.strip().splitlines()
+    result = json.loads(lines[0])
+    assert result["failed"]
+    assert result["msg"].startswith("cannot use cache_dir %s: No space left on device" % cache)
+    assert "free space there, or set cache_dir to a filesystem with room" in result["msg"]
+    assert lines[1:] == [".lock"]  # no partial file on the full filesystem
+    assert not any(hit.startswith("/other") for hit in server.hits)  # a local problem: no other mirror
