@@ -15,6 +15,7 @@ import io
 import os
 import tarfile
 import threading
+import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -197,19 +198,194 @@ def build_symlink_member(root: str | os.PathLike, version: str, arch: str = "amd
     return write_release(root, version, arch, pack(members), plugins=names)
 
 
+MIB = 1024 * 1024
+
+
+# Hostile releases need real plugins (so everything but the hostile member is right) but not all
+# of them: three keep each build small and fast.
+HOSTILE_PLUGINS = ["bridge", "host-local", "loopback"]
+
+
+def _raw_tar(members: list) -> bytes:
+    """Uncompressed tar blocks of ``members``, without the end-of-archive marker."""
+    out = io.BytesIO()
+    for info, data in members:
+        out.write(info.tobuf(format=tarfile.GNU_FORMAT))
+        if data:
+            out.write(data)
+            out.write(bytes(-len(data) % tarfile.BLOCKSIZE))
+    return out.getvalue()
+
+
+def pack_streamed(members: list, zero_members: list[tuple[str, int]] = ()) -> bytes:
+    """Like pack(), plus members of ``size`` zero bytes each, as concatenated gzip members.
+
+    Every gzip reader accepts concatenated members; a MiB of zeros compresses to about 1 KB once
+    and is repeated, so hundreds of MiB of content cost no time and no memory to build.
+    """
+    parts = [gzip.compress(_raw_tar(members), compresslevel=1, mtime=0)]
+    zero_mib = gzip.compress(bytes(MIB), compresslevel=9, mtime=0)
+    for name, size in zero_members:
+        if size % MIB:
+            raise ValueError("zero members are whole MiB")
+        parts.append(gzip.compress(_info(name, mode=0o755, size=size).tobuf(format=tarfile.GNU_FORMAT), mtime=0))
+        parts.append(zero_mib * (size // MIB))
+    parts.append(gzip.compress(bytes(2 * tarfile.BLOCKSIZE), mtime=0))
+    return b"".join(parts)
+
+
+def _with_release(root, version, arch, plugins_dir, plugins, extra_members, zero_members=()) -> Release:
+    """A faithful release plus ``extra_members``, with correct checksum files: only the archive's
+    content is hostile, so only an archive check can refuse it."""
+    names = _plugins(plugins_dir, plugins if plugins is not None else HOSTILE_PLUGINS)
+    members = release_members(version, arch, plugins_dir, names) + list(extra_members)
+    return write_release(root, version, arch, pack_streamed(members, zero_members), plugins=names)
+
+
+def _special(name: str, kind: bytes, linkname: str = "", mode: int = 0o644) -> tuple[tarfile.TarInfo, None]:
+    info = _info(name, kind, mode)
+    info.linkname = linkname
+    if kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):
+        info.devmajor, info.devminor = 1, 3  # /dev/null's numbers
+    return info, None
+
+
+# Each builds a release whose checksums are right and whose archive holds one hostile thing.
+# The member a test expects in the refusal is HOSTILE_MEMBERS[kind].
+HOSTILE_MEMBERS = {
+    "absolute": "/etc/cron.d/nodeprep-evil",
+    "hardlink": "./evil-hardlink",
+    "device": "./evil-device",
+    "fifo": "./evil-fifo",
+    "setuid": "./bridge-setuid",
+    "duplicate": "bridge",
+    "huge-member": "./huge",
+    "newline-name": "./bridge\nloopback",
+    "escape-name": "./\x1b]0;pwned\x07bridge",
+}
+
+
+def hostile_members(kind: str) -> list:
+    name = HOSTILE_MEMBERS[kind]
+    if kind == "absolute":
+        return [file_member(name, b"* * * * * root touch /tmp/pwned\n")]
+    if kind == "hardlink":
+        return [_special(name, tarfile.LNKTYPE, linkname="/etc/shadow")]
+    if kind == "device":
+        return [_special(name, tarfile.CHRTYPE, mode=0o666)]
+    if kind == "fifo":
+        return [_special(name, tarfile.FIFOTYPE)]
+    if kind == "setuid":
+        return [file_member(name, b"#!/bin/sh\nid\n", mode=0o4755)]
+    if kind == "duplicate":
+        # "./bridge" is already in the release; a second, different "bridge" follows it.
+        return [file_member(name, b"#!/bin/sh\necho second bridge\n", mode=0o755)]
+    if kind == "huge-member":
+        return []  # its bytes are streamed zeros: see build_hostile
+    if kind in ("newline-name", "escape-name"):
+        return [file_member(name, b"#!/bin/sh\necho odd name\n", mode=0o755)]
+    raise ValueError("unknown hostile archive kind %r" % kind)
+
+
+def build_hostile(root: str | os.PathLike, version: str, kind: str, arch: str = "amd64",
+                  plugins_dir: str = DEBIAN_PLUGINS_DIR, plugins: list[str] | None = None) -> Release:
+    """A release (correct checksums) with one hostile member of ``kind`` (see HOSTILE_MEMBERS)."""
+    zeros = [(HOSTILE_MEMBERS[kind], 200 * MIB)] if kind == "huge-member" else []
+    return _with_release(root, version, arch, plugins_dir, plugins, hostile_members(kind), zeros)
+
+
+def build_expansion_bomb(root: str | os.PathLike, version: str, arch: str = "amd64", member_mib: int = 120,
+                         members: int = 5, plugins_dir: str = DEBIAN_PLUGINS_DIR) -> Release:
+    """A real release of well under a MB more that unpacks to ``members`` x ``member_mib`` MiB.
+
+    Each extra member stays under any per-file limit; only a limit on the whole archive stops it.
+    """
+    names = _plugins(plugins_dir, HOSTILE_PLUGINS)
+    zeros = [("./plugin-%02d" % index, member_mib * MIB) for index in range(members)]
+    archive = pack_streamed(release_members(version, arch, plugins_dir, names), zeros)
+    return write_release(root, version, arch, archive, plugins=names)
+
+
+def html_page(title: str = "Sign in") -> bytes:
+    return ("<!DOCTYPE html>\n<html><head><title>%s</title></head><body><form action=\"/login\">"
+            "</form></body></html>\n" % title).encode()
+
+
 # --- serving ----------------------------------------------------------------------------------
+
+@dataclass
+class Fault:
+    """What the server does instead of serving a path.
+
+    ``kind``: "status" (answer ``status``), "stall" (send ``after`` bytes of the real file, then
+    one byte every ``interval`` seconds), "html" (a 200 with an HTML page), "redirect" (``status``
+    with Location ``location``). ``times``: how many requests it applies to (None: all).
+    """
+
+    kind: str
+    status: int = 503
+    after: int = 0
+    interval: float = 1.0
+    location: str = ""
+    times: int | None = None
+
 
 class _Handler(SimpleHTTPRequestHandler):
     server: "_Server"
 
     def send_head(self):
         path = self.path.split("?", 1)[0]
-        self.server.owner.record(self.command, path)
-        status = self.server.owner.take_failure()
+        owner = self.server.owner
+        owner.record(self.command, path, dict(self.headers.items()))
+        status = owner.take_failure()
         if status is not None:
             self.send_error(status, "injected failure")
             return None
+        fault = owner.take_fault(path)
+        if fault is not None:
+            return self._fault(fault)
         return super().send_head()
+
+    def _fault(self, fault: Fault):
+        if fault.kind == "status":
+            self.send_error(fault.status, "injected failure")
+            return None
+        if fault.kind == "redirect":
+            self.send_response(fault.status)
+            self.send_header("Location", fault.location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        if fault.kind == "html":
+            page = html_page()
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            return io.BytesIO(page)
+        if fault.kind == "stall":
+            body = Path(self.translate_path(self.path)).read_bytes()
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "application/gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.close_connection = True
+            self.end_headers()
+            self._trickle(body, fault)
+            return None
+        raise ValueError("unknown fault kind %r" % fault.kind)
+
+    def _trickle(self, body: bytes, fault: Fault) -> None:
+        try:
+            self.wfile.write(body[:fault.after])
+            self.wfile.flush()
+            for index in range(fault.after, len(body)):
+                if self.server.owner.stopping.wait(fault.interval):
+                    return
+                self.wfile.write(body[index:index + 1])
+                self.wfile.flush()
+        except OSError:
+            return  # the client gave up, as it should
 
     def log_message(self, format, *args):  # noqa: A002  (signature from the base class)
         pass
@@ -230,7 +406,11 @@ class MirrorServer:
         self.releases: dict[str, Release] = {}
         self._lock = threading.Lock()
         self._requests: list[str] = []
+        self._request_log: list[tuple[str, dict]] = []
         self._failures: list[int] = []
+        self._faults: dict[str, Fault] = {}
+        # Set at stop so stalled replies end at once.
+        self.stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -253,6 +433,7 @@ class MirrorServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -278,16 +459,41 @@ class MirrorServer:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def request_log(self) -> list[tuple[str, dict]]:
+        """(path, headers as received) of every request so far, in order: what really arrived."""
+        with self._lock:
+            return [(path, dict(headers)) for path, headers in self._request_log]
+
     def clear(self) -> None:
         with self._lock:
             self._requests.clear()
+            self._request_log.clear()
+            self._faults.clear()
 
-    def record(self, method: str, path: str) -> None:
+    def record(self, method: str, path: str, headers: dict | None = None) -> None:
         with self._lock:
             self._requests.append(path)
+            self._request_log.append((path, dict(headers or {})))
             if self.access_log is not None:
                 with open(self.access_log, "a", encoding="utf-8") as log:
-                    log.write("%s %s\n" % (method, path))
+                    log.write("%s %s %s\n" % (method, path, ",".join(sorted(headers or {}))))
+
+    def fault(self, url_path: str, fault: Fault) -> None:
+        """Serve ``fault`` instead of ``url_path`` (exact path, e.g. a Release's url_path)."""
+        with self._lock:
+            self._faults[url_path] = fault
+
+    def take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            fault = self._faults.get(path)
+            if fault is None:
+                return None
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    del self._faults[path]
+            return fault
 
     def fail_next(self, count: int, status: int = HTTPStatus.SERVICE_UNAVAILABLE) -> None:
         """The next ``count`` requests get ``status`` instead of the file (retry tests)."""
