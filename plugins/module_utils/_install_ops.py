@@ -100,20 +100,21 @@ class Executor:
         self.tx.step({"kind": "rename", "src": stage_dir, "dst": version_dir}, atomic_move, stage_dir, version_dir)
 
     def _repair(self, op):
-        # File by file, so the directory `current` names never disappears; each replaced file is
-        # kept aside until the run commits. Files the manifest does not name are left alone.
+        # File by file, each replaced in one rename, so `current` never lacks a file; the
+        # replaced file is kept (hard-linked) aside until the run commits. Files the manifest
+        # does not name are left alone.
         stage_dir = self._stage(op["version"], op["src"])
         version_dir = self.layout.version_dir(op["version"])
         aside = os.path.join(self.layout.versions_dir, "%sv%s-%d" % (TRASH_PREFIX, op["version"], os.getpid()))
         self._make_dir(aside, 0o700)
         self.cleanup.append({"kind": "rmtree", "path": aside})
-        names = sorted(read_manifest(stage_dir)["files"]) + [MANIFEST_NAME]
-        for name in names:
-            target = os.path.join(version_dir, name)
+        for name in sorted(read_manifest(stage_dir)["files"]) + [MANIFEST_NAME]:
+            target, backup = os.path.join(version_dir, name), os.path.join(aside, name)
             if os.path.lexists(target):
-                self.tx.step({"kind": "rename", "src": target, "dst": os.path.join(aside, name)},
-                             os.rename, target, os.path.join(aside, name))
-            self.tx.step({"kind": "rename", "src": os.path.join(stage_dir, name), "dst": target},
+                os.link(target, backup)
+            else:
+                backup = None
+            self.tx.step({"kind": "replace", "path": target, "backup": backup},
                          atomic_move, os.path.join(stage_dir, name), target)
 
     def _remove_version(self, op):

@@ -389,15 +389,21 @@ def plan_absent(view: NodeView) -> Plan:
                 plan.link_changes[path] = None
                 if path not in restoring:  # an adopted file replaces our link in one rename instead
                     plan.add("remove link %s" % path, op="unlink", path=path, before=entry["target"])
-    for version in view.versions:
-        if read_manifest(layout.version_dir(version)) is not None:
-            plan.add("remove v%s" % version, op="remove_version", version=version)
+    # Order keeps every remaining link resolvable at each step: links go before the pointers,
+    # pointers before the versions they name.
     for record, original, stored in restorable:
-        plan.add("restore %s" % original, op="restore", record=record, path=original, stored=stored)
+        if record.get("kind") != "dir":
+            plan.add("restore %s" % original, op="restore", record=record, path=original, stored=stored)
     for name in ("current", "previous"):
         if os.path.lexists(layout.pointer_path(name)):
             plan.add("remove %s" % layout.pointer_path(name), op="point", name=name, version=None,
                      before=view.current if name == "current" else view.previous)
+    for version in view.versions:
+        if read_manifest(layout.version_dir(version)) is not None:
+            plan.add("remove v%s" % version, op="remove_version", version=version)
+    for record, original, stored in restorable:
+        if record.get("kind") == "dir":
+            plan.add("restore %s" % original, op="restore", record=record, path=original, stored=stored)
     if view.adopted:
         plan.add("record the adopted files kept in %s" % layout.adopted_root, op="write_adopted", records=kept)
     if os.path.exists(layout.state_path):

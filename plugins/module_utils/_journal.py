@@ -160,6 +160,15 @@ def _undo_rename(entry: dict) -> None:
         fsync_dir(os.path.dirname(entry["src"]))
 
 
+def _undo_replace(entry: dict) -> None:
+    """A file replaced in one rename gets its kept original back the same way."""
+    if entry.get("backup") is None:
+        unlink_quietly(entry["path"])
+    elif os.path.lexists(entry["backup"]):
+        os.rename(entry["backup"], entry["path"])
+        fsync_dir(os.path.dirname(entry["path"]))
+
+
 def _undo_mkdir(entry: dict) -> None:
     rmdir_quietly(entry["path"])
 
@@ -200,6 +209,7 @@ def _is_original(path: str, entry: dict) -> bool:
 UNDO = {
     "path": _undo_path,
     "rename": _undo_rename,
+    "replace": _undo_replace,
     "mkdir": _undo_mkdir,
     "file": _undo_file,
     "adopt": _undo_adopt,
