@@ -87,11 +87,7 @@ def picture(node) -> dict:
         if not host.is_dir():
             continue
         for entry in sorted(host.iterdir()):
-            info = entry.lstat()
-            if stat.S_ISLNK(info.st_mode):
-                found["entries"][directory + "/" + entry.name] = ("link", os.readlink(entry))
-            else:
-                found["entries"][directory + "/" + entry.name] = ("file", hashlib.sha256(entry.read_bytes()).hexdigest())
+            found["entries"][directory + "/" + entry.name] = picture_entry(entry)
     return found
 
 
@@ -128,9 +124,12 @@ def invariant_problems(node, *before: dict) -> list:
 
 
 def picture_entry(entry: Path):
-    if entry.is_symlink():
+    info = entry.lstat()
+    if stat.S_ISLNK(info.st_mode):
         return ("link", os.readlink(entry))
-    return ("file", hashlib.sha256(entry.read_bytes()).hexdigest())
+    if stat.S_ISREG(info.st_mode):
+        return ("file", hashlib.sha256(entry.read_bytes()).hexdigest())
+    return ("other", stat.S_IFMT(info.st_mode))
 
 
 def save_tree(node, dest: Path) -> None:
