@@ -380,7 +380,7 @@ def plan_absent(view: NodeView) -> Plan:
             kept.append(record)
         else:
             restorable.append((record, original, stored))
-    restoring = {original for _, original, _ in restorable}
+    restoring = {original for _record, original, _stored in restorable}
     dirs = list(layout.link_dirs) + [d for d in view.state["link_dirs"] if d not in layout.link_dirs]
     for directory in dirs:
         for name, entry in sorted(view.dirs.get(directory, {"entries": {}})["entries"].items()):

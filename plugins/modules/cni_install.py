@@ -21,7 +21,16 @@ description:
   - Files in the link directories whose names are not plugins of the release are never touched.
     A file with a plugin's name that this module did not create is adopted (kept under
     C(<versions_dir>/.adopted/)) and restored by O(state=absent).
-  - Holds an exclusive lock (C(<versions_dir>/.lock)) while it works, so concurrent runs serialise.
+  - Holds an exclusive lock (C(<versions_dir>/.lock)) while it reads the node, plans and acts, so
+    concurrent runs serialise and each proceeds on what the one before it left. The lock file is
+    never removed, so C(versions_dir) outlives O(state=absent) holding only that file.
+  - Reads the node, plans every operation, then acts; check mode and diff report that same plan.
+    Before each change its undo is written durably to C(<versions_dir>/.journal); a failure undoes
+    exactly what this run changed, and a run that finds the journal of a killed run undoes it first.
+  - Directory options are canonicalised (symlinks resolved). A link directory inside O(versions_dir),
+    two spellings of one directory, or a directory, fifo or device carrying a plugin's name are
+    refused before any change. A version directory without a manifest is set aside under
+    C(.adopted/), never emptied. A link directory with nothing to change needs no write access.
 author:
   - nodeprep.cni contributors (@nodeprep)
 options:
@@ -156,6 +165,13 @@ actions:
   returned: always
   type: list
   elements: str
+recovered:
+  description:
+    - What happened to the journal of an interrupted run found at the start, V(rolled back) or
+      V(completed); empty when there was none.
+  returned: always
+  type: str
+  sample: rolled back
 """
 
 import os
