@@ -43,7 +43,7 @@ class NodeView:
         self.dirs = {}
 
     @classmethod
-    def read(cls, layout, extra_dirs=()):
+    def read(cls, layout):
         view = cls(layout)
         if os.path.isdir(layout.versions_dir):
             view.versions_dir_kind = "dir"
@@ -54,7 +54,7 @@ class NodeView:
         view.versions = layout.installed_versions()
         view.state = layout.read_state()
         view.adopted = layout.read_adopted()
-        for directory in list(layout.link_dirs) + list(extra_dirs) + list(view.state["link_dirs"]):
+        for directory in list(layout.link_dirs) + list(view.state["link_dirs"]):
             if directory not in view.dirs:
                 view.dirs[directory] = _read_dir(layout, directory)
         return view
@@ -137,7 +137,7 @@ class Wish:
 def plan_present(view: NodeView, wish: Wish) -> Plan:
     layout = view.layout
     plan = Plan()
-    _refuse_unusable_versions_dir(view)
+    refuse_unusable_dirs(layout)
     version = wish.version
     version_dir = layout.version_dir(version)
     verdict = verify_version_dir(version_dir)
@@ -178,10 +178,10 @@ def plan_present(view: NodeView, wish: Wish) -> Plan:
     return plan
 
 
-def _refuse_unusable_versions_dir(view: NodeView) -> None:
-    layout = view.layout
+def refuse_unusable_dirs(layout) -> None:
+    """Directory options that cannot work, refused before the node lock or anything else."""
     problems = layout.problems()
-    if view.versions_dir_kind == "other":
+    if os.path.lexists(layout.versions_dir) and not os.path.isdir(layout.versions_dir):
         problems.insert(0, "versions_dir %s exists and is not a directory; move that file away or choose another versions_dir"
                         % layout.versions_dir)
     if problems:
@@ -334,7 +334,7 @@ def _plan_adopted_index(view: NodeView, plan: Plan) -> None:
 
 def plan_rollback(view: NodeView, wish_version, subset, adopt: bool) -> Plan:
     layout = view.layout
-    _refuse_unusable_versions_dir(view)
+    refuse_unusable_dirs(layout)
     if view.versions_dir_kind != "dir":
         raise PlanError("nothing to roll back to: %s does not exist" % layout.versions_dir)
     recorded = view.state.get("rollback") or {}

@@ -45,10 +45,6 @@ def canonical_dir(path: str) -> str:
     return os.path.realpath(os.path.abspath(path))
 
 
-class LayoutError(ValueError):
-    """Directory options that cannot work together; the message names them and the fix."""
-
-
 class Layout:
     """Paths and read-only queries of one node's versioned install.
 

@@ -188,26 +188,15 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import 
     plan_present,
     plan_rollback,
     predict,
+    refuse_unusable_dirs,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._journal import JOURNAL_NAME, Journal, Transaction, recover
-from ansible_collections.nodeprep.cni.plugins.module_utils._layout import Layout, LayoutError
+from ansible_collections.nodeprep.cni.plugins.module_utils._layout import Layout
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock, LockTimeout
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import normalize_version
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive, list_members
-
-
-def refuse_before_anything(layout: Layout, params: dict) -> None:
-    """Refusals that need no lock: bad options and a hostile or missing tarball change nothing."""
-    problems = layout.problems()
-    if os.path.lexists(layout.versions_dir) and not os.path.isdir(layout.versions_dir):
-        problems.insert(0, "versions_dir %s exists and is not a directory; move that file away or choose another versions_dir"
-                        % layout.versions_dir)
-    if params["keep"] < 2:
-        problems.append("keep is %d; it counts current and previous, so it must be at least 2" % params["keep"])
-    if problems:
-        raise LayoutError("; ".join(problems))
 
 
 def tarball_plugins(src, check_mode: bool):
@@ -236,7 +225,9 @@ def run(module: AnsibleModule) -> dict:
     params = module.params
     check_mode = module.check_mode
     layout = Layout(params["versions_dir"], params["bin_dir"], params["link_dirs"])
-    refuse_before_anything(layout, params)
+    if params["keep"] < 2:
+        raise PlanError("keep is %d; it counts current and previous, so it must be at least 2" % params["keep"])
+    refuse_unusable_dirs(layout)
     exists = os.path.isdir(layout.versions_dir)
     if params["state"] == "rollback" and not exists:
         raise PlanError("nothing to roll back to: %s does not exist" % layout.versions_dir)
@@ -325,7 +316,7 @@ def main():
     )
     try:
         result = run(module)
-    except (PlanError, LayoutError, UnsafeArchive, ProbeFailed, LockTimeout, ValueError) as exc:
+    except (PlanError, UnsafeArchive, ProbeFailed, LockTimeout, ValueError) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg="%s; the run was undone. Check that the path is writable by the user Ansible runs as "
