@@ -40,17 +40,40 @@ def version_key(version: str):
     return (int(major), int(minor), int(patch), 0 if suffix else 1, suffix or "")
 
 
+def canonical_dir(path: str) -> str:
+    """The one spelling of a directory: absolute, every symlink resolved (also in a missing tail's parents)."""
+    return os.path.realpath(os.path.abspath(path))
+
+
 class Layout:
-    """Paths and read-only queries of one node's versioned install."""
+    """Paths and read-only queries of one node's versioned install.
+
+    Every directory is canonicalised, so `/opt` -> `/var/opt` (Fedora CoreOS) or a link dir given
+    through a symlink is recognised as the directory it is.
+    """
 
     def __init__(self, versions_dir: str, bin_dir: str, link_dirs=()):
-        self.versions_dir = os.path.normpath(os.path.abspath(versions_dir))
-        self.bin_dir = os.path.normpath(os.path.abspath(bin_dir))
-        extra = [os.path.normpath(os.path.abspath(d)) for d in (link_dirs or [])]
+        self.versions_dir = canonical_dir(versions_dir)
+        self.bin_dir = canonical_dir(bin_dir)
+        self.given = {}
         self.link_dirs = []
-        for directory in [self.bin_dir] + extra:
+        for given in [bin_dir] + list(link_dirs or []):
+            directory = canonical_dir(given)
             if directory not in self.link_dirs:
                 self.link_dirs.append(directory)
+            self.given.setdefault(directory, []).append(given)
+
+    def problems(self) -> list:
+        """Why these directories cannot be used as given; empty when they can."""
+        found = []
+        for directory in self.link_dirs:
+            names = " and ".join(sorted(set(self.given[directory])))
+            if directory == self.versions_dir or directory.startswith(self.versions_dir + os.sep):
+                found.append("bin_dir/link_dirs entry %s resolves to %s, inside versions_dir %s: its links would replace "
+                             "the plugins they point at; choose a directory outside versions_dir" % (names, directory, self.versions_dir))
+            elif len(set(self.given[directory])) > 1:
+                found.append("bin_dir/link_dirs entries %s are the same directory (%s); list it once" % (names, directory))
+        return found
 
     # paths -----------------------------------------------------------------------------------
     def version_dir(self, version: str) -> str:
@@ -99,12 +122,15 @@ class Layout:
         return sorted(versions, key=version_key)
 
     def is_ours(self, path: str) -> bool:
-        """A symlink we made: it points into versions_dir."""
+        """A symlink we made: it points into versions_dir (however versions_dir was spelled then)."""
         try:
             target = os.readlink(path)
         except OSError:
             return False
-        return target.startswith(self.versions_dir + os.sep)
+        if target.startswith(self.versions_dir + os.sep):
+            return True
+        parent = canonical_dir(os.path.join(os.path.dirname(path), os.path.dirname(target)))
+        return parent == self.versions_dir or parent.startswith(self.versions_dir + os.sep)
 
     def classify_link(self, directory: str, plugin: str, manifest, digest_cache=None) -> dict:
         """Status of `<directory>/<plugin>` against the current version's manifest."""

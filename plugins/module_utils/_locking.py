@@ -1,6 +1,12 @@
 # Copyright: nodeprep.cni contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""An exclusive advisory lock on a file, so concurrent runs on one node serialise."""
+"""An exclusive advisory lock on a file, so concurrent runs on one node serialise.
+
+The lock file is created once and never unlinked: a run waiting on it holds its inode, and a
+newcomer must lock that same inode, or two runs would proceed at once. Should something else
+remove or replace the file while a run waits, the run notices (the inode under the name is no
+longer the one it locked) and locks the file now under that name instead.
+"""
 
 from __future__ import annotations
 
@@ -18,33 +24,63 @@ class FileLock:
     """``with FileLock(path):`` holds flock(LOCK_EX) on *path*, waiting at most *timeout* seconds.
 
     The second run waits rather than failing, then proceeds on whatever the first one left.
+    With ``create=False`` (check mode: nothing may be written) a missing lock file means no run
+    has ever held it, so there is nothing to wait for and nothing is locked.
     """
 
-    def __init__(self, path: str, timeout: float = 600.0, poll: float = 0.2):
+    def __init__(self, path: str, timeout: float = 600.0, poll: float = 0.1, create: bool = True):
         self.path = path
         self.timeout = timeout
         self.poll = poll
+        self.create = create
         self._fd = None
 
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def _open(self):
+        if self.create:
+            directory = os.path.dirname(self.path)
+            if directory:
+                os.makedirs(directory, 0o755, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            return os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+
+    def _still_named(self, fd) -> bool:
+        try:
+            named = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(fd)
+        return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
     def acquire(self) -> None:
-        directory = os.path.dirname(self.path)
-        if directory and not os.path.isdir(directory):
-            os.makedirs(directory, 0o755, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + self.timeout
         while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fd = self._open()
+            if fd is None:
+                return
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        os.close(fd)
+                        raise
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise LockTimeout("timed out after %ss waiting for the lock %s held by another run; "
+                                      "let that run finish, or raise lock_timeout" % (self.timeout, self.path))
+                time.sleep(self.poll)
+            if self._still_named(fd):
                 self._fd = fd
                 return
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                raise LockTimeout("timed out after %ss waiting for the lock %s held by another run" % (self.timeout, self.path))
-            time.sleep(self.poll)
+            os.close(fd)  # the name now belongs to another inode: lock that one
 
     def release(self) -> None:
         if self._fd is not None:

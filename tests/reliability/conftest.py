@@ -33,7 +33,7 @@ class UserFiles:
             candidates = [node.path(inside)]
             adopted = node.path(adopted_dir)
             if adopted.is_dir():
-                candidates += [Path(d) / f for d, _, files in os.walk(adopted) for f in files]
+                candidates += [Path(d) / f for d, _dirs, files in os.walk(adopted) for f in files]
             if not any(_digest(path) == digest for path in candidates):
                 lost += size
         _FIGURES["lost_bytes"] += lost

@@ -91,3 +91,40 @@ def test_lock_is_free_again_after_the_block(tmp_path):
     # Another process can take it at once.
     proc = _hold_in_subprocess(path, 0)
     assert proc.wait(timeout=10) == 0
+
+
+def test_lock_file_outlives_release_so_waiters_and_newcomers_share_one_inode(tmp_path):
+    path = str(tmp_path / ".lock")
+    with FileLock(path, timeout=1):
+        inode = os.stat(path).st_ino
+    assert os.stat(path).st_ino == inode
+
+
+def test_a_lock_file_replaced_while_waiting_is_locked_under_its_new_inode(tmp_path):
+    path = tmp_path / ".lock"
+    proc = _hold_in_subprocess(path, 0.6)
+    try:
+        result = {}
+
+        def wait_for_it():
+            with FileLock(str(path), timeout=10, poll=0.02) as lock:
+                result["inode"] = os.fstat(lock._fd).st_ino
+
+        waiter = threading.Thread(target=wait_for_it)
+        waiter.start()
+        time.sleep(0.2)
+        os.unlink(path)  # someone removes the lock file while a run waits on the old inode
+        path.write_text("")
+        fresh = os.stat(path).st_ino
+        waiter.join(10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert result["inode"] == fresh
+
+
+def test_check_mode_lock_creates_nothing(tmp_path):
+    path = tmp_path / "missing" / ".lock"
+    with FileLock(str(path), timeout=1, create=False) as lock:
+        assert not lock.held
+    assert not (tmp_path / "missing").exists()

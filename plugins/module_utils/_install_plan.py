@@ -1,0 +1,443 @@
+# Copyright: nodeprep.cni contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""From the node's state and the user's wishes to a list of operations, without touching anything.
+
+``NodeView.read`` takes one picture of the node (under the node lock); ``plan_present``,
+``plan_rollback`` and ``plan_absent`` turn it into a ``Plan``. Check mode reports the plan, a real
+run executes the very same plan (see ``_install_ops``), so ``--check --diff`` cannot promise
+something else than the run does. Every refusal is raised here, before any change.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ansible_collections.nodeprep.cni.plugins.module_utils._adoption import batch_name
+from ansible_collections.nodeprep.cni.plugins.module_utils._layout import version_key
+from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import plugin_names, read_manifest, verify_version_dir
+
+# What a name in a link directory is.
+MISSING = "missing"
+OURS = "ours"
+FOREIGN_FILE = "file"
+FOREIGN_SYMLINK = "symlink"
+SPECIAL = "special"  # a directory, fifo, socket or device: never adopted, never replaced
+
+
+class PlanError(ValueError):
+    """The wishes cannot be met on this node; the message names the input and the fix."""
+
+
+class NodeView:
+    """Everything the planner needs, read once."""
+
+    def __init__(self, layout):
+        self.layout = layout
+        self.versions_dir_kind = MISSING
+        self.current = None
+        self.previous = None
+        self.versions = []
+        self.state = {"link_dirs": [], "created_dirs": []}
+        self.adopted = []
+        self.dirs = {}
+
+    @classmethod
+    def read(cls, layout):
+        view = cls(layout)
+        if os.path.isdir(layout.versions_dir):
+            view.versions_dir_kind = "dir"
+        elif os.path.lexists(layout.versions_dir):
+            view.versions_dir_kind = "other"
+        view.current = layout.pointer("current")
+        view.previous = layout.pointer("previous")
+        view.versions = layout.installed_versions()
+        view.state = layout.read_state()
+        view.adopted = layout.read_adopted()
+        for directory in list(layout.link_dirs) + list(view.state["link_dirs"]):
+            if directory not in view.dirs:
+                view.dirs[directory] = _read_dir(layout, directory)
+        return view
+
+    def entry(self, directory: str, name: str) -> dict:
+        return self.dirs[directory]["entries"].get(name, {"kind": MISSING, "target": None})
+
+    def snapshot(self) -> dict:
+        """The picture a diff shows: pointers, versions and every link of ours."""
+        links = {}
+        for directory in self.layout.link_dirs:
+            for name, entry in sorted(self.dirs[directory]["entries"].items()):
+                if entry["kind"] == OURS:
+                    links[os.path.join(directory, name)] = entry["target"]
+        return {"current": self.current, "previous": self.previous, "versions": list(self.versions), "links": links}
+
+
+def _read_dir(layout, directory: str) -> dict:
+    found = {"exists": os.path.isdir(directory), "blocker": None, "entries": {}, "writable": False}
+    if not found["exists"]:
+        ancestor = directory
+        while not os.path.lexists(ancestor):
+            ancestor = os.path.dirname(ancestor)
+        if not os.path.isdir(ancestor):
+            found["blocker"] = ancestor
+        found["writable"] = os.access(ancestor, os.W_OK)
+        found["nearest"] = ancestor
+        return found
+    found["writable"] = os.access(directory, os.W_OK)
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            target = os.readlink(path)
+            kind = OURS if layout.is_ours(path) else FOREIGN_SYMLINK
+            found["entries"][name] = {"kind": kind, "target": target}
+        elif stat.S_ISREG(info.st_mode):
+            found["entries"][name] = {"kind": FOREIGN_FILE, "target": None}
+        else:
+            found["entries"][name] = {"kind": SPECIAL, "target": None}
+    return found
+
+
+class Plan:
+    def __init__(self):
+        self.ops = []
+        self.current = None
+        self.previous = None
+        self.plugins = []
+        self.installed = False
+        self.adopted = []
+        self.pruned = []
+        self.warnings = []
+        self.link_changes = {}
+
+    def add(self, describe: str, **op):
+        op["describe"] = describe
+        self.ops.append(op)
+
+    @property
+    def actions(self) -> list:
+        return [op["describe"] for op in self.ops]
+
+
+class Wish:
+    """The module's parameters, as the planner reads them."""
+
+    def __init__(self, params: dict, version, src_plugins, check_mode: bool):
+        self.version = version
+        self.src = params.get("src")
+        self.src_plugins = src_plugins  # names in the tarball, when src was given and listed
+        self.subset = params.get("plugins")
+        self.keep = params.get("keep", 3)
+        self.adopt = params.get("adopt", True)
+        self.check_mode = check_mode
+
+
+# present ------------------------------------------------------------------------------------
+
+def plan_present(view: NodeView, wish: Wish) -> Plan:
+    layout = view.layout
+    plan = Plan()
+    refuse_unusable_dirs(layout)
+    version = wish.version
+    version_dir = layout.version_dir(version)
+    verdict = verify_version_dir(version_dir)
+    if not verdict["intact"] and not wish.src and not wish.check_mode:
+        reason = "is not installed" if verdict["manifest"] is None else "has drifted files (%s)" % ", ".join(
+            verdict["missing"] + verdict["drifted"])
+        raise PlanError("version %s %s under %s; pass src (a tarball verified by nodeprep.cni.cni_release) to install it"
+                        % (version, reason, layout.versions_dir))
+
+    available = _release_plugins(view, verdict, wish)
+    wanted = _wanted_plugins(wish.subset, available)
+
+    if view.versions_dir_kind == MISSING:
+        for directory in _missing_chain(layout.versions_dir):
+            plan.add("create directory %s" % directory, op="mkdir", path=directory, record=True)
+    if not verdict["intact"]:
+        if verdict["manifest"] is None and os.path.lexists(version_dir):
+            stored = os.path.join(layout.adopted_root, batch_name(), "versions", "v" + version)
+            plan.add("set aside %s (no manifest: not installed by nodeprep) to %s" % (version_dir, stored),
+                     op="set_aside", path=version_dir, stored=stored)
+            plan.adopted.append(version_dir)
+            verdict["manifest"] = None
+            plan.add("install v%s from %s" % (version, wish.src), op="install", version=version, src=wish.src)
+        elif verdict["manifest"] is None:
+            plan.add("install v%s from %s" % (version, wish.src), op="install", version=version, src=wish.src)
+        else:
+            damaged = verdict["missing"] + verdict["drifted"]
+            plan.add("repair v%s (%s) from %s" % (version, ", ".join(damaged), wish.src),
+                     op="repair", version=version, src=wish.src, files=damaged)
+        plan.installed = True
+
+    _plan_switch(view, plan, version)
+    _plan_links(view, plan, wanted, wish.adopt)
+    _plan_prune(view, plan, wish.keep)
+    _plan_state(view, plan, wanted)
+    _plan_adopted_index(view, plan)
+    plan.plugins = list(wanted or [])
+    return plan
+
+
+def refuse_unusable_dirs(layout) -> None:
+    """Directory options that cannot work, refused before the node lock or anything else."""
+    problems = layout.problems()
+    if os.path.lexists(layout.versions_dir) and not os.path.isdir(layout.versions_dir):
+        problems.insert(0, "versions_dir %s exists and is not a directory; move that file away or choose another versions_dir"
+                        % layout.versions_dir)
+    if problems:
+        raise PlanError("; ".join(problems))
+
+
+def _release_plugins(view: NodeView, verdict: dict, wish: Wish):
+    """Plugin names of the wanted release: its manifest, its tarball, or else what is recorded."""
+    if verdict["intact"] or (verdict["manifest"] is not None and not wish.src_plugins):
+        return plugin_names(verdict["manifest"])
+    if wish.src_plugins is not None:
+        return sorted(wish.src_plugins)
+    # Check mode without a tarball (it is fetched only in a real run): the plugin set the node
+    # links now is the best prediction; never an empty one, which would plan every link away.
+    if view.state.get("plugins"):
+        return list(view.state["plugins"])
+    current = read_manifest(view.layout.version_dir(view.current)) if view.current else None
+    return plugin_names(current) if current else None
+
+
+def _wanted_plugins(subset, available):
+    if subset is None:
+        return available
+    if available is not None:
+        unknown = sorted(set(subset) - set(available))
+        if unknown:
+            raise PlanError("plugins names %s, which the release does not contain; choose from: %s"
+                            % (", ".join(unknown), ", ".join(available)))
+    return sorted(set(subset))
+
+
+def _missing_chain(directory: str) -> list:
+    """Directories to create for *directory*, outermost first."""
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return list(reversed(missing))
+
+
+def _plan_switch(view: NodeView, plan: Plan, version: str) -> None:
+    plan.current, plan.previous = view.current, view.previous
+    if view.current == version:
+        return
+    if view.current is not None:
+        plan.add("point previous at v%s" % view.current, op="point", name="previous", version=view.current, before=view.previous)
+        plan.previous = view.current
+    plan.add("point current at v%s" % version, op="point", name="current", version=version, before=view.current)
+    plan.current = version
+
+
+def _plan_links(view: NodeView, plan: Plan, wanted, adopt: bool) -> None:
+    layout = view.layout
+    conflicts, blocked, special = [], [], []
+    for directory in layout.link_dirs:
+        for plugin in wanted or []:
+            kind = view.entry(directory, plugin)["kind"]
+            if kind in (FOREIGN_FILE, FOREIGN_SYMLINK):
+                conflicts.append(os.path.join(directory, plugin))
+            elif kind == SPECIAL:
+                special.append(os.path.join(directory, plugin))
+        if view.dirs[directory].get("blocker"):
+            blocked.append("link directory %s cannot be created: %s exists and is not a directory; fix bin_dir/link_dirs "
+                           "or move that file" % (directory, view.dirs[directory]["blocker"]))
+    if special:
+        raise PlanError("%s carry plugin names but are not regular files or symlinks (a directory, fifo, socket or device); "
+                        "nodeprep never replaces those: move them away, or leave those plugins out with plugins"
+                        % ", ".join(special))
+    if blocked:
+        raise PlanError("; ".join(blocked))
+    if conflicts and not adopt:
+        raise PlanError("adopt is false and these files have plugin names but were not installed by nodeprep: %s; "
+                        "move them away or set adopt: true" % ", ".join(conflicts))
+    batch = os.path.join(layout.adopted_root, batch_name())
+    for directory in layout.link_dirs:
+        before = len(plan.ops)
+        if not view.dirs[directory]["exists"]:
+            for missing in _missing_chain(directory):
+                plan.add("create directory %s" % missing, op="mkdir", path=missing, record=True)
+        for plugin in wanted or []:
+            path = os.path.join(directory, plugin)
+            entry = view.entry(directory, plugin)
+            target = layout.link_target(plugin)
+            if entry["kind"] == OURS and entry["target"] == target:
+                continue
+            if entry["kind"] in (FOREIGN_FILE, FOREIGN_SYMLINK):
+                stored = os.path.join(batch, path.lstrip(os.sep))
+                plan.add("adopt %s" % path, op="adopt", path=path, stored=stored, target=target)
+                plan.adopted.append(path)
+            else:
+                plan.add("link %s -> %s" % (path, target), op="link", path=path, target=target, before=entry["target"])
+            plan.link_changes[path] = target
+        for name, entry in sorted(view.dirs[directory]["entries"].items()):
+            if entry["kind"] == OURS and name not in (wanted or []) and wanted is not None:
+                path = os.path.join(directory, name)
+                plan.add("remove link %s" % path, op="unlink", path=path, before=entry["target"])
+                plan.link_changes[path] = None
+        if len(plan.ops) > before:
+            _require_writable(view, directory, "bin_dir/link_dirs entry")
+
+
+def _require_writable(view: NodeView, directory: str, what: str) -> None:
+    # A directory with nothing to change needs no write access (a read-only image dir is fine).
+    found = view.dirs[directory]
+    if not found["writable"]:
+        where = directory if found["exists"] else found.get("nearest", directory)
+        raise PlanError("%s %s needs changes but %s is not writable (read-only mount?); make it writable or choose "
+                        "another directory" % (what, directory, where))
+
+
+def _plan_prune(view: NodeView, plan: Plan, keep: int) -> None:
+    versions = list(view.versions)
+    if plan.current and plan.current not in versions:
+        versions.append(plan.current)
+    if len(versions) <= keep:
+        return
+    protected = {plan.current, plan.previous}
+
+    def installed_at(version):
+        manifest = read_manifest(view.layout.version_dir(version)) or {}
+        return (manifest.get("installed_at", ""), version_key(version))
+
+    candidates = sorted((v for v in versions if v not in protected), key=installed_at)
+    for version in candidates[: len(versions) - keep]:
+        plan.add("prune v%s" % version, op="remove_version", version=version)
+        plan.pruned.append(version)
+
+
+def _plan_state(view: NodeView, plan: Plan, wanted, **extra) -> None:
+    state = dict(view.state)
+    created = [op["path"] for op in plan.ops if op["op"] == "mkdir"]
+    link_dirs = list(state["link_dirs"]) + [d for d in view.layout.link_dirs if d not in state["link_dirs"]]
+    new = dict(state, link_dirs=link_dirs, created_dirs=list(state["created_dirs"]) + [d for d in created if d not in state["created_dirs"]])
+    if wanted is not None:
+        new["plugins"] = list(wanted)
+    new.update(extra)
+    if new != view.state:
+        plan.add("record the install in %s" % view.layout.state_path, op="write_state", state=new)
+
+
+def _plan_adopted_index(view: NodeView, plan: Plan) -> None:
+    if plan.adopted:
+        plan.add("record the adopted files in %s" % view.layout.adopted_root, op="write_adopted", records=list(view.adopted))
+
+
+# rollback -----------------------------------------------------------------------------------
+
+def plan_rollback(view: NodeView, wish_version, subset, adopt: bool) -> Plan:
+    layout = view.layout
+    refuse_unusable_dirs(layout)
+    if view.versions_dir_kind != "dir":
+        raise PlanError("nothing to roll back to: %s does not exist" % layout.versions_dir)
+    recorded = view.state.get("rollback") or {}
+    if wish_version:
+        target = wish_version
+    elif recorded and recorded.get("to") == view.current and recorded.get("from") == view.previous:
+        target = view.current  # this rollback already happened; a re-run must not swap back
+    else:
+        target = view.previous
+    if target is None:
+        raise PlanError("nothing to roll back to: %s has no previous version; install another version first" % layout.versions_dir)
+    verdict = verify_version_dir(layout.version_dir(target))
+    if not verdict["intact"]:
+        raise PlanError("cannot roll back to %s: it is not installed intact under %s (%s); reinstall it with state=present and src"
+                        % (target, layout.versions_dir, ", ".join(verdict["missing"] + verdict["drifted"]) or "no manifest"))
+    plan = Plan()
+    wanted = _wanted_plugins(subset, plugin_names(verdict["manifest"]))
+    _plan_switch(view, plan, target)
+    _plan_links(view, plan, wanted, adopt)
+    _plan_adopted_index(view, plan)
+    extra = {"rollback": {"from": view.current, "to": target}} if target != view.current else {}
+    _plan_state(view, plan, wanted, **extra)
+    plan.plugins = wanted
+    return plan
+
+
+# absent -------------------------------------------------------------------------------------
+
+def plan_absent(view: NodeView) -> Plan:
+    layout = view.layout
+    plan = Plan()
+    if view.versions_dir_kind != "dir":
+        return plan
+    restorable, kept = [], []
+    for record in view.adopted:
+        original = record.get("original", "")
+        stored = os.path.join(layout.adopted_root, record.get("stored", ""))
+        if not os.path.lexists(stored):
+            plan.warnings.append("cannot restore %s: its adopted copy %s is missing" % (original, stored))
+            kept.append(record)
+        elif os.path.lexists(original) and not _ours_to_replace(layout, original, record):
+            plan.warnings.append("not restoring %s: something else now has that name; the adopted copy stays at %s" % (original, stored))
+            kept.append(record)
+        else:
+            restorable.append((record, original, stored))
+    restoring = {original for _record, original, _stored in restorable}
+    dirs = list(layout.link_dirs) + [d for d in view.state["link_dirs"] if d not in layout.link_dirs]
+    for directory in dirs:
+        for name, entry in sorted(view.dirs.get(directory, {"entries": {}})["entries"].items()):
+            path = os.path.join(directory, name)
+            if entry["kind"] == OURS:
+                plan.link_changes[path] = None
+                if path not in restoring:  # an adopted file replaces our link in one rename instead
+                    plan.add("remove link %s" % path, op="unlink", path=path, before=entry["target"])
+    # Order keeps every remaining link resolvable at each step: links go before the pointers,
+    # pointers before the versions they name.
+    for record, original, stored in restorable:
+        if record.get("kind") != "dir":
+            plan.add("restore %s" % original, op="restore", record=record, path=original, stored=stored)
+    for name in ("current", "previous"):
+        if os.path.lexists(layout.pointer_path(name)):
+            plan.add("remove %s" % layout.pointer_path(name), op="point", name=name, version=None,
+                     before=view.current if name == "current" else view.previous)
+    for version in view.versions:
+        if read_manifest(layout.version_dir(version)) is not None:
+            plan.add("remove v%s" % version, op="remove_version", version=version)
+    for record, original, stored in restorable:
+        if record.get("kind") == "dir":
+            plan.add("restore %s" % original, op="restore", record=record, path=original, stored=stored)
+    if view.adopted:
+        plan.add("record the adopted files kept in %s" % layout.adopted_root, op="write_adopted", records=kept)
+    if os.path.exists(layout.state_path):
+        plan.add("remove %s" % layout.state_path, op="remove_state")
+    for directory in sorted(view.state["created_dirs"], key=len, reverse=True):
+        if not _holds(directory, layout.versions_dir):
+            plan.add("remove directory %s if empty" % directory, op="rmdir", path=directory)
+    plan.current = plan.previous = None
+    return plan
+
+
+def _holds(directory: str, versions_dir: str) -> bool:
+    """versions_dir keeps the node lock, which is never removed; so do the directories above it."""
+    return versions_dir == directory or versions_dir.startswith(directory + os.sep) or directory.startswith(versions_dir + os.sep)
+
+
+def _ours_to_replace(layout, original: str, record: dict) -> bool:
+    """The name holds our link (or, for a set-aside version dir, our own version)."""
+    if record.get("kind") == "dir":
+        return read_manifest(original) is not None
+    return layout.is_ours(original)
+
+
+def predict(before: dict, plan: Plan, state: str) -> dict:
+    """The diff's after-picture in check mode, from the plan alone."""
+    links = dict(before["links"])
+    for path, target in plan.link_changes.items():
+        if target is None:
+            links.pop(path, None)
+        else:
+            links[path] = target
+    versions = set(before["versions"]) - set(plan.pruned)
+    if plan.current:
+        versions.add(plan.current)
+    if state == "absent":
+        versions = set()
+    return {"current": plan.current, "previous": plan.previous, "versions": sorted(versions, key=version_key), "links": links}
