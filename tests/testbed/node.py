@@ -276,24 +276,6 @@ class Node:
             subprocess.run(["rm", "-rf", "--one-file-system", str(self.workdir)], check=False)
         self.pid = None
 
-    def restart(self, timeout: float = 20.0) -> "Node":
-        """Reboots the node: a clean poweroff, then a fresh boot on the same overlay (disk kept, /run new)."""
-        if self.leader_pid and self._is_our_leader():
-            self._terminate_leader(timeout)
-        self._kill_leftovers()
-        if self._process is not None:
-            self._process.poll()
-        self.pid = None
-        try:
-            self._launch()
-            self.pid = self._find_init_pid()
-            self._write_chroot_exe()
-            self._wait_until_booted()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
     def _is_our_leader(self) -> bool:
         # Guards against signalling an unrelated process that reused the pid.
         try:
