@@ -90,6 +90,17 @@ def config_entry(source: str, kind: str, config=None, error=None) -> dict:
     return entry
 
 
+def required_entry(source: str, types) -> dict:
+    """Plugin types that must be installed before any config names them (e.g. Multus delegates).
+
+    They have no config, hence no CNI version to check: only their presence counts.
+    """
+    entry = config_entry(source, "required")
+    entry["uses"] = [{"type": t, "versions": [], "where": "required"} for t in types]
+    entry["types"] = sorted(set(types))
+    return entry
+
+
 def read_conf_dir(directory: str) -> list:
     """Every CNI config libcni would consider in ``directory``, parsed or with its error."""
     try:
@@ -126,6 +137,13 @@ def nad_entries(source: str, document) -> list:
             document = parse_config_text(document, source)
         except ConfigError as exc:
             return [config_entry(source, "nad", error=str(exc))]
+    if isinstance(document, list):
+        # Every document of a multi-document YAML file; empty documents are None.
+        found = []
+        for item in document:
+            if item is not None:
+                found.extend(nad_entries(source, item))
+        return found
     if not isinstance(document, dict):
         return [config_entry(source, "nad", error="%s is not a NetworkAttachmentDefinition: not a mapping" % source)]
     if document.get("kind") in (NAD_KIND + "List", "List") and isinstance(document.get("items"), list):
@@ -200,7 +218,7 @@ class Coverage:
                 if use["type"] not in missing:
                     missing.append(use["type"])
                 continue
-            if self.probe is None:
+            if self.probe is None or not use["versions"]:
                 continue
             supported, problem = self._supported(path)
             if problem:

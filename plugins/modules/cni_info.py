@@ -67,9 +67,18 @@ options:
         type: str
         required: true
       definition:
-        description: The NetworkAttachmentDefinition object (or a C(List) of them), or its JSON text.
+        description:
+          - The NetworkAttachmentDefinition object, a C(List) of them, a list of YAML documents, or
+            its JSON text.
         type: raw
         required: true
+  required_plugins:
+    description:
+      - Plugin types that must resolve in O(plugin_dirs) even before a config names them, such as
+        the delegates Multus users attach. Only their presence is checked.
+    type: list
+    elements: str
+    default: []
   probe_versions:
     description:
       - Run each resolved plugin once with C(CNI_COMMAND=VERSION) and compare its C(supportedVersions)
@@ -161,7 +170,8 @@ adopted:
 configs:
   description:
     - Each CNI config read from O(conf_dirs) or O(network_attachments) (C(kind) V(conf), V(conflist)
-      or V(nad)), the plugins it uses, and what is not covered.
+      or V(nad)), plus one V(required) entry for O(required_plugins); the plugins each uses, and
+      what is not covered.
     - C(path) is the file (for a NAD, C(<source>#<namespace>/<name>)); C(error) is the parse error
       of a config that is not valid JSON.
   returned: always
@@ -209,7 +219,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import Coverage, nad_entries, read_conf_dir, summarize
+from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import Coverage, nad_entries, read_conf_dir, required_entry, summarize
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import LINK_OK, Layout
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import plugin_names, read_manifest, verify_version_dir
@@ -268,6 +278,8 @@ def coverage_report(params: dict, plugin_dirs: list) -> list:
         entries.extend(read_conf_dir(directory))
     for attachment in params["network_attachments"]:
         entries.extend(nad_entries(attachment["source"], attachment["definition"]))
+    if params["required_plugins"]:
+        entries.append(required_entry("required_plugins", params["required_plugins"]))
     checker = Coverage(plugin_dirs, probe_plugin if params["probe_versions"] else None)
     return [checker.check(entry) for entry in entries]
 
@@ -323,6 +335,7 @@ def main():
                 source=dict(type="str", required=True),
                 definition=dict(type="raw", required=True),
             )),
+            required_plugins=dict(type="list", elements="str", default=[]),
             probe_versions=dict(type="bool", default=True),
         ),
         supports_check_mode=True,

@@ -20,6 +20,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import (
     parse_config_text,
     plugin_uses,
     read_conf_dir,
+    required_entry,
     resolve_plugin,
     summarize,
 )
@@ -184,3 +185,15 @@ def test_without_probe_only_presence_counts(tmp_path):
     write(os.path.join(plugins, "bridge"), script_plugin("b", answer='{"cniVersion":"0.1.0"}'), 0o755)
     entry = Coverage([plugins]).check(config_entry("c", "conf", {"cniVersion": "1.0.0", "type": "bridge"}))
     assert entry["covered"] is True
+
+
+def test_required_plugins_count_presence_only(tmp_path):
+    plugins = str(tmp_path / "bin")
+    write(os.path.join(plugins, "macvlan"), script_plugin("m", answer='{"cniVersion":"0.1.0"}'), 0o755)
+    entry = Coverage([plugins], probe_plugin).check(required_entry("required_plugins", ["macvlan", "ipvlan"]))
+    assert entry["missing_types"] == ["ipvlan"] and entry["version_mismatches"] == []
+
+
+def test_nad_file_with_several_documents():
+    found = nad_entries("nads.yaml", [NAD, None, dict(NAD, metadata={"name": "b"})])
+    assert [e["path"] for e in found] == ["nads.yaml#apps/storage", "nads.yaml#default/b"]
