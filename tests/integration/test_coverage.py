@@ -106,3 +106,16 @@ def test_missing_delegate_named_then_covered(node, inventory, run_playbook, role
     assert daemon["cniConfigDir"] == "/host/etc/cni/net.d" and daemon["socketDir"] == "/host/run/multus/"
     for directory in ("/etc/cni/multus/net.d", "/run/multus", "/var/lib/cni/multus"):
         assert booted.run(["test", "-d", directory], check=False).returncode == 0, directory
+
+    # The CNI bin dir on a private mount: verify reports it, and with Multus enabled the netns
+    # role refuses before changing anything (Multus's installer mounts it Bidirectional).
+    booted.run("mount --bind /opt/cni/bin /opt/cni/bin && mount --make-private /opt/cni/bin")
+    reported = run_playbook(VERIFY, inv, extra_vars=common)
+    assert reported.rc == 0, reported.describe()
+    bin_dir = json.loads((reports / "coverage.json").read_text())["netns"]["cni_bin_dir"]
+    assert bin_dir == {"path": "/opt/cni/bin", "mount": "/opt/cni/bin", "propagation": "private", "propagates": False}
+    before = etc_state(booted)
+    refused = run_playbook(SITE, inv, extra_vars=fixed)
+    assert refused.rc != 0
+    assert "/opt/cni/bin is on the mount /opt/cni/bin with private propagation" in refused.stdout
+    assert etc_state(booted) == before

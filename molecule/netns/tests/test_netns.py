@@ -15,7 +15,7 @@ NETWORK = {
     "cniVersion": "1.0.0", "name": "podnet", "type": "bridge", "bridge": "cni-netns0", "isGateway": True,
     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.9.0/24"}]]},
 }
-NODES = ["debian", "flatcar"]
+NODES = ["debian", "rhel", "flatcar"]
 
 
 def shared_tmpfs(node) -> str:
@@ -83,11 +83,15 @@ def test_netns_shared_tmpfs_namespaces_cni_add_and_reboot(testbed_node, name):
         "active", "active"]
 
 
+@pytest.mark.parametrize("name, mount_bin", [("debian", "/bin/mount"), ("rhel", "/usr/bin/mount"),
+                                             ("flatcar", "/usr/bin/mount")])
+def test_os_values(testbed_node, name, mount_bin):
+    unit = testbed_node(name).path("/etc/systemd/system/nodeprep-netns-propagation.service").read_text()
+    assert "ExecStart=%s --make-shared /run/netns" % mount_bin in unit
+
+
 def test_flatcar_values_and_legacy_link(testbed_node):
     node = testbed_node("flatcar")
     assert node.run(["touch", "/usr/probe"], check=False).returncode != 0  # /usr is read-only
     assert node.run(["readlink", "/var/run/netns"]).stdout.strip() == "/run/netns"
-    unit = node.path("/etc/systemd/system/nodeprep-netns-propagation.service").read_text()
-    assert "ExecStart=/usr/bin/mount --make-shared /run/netns" in unit
-    debian = testbed_node("debian").path("/etc/systemd/system/nodeprep-netns-propagation.service").read_text()
-    assert "ExecStart=/bin/mount --make-shared /run/netns" in debian
+    assert node.path("/var/run").is_dir() and not node.path("/var/run").is_symlink()
