@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 
-.PHONY: bootstrap demo test sanity lint unit integration reliability
+.PHONY: bootstrap demo test sanity lint unit integration reliability molecule
 
 bootstrap:
 	tools/bootstrap
@@ -14,7 +14,7 @@ demo: bootstrap
 	$(VENV)/python tools/testbed.py demo
 
 test: bootstrap
-	$(MAKE) --no-print-directory --keep-going sanity lint unit integration reliability
+	$(MAKE) --no-print-directory --keep-going sanity lint unit integration reliability molecule
 
 sanity:
 	tools/sanity
@@ -30,3 +30,6 @@ integration:
 
 reliability:
 	$(VENV)/pytest -q -rA tests/reliability
+
+molecule:
+	tools/molecule

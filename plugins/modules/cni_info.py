@@ -15,10 +15,14 @@ description:
     C(previous) name, whether every file still matches its install manifest, and the status of each
     plugin link in O(bin_dir) and O(link_dirs) (V(ok), V(missing), V(foreign), V(dangling),
     V(drifted), V(stale)).
-  - Lists files in the link directories that nodeprep does not manage (other vendors' plugins),
-    files adopted by M(nodeprep.cni.cni_install), and every plugin type that a CNI config in
-    O(conf_dirs) references (C(type), C(ipam.type), each entry of a C(.conflist)'s C(plugins), and
-    Multus C(delegates)) but that no link directory provides.
+  - Lists files in the link directories that nodeprep does not manage (other vendors' plugins) and
+    files adopted by M(nodeprep.cni.cni_install).
+  - Checks coverage of every CNI config in O(conf_dirs) and every NetworkAttachmentDefinition in
+    O(network_attachments) - each plugin type it names (C(type), C(ipam.type), each entry of a
+    C(.conflist)'s C(plugins), Multus C(delegates)) must resolve in O(plugin_dirs), and one of the
+    CNI versions it asks for (C(cniVersion), or C(cniVersions)) must be in that plugin's
+    C(CNI_COMMAND=VERSION) C(supportedVersions). Findings are named per config file.
+  - A config that is not valid JSON is reported with its parse error; it is never a module failure.
 author:
   - nodeprep.cni contributors (@nodeprep)
 options:
@@ -36,12 +40,59 @@ options:
     elements: path
     default: []
   conf_dirs:
-    description: Directories of CNI network configs (C(*.conf), C(*.conflist), C(*.json)) whose plugin types must be installed.
+    description:
+      - Directories of CNI network configs (C(*.conf), C(*.conflist), C(*.json), not recursive, as
+        libcni reads them) whose plugins must be installed, e.g. C(/etc/cni/net.d) and the Multus
+        dirs.
     type: list
     elements: path
     default: []
+  plugin_dirs:
+    description:
+      - The runtime's plugin directories, searched in order as libcni does.
+      - Empty means O(bin_dir) followed by O(link_dirs).
+    type: list
+    elements: path
+    default: []
+  network_attachments:
+    description:
+      - NetworkAttachmentDefinitions to check, already decoded from YAML (the role reads files and
+        inline YAML on the controller, so the node needs no YAML library).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      source:
+        description: Where the definition came from (a file name, or a label for inline YAML); findings name it.
+        type: str
+        required: true
+      definition:
+        description:
+          - The NetworkAttachmentDefinition object, a C(List) of them, a list of YAML documents, or
+            its JSON text.
+        type: raw
+        required: true
+  required_plugins:
+    description:
+      - Plugin types that must resolve in O(plugin_dirs) even before a config names them, such as
+        the delegates Multus users attach. Only their presence is checked.
+    type: list
+    elements: str
+    default: []
+  probe_versions:
+    description:
+      - Run each resolved plugin once with C(CNI_COMMAND=VERSION) and compare its C(supportedVersions)
+        with the versions the configs ask for. Without it only presence is checked.
+    type: bool
+    default: true
 notes:
   - Supports C(check_mode); it never changes anything, so there is never a diff.
+  - containerd watches its C(conf_dir) for write, rename and remove events but not for create, so a
+    conflist that appeared there by a rename alone may not be loaded until containerd restarts.
+    This module reads the files themselves, so it reports what is on disk, which may be ahead of
+    what containerd has loaded.
+  - Readiness (C(NetworkReady)) only checks that a config exists, never that its plugins do; this
+    check is what finds a missing delegate before a pod does.
 seealso:
   - module: nodeprep.cni.cni_install
 """
@@ -55,8 +106,17 @@ EXAMPLES = r"""
 
 - name: Fail when a config needs a plugin the node lacks
   ansible.builtin.assert:
-    that: cni.missing_types | length == 0
-    fail_msg: "missing CNI plugins: {{ cni.missing_types | join(', ') }}"
+    that: cni.coverage.ok
+    fail_msg: "{{ cni.coverage.problems }}"
+
+- name: Check Multus dirs and a NetworkAttachmentDefinition against containerd's plugin dirs
+  nodeprep.cni.cni_info:
+    conf_dirs: [/etc/cni/net.d, /etc/cni/multus/net.d]
+    plugin_dirs: [/opt/cni/bin, /usr/lib/cni]
+    network_attachments:
+      - source: nads/macvlan.yaml
+        definition: "{{ lookup('ansible.builtin.file', 'nads/macvlan.yaml') | ansible.builtin.from_yaml }}"
+  register: cni
 """
 
 RETURN = r"""
@@ -108,33 +168,64 @@ adopted:
   type: list
   elements: dict
 configs:
-  description: Each CNI config read from O(conf_dirs), the plugin types it uses and those not installed.
+  description:
+    - Each CNI config read from O(conf_dirs) or O(network_attachments) (C(kind) V(conf), V(conflist)
+      or V(nad)), plus one V(required) entry for O(required_plugins); the plugins each uses, and
+      what is not covered.
+    - C(path) is the file (for a NAD, C(<source>#<namespace>/<name>)); C(error) is the parse error
+      of a config that is not valid JSON.
   returned: always
   type: list
   elements: dict
   sample:
-    - {path: /etc/cni/net.d/10-bridge.conflist, name: pods, types: [bridge, host-local, portmap], missing_types: [], error: null}
+    - path: /etc/cni/net.d/10-macvlan.conflist
+      kind: conflist
+      name: pods
+      cni_versions: ["1.0.0"]
+      types: [host-local, macvlan]
+      missing_types: [macvlan]
+      version_mismatches: []
+      probe_errors: []
+      error: null
+      covered: false
 missing_types:
-  description: Plugin types referenced by any config but found in no link directory.
+  description: Plugin types referenced by any config but found in no plugin directory.
+  returned: always
+  type: list
+  elements: str
+coverage:
+  description: The verdict over all configs; C(problems) names each finding with its file.
+  returned: always
+  type: dict
+  sample:
+    ok: false
+    configs: 2
+    missing_types: [macvlan]
+    version_mismatches: 0
+    errors: []
+    problems: ["/etc/cni/net.d/10-macvlan.conflist: plugin type(s) not installed in any plugin dir: macvlan"]
+plugin_dirs:
+  description: The directories searched for plugin types, in order.
   returned: always
   type: list
   elements: str
 healthy:
-  description: True when a current version is set and intact, every link is ok and no config misses a plugin.
+  description: True when a current version is set and intact, every link is ok and every config is covered.
   returned: always
   type: bool
 """
 
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import Coverage, nad_entries, read_conf_dir, required_entry, summarize
+
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import LINK_OK, Layout
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import plugin_names, read_manifest, verify_version_dir
+from ansible_collections.nodeprep.cni.plugins.module_utils._probe import probe_plugin
 
 LINK_STATUSES = ("ok", "missing", "foreign", "dangling", "drifted", "stale")
-CONFIG_SUFFIXES = (".conf", ".conflist", ".json")
 
 
 def version_report(layout: Layout) -> list:
@@ -181,61 +272,16 @@ def link_report(layout: Layout, current_entry):
     return links, unmanaged
 
 
-def types_in(config) -> list:
-    """Plugin types a CNI config references: its own, its IPAM's, a conflist's plugins, Multus delegates."""
-    found = []
-    if not isinstance(config, dict):
-        return found
-    if isinstance(config.get("type"), str) and config["type"]:
-        found.append(config["type"])
-    ipam = config.get("ipam")
-    if isinstance(ipam, dict) and isinstance(ipam.get("type"), str) and ipam["type"]:
-        found.append(ipam["type"])
-    for key in ("plugins", "delegates"):
-        for child in config.get(key) or []:
-            found.extend(types_in(child))
-    return found
-
-
-def installed_types(layout: Layout) -> set:
-    names = set()
-    for directory in layout.link_dirs:
-        try:
-            entries = os.listdir(directory)
-        except OSError:
-            continue
-        for name in entries:
-            path = os.path.join(directory, name)
-            if os.path.isfile(path) and os.access(path, os.X_OK):
-                names.add(name)
-    return names
-
-
-def config_report(conf_dirs, available: set) -> list:
-    report = []
-    for directory in conf_dirs:
-        try:
-            names = sorted(os.listdir(directory))
-        except OSError:
-            continue
-        for name in names:
-            path = os.path.join(directory, name)
-            if not name.endswith(CONFIG_SUFFIXES) or not os.path.isfile(path):
-                continue
-            entry = {"path": path, "name": None, "types": [], "missing_types": [], "error": None}
-            try:
-                with open(path, "rb") as handle:
-                    config = json.loads(handle.read().decode("utf-8"))
-            except (OSError, ValueError) as exc:
-                entry["error"] = "cannot parse %s: %s" % (path, exc)
-                report.append(entry)
-                continue
-            types = sorted(set(types_in(config)))
-            entry["name"] = config.get("name") if isinstance(config, dict) else None
-            entry["types"] = types
-            entry["missing_types"] = [t for t in types if t not in available]
-            report.append(entry)
-    return report
+def coverage_report(params: dict, plugin_dirs: list) -> list:
+    entries = []
+    for directory in params["conf_dirs"]:
+        entries.extend(read_conf_dir(directory))
+    for attachment in params["network_attachments"]:
+        entries.extend(nad_entries(attachment["source"], attachment["definition"]))
+    if params["required_plugins"]:
+        entries.append(required_entry("required_plugins", params["required_plugins"]))
+    checker = Coverage(plugin_dirs, probe_plugin if params["probe_versions"] else None)
+    return [checker.check(entry) for entry in entries]
 
 
 def gather(params: dict) -> dict:
@@ -247,12 +293,15 @@ def gather(params: dict) -> dict:
     summary = dict((status, 0) for status in LINK_STATUSES)
     for link in links:
         summary[link["status"]] = summary.get(link["status"], 0) + 1
-    configs = config_report(params["conf_dirs"], installed_types(layout))
-    missing_types = sorted(set(t for c in configs for t in c["missing_types"]))
+    plugin_dirs = params["plugin_dirs"] or layout.link_dirs
+    configs = coverage_report(params, plugin_dirs)
+    coverage = summarize(configs)
+    for entry in configs:
+        del entry["uses"]
     healthy = bool(
         current_entry and current_entry["intact"] and links
         and all(link["status"] == LINK_OK for link in links)
-        and not missing_types and not any(c["error"] for c in configs)
+        and coverage["ok"]
     )
     return {
         "changed": False,
@@ -266,8 +315,10 @@ def gather(params: dict) -> dict:
         "link_summary": summary,
         "unmanaged": unmanaged,
         "adopted": layout.read_adopted(),
+        "plugin_dirs": plugin_dirs,
         "configs": configs,
-        "missing_types": missing_types,
+        "missing_types": coverage["missing_types"],
+        "coverage": coverage,
         "healthy": healthy,
     }
 
@@ -279,6 +330,13 @@ def main():
             bin_dir=dict(type="path", default="/opt/cni/bin"),
             link_dirs=dict(type="list", elements="path", default=[]),
             conf_dirs=dict(type="list", elements="path", default=[]),
+            plugin_dirs=dict(type="list", elements="path", default=[]),
+            network_attachments=dict(type="list", elements="dict", default=[], options=dict(
+                source=dict(type="str", required=True),
+                definition=dict(type="raw", required=True),
+            )),
+            required_plugins=dict(type="list", elements="str", default=[]),
+            probe_versions=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )

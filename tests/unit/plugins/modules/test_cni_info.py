@@ -177,3 +177,33 @@ def test_plugins_subset_install_is_healthy(node, releases):
     result = info(node)
     assert result["link_summary"]["missing"] == 0
     assert result["healthy"] is True
+
+
+def test_coverage_verdict_names_files_nads_and_versions(node, releases):
+    install(node, releases[A])  # script plugins answering supportedVersions 0.4.0 and 1.0.0
+    future = _write_conf(node, "10-future.conflist", {"cniVersion": "1.1.0", "name": "pods", "plugins": [{"type": "bridge"}]})
+    nad = {"kind": "NetworkAttachmentDefinition", "metadata": {"name": "storage", "namespace": "apps"},
+           "spec": {"config": json.dumps({"cniVersion": "1.0.0", "type": "bridge", "ipam": {"type": "dhcpx"}})}}
+    result = info(node, conf_dirs=[node.conf_dir], network_attachments=[{"source": "nads/storage.yaml", "definition": nad}])
+    configs = dict((c["path"], c) for c in result["configs"])
+    assert configs[future]["version_mismatches"][0]["supported"] == ["0.4.0", "1.0.0"]
+    assert configs["nads/storage.yaml#apps/storage"]["missing_types"] == ["dhcpx"]
+    assert "uses" not in configs[future]
+    assert result["coverage"]["ok"] is False
+    assert result["coverage"]["problems"] == [
+        "%s: bridge (plugins[0]) wants CNI version 1.1.0 but %s supports only 0.4.0, 1.0.0"
+        % (future, os.path.join(node.bin_dir, "bridge")),
+        "nads/storage.yaml#apps/storage: plugin type(s) not installed in any plugin dir: dhcpx",
+    ]
+    assert result["plugin_dirs"] == node.link_dirs
+    assert result["healthy"] is False
+
+    presence_only = info(node, conf_dirs=[node.conf_dir], probe_versions=False)
+    assert presence_only["coverage"]["ok"] is True
+
+
+def test_plugin_dirs_replace_the_link_dirs_for_resolution(node, releases):
+    install(node, releases[A])
+    _write_conf(node, "20-macvlan.conf", {"cniVersion": "0.4.0", "name": "s", "type": "macvlan"})
+    result = info(node, conf_dirs=[node.conf_dir], plugin_dirs=[node.bin_dir, "/usr/lib/cni"])
+    assert result["missing_types"] == [] and result["coverage"]["ok"] is True
