@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 
-.PHONY: bootstrap demo test sanity lint unit integration reliability
+.PHONY: bootstrap demo test sanity lint unit integration reliability galaxy core-matrix docs changelog
 
 bootstrap:
 	tools/bootstrap
@@ -14,7 +14,7 @@ demo: bootstrap
 	$(VENV)/python tools/testbed.py demo
 
 test: bootstrap
-	$(MAKE) --no-print-directory --keep-going sanity lint unit integration reliability
+	$(MAKE) --no-print-directory --keep-going sanity lint unit integration reliability galaxy core-matrix docs changelog
 
 sanity:
 	tools/sanity
@@ -30,3 +30,18 @@ integration:
 
 reliability:
 	$(VENV)/pytest -q -rA tests/reliability
+
+# Build the tarball, galaxy-importer, install into a clean path and run the README example there,
+# ansible-builder on the EE definition.
+galaxy:
+	tools/galaxy_check
+
+# ansible-test sanity and unit tests on the newer ansible-core minors, in a cached trixie root.
+core-matrix:
+	tools/core_matrix
+
+docs:
+	tools/docs
+
+changelog:
+	$(VENV)/antsibull-changelog lint
