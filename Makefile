@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 
-.PHONY: bootstrap demo test sanity lint unit integration reliability galaxy core-matrix docs changelog
+.PHONY: bootstrap demo test sanity lint unit integration reliability galaxy core-matrix docs changelog awx
 
 bootstrap:
 	tools/bootstrap
@@ -14,7 +14,7 @@ demo: bootstrap
 	$(VENV)/python tools/testbed.py demo
 
 test: bootstrap
-	$(MAKE) --no-print-directory --keep-going sanity lint unit integration reliability galaxy core-matrix docs changelog
+	$(MAKE) --no-print-directory --keep-going sanity lint unit integration reliability galaxy core-matrix docs changelog awx
 
 sanity:
 	tools/sanity
@@ -45,3 +45,7 @@ docs:
 
 changelog:
 	$(VENV)/antsibull-changelog lint
+
+# The AWX job templates as code parse and resolve every awx.awx module.
+awx:
+	$(VENV)/ansible-playbook -i localhost, --syntax-check examples/awx/controller.yml
