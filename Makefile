@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 
-.PHONY: bootstrap demo test sanity lint unit integration reliability molecule
+.PHONY: bootstrap demo test sanity lint unit integration reliability molecule galaxy core-matrix docs changelog awx
 
 bootstrap:
 	tools/bootstrap
@@ -14,7 +14,7 @@ demo: bootstrap
 	$(VENV)/python tools/testbed.py demo
 
 test: bootstrap
-	$(MAKE) --no-print-directory --keep-going sanity lint unit integration reliability molecule
+	$(MAKE) --no-print-directory --keep-going sanity lint unit integration reliability molecule galaxy core-matrix docs changelog awx
 
 sanity:
 	tools/sanity
@@ -33,3 +33,22 @@ reliability:
 
 molecule:
 	tools/molecule
+
+# Build the tarball, galaxy-importer, install into a clean path and run the README example there,
+# ansible-builder on the EE definition.
+galaxy:
+	tools/galaxy_check
+
+# ansible-test sanity and unit tests on the newer ansible-core minors, in a cached trixie root.
+core-matrix:
+	tools/core_matrix
+
+docs:
+	tools/docs
+
+changelog:
+	$(VENV)/antsibull-changelog lint
+
+# The AWX job templates as code parse and resolve every awx.awx module.
+awx:
+	$(VENV)/ansible-playbook -i localhost, --syntax-check examples/awx/controller.yml

@@ -33,7 +33,7 @@ CACHE = REPO / ".cache"
 WHEELS = CACHE / "wheels"
 COLLECTIONS_ROOT = CACHE / "collections"
 ANSIBLE_WHEEL_VERSION = "12.3.0"
-BUNDLED_COLLECTIONS = ("community/general", "ansible/posix")
+BUNDLED_COLLECTIONS = ("community/general", "ansible/posix", "awx/awx")
 PIP_VERSION = "24.2"
 GET_PIP = Path.home() / ".ansible/test/cache" / ("get_pip_%s.py" % PIP_VERSION.replace(".", "_"))
 VENV_PIP = REPO / ".venv/bin/pip"
@@ -62,7 +62,7 @@ def download_wheel(requirement: str, pattern: str) -> Path:
 
 
 def ensure_bundled_collections() -> None:
-    """Extracts community.general and ansible.posix from the ansible wheel (Galaxy is offline)."""
+    """Extracts community.general, ansible.posix and awx.awx from the ansible wheel (Galaxy is offline)."""
     target = COLLECTIONS_ROOT / "ansible_collections"
     missing = [c for c in BUNDLED_COLLECTIONS if not (target / c / "MANIFEST.json").is_file()]
     if not missing:

@@ -1,0 +1,63 @@
+"""Every EXAMPLES snippet of the modules (what the rendered docs show) is a valid play.
+
+Each module's examples run through ``ansible-playbook --syntax-check`` as the tasks of a play,
+and every task calling one of our modules uses only documented options, gives every required
+one, and picks literal values from an option's documented choices.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+MODULES = sorted((REPO / "plugins/modules").glob("*.py"))
+
+
+def doc_strings(path: Path) -> dict:
+    strings = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) \
+                and node.targets[0].id in ("DOCUMENTATION", "EXAMPLES"):
+            strings[node.targets[0].id] = yaml.safe_load(node.value.value)
+    return strings
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[p.stem for p in MODULES])
+def test_examples_use_documented_options(path):
+    docs = {p.stem: doc_strings(p)["DOCUMENTATION"] for p in MODULES}
+    examples = doc_strings(path)["EXAMPLES"]
+    assert examples, "%s has no examples" % path.stem
+    calls = 0
+    for task in examples:
+        for name, args in task.items():
+            if not name.startswith("nodeprep.cni."):
+                continue
+            calls += 1
+            options = docs[name.rsplit(".", 1)[1]].get("options", {})
+            known = {key for key, spec in options.items() for key in [key] + spec.get("aliases", [])}
+            assert set(args) <= known, (task["name"], sorted(set(args) - known))
+            for key, spec in options.items():
+                if spec.get("required"):
+                    assert key in args, (task["name"], "missing required option %s" % key)
+                value = args.get(key)
+                if "choices" in spec and isinstance(value, str) and "{{" not in value:
+                    assert value in spec["choices"], (task["name"], key, value)
+    assert calls, "%s's examples never call a nodeprep.cni module" % path.stem
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[p.stem for p in MODULES])
+def test_examples_pass_the_syntax_check(path, tmp_path):
+    play = [{"name": "Examples of %s" % path.stem, "hosts": "localhost", "gather_facts": False,
+             "tasks": doc_strings(path)["EXAMPLES"]}]
+    playbook = tmp_path / "examples.yml"
+    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
+    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
+    completed = subprocess.run([str(ansible_playbook), "-i", "localhost,", "--syntax-check", str(playbook)],
+                               capture_output=True, text=True, check=False, env=dict(os.environ), timeout=120)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
