@@ -48,9 +48,10 @@ def _read_text(path: str):
 class Executor:
     """Runs each planned operation as one journalled step of *tx*."""
 
-    def __init__(self, layout, tx, probe_timeout: float, source_url=None):
+    def __init__(self, layout, tx, run_command, probe_timeout: float, source_url=None):
         self.layout = layout
         self.tx = tx
+        self.run_command = run_command
         self.probe_timeout = probe_timeout
         self.source_url = source_url
         self.cleanup = []
@@ -89,7 +90,7 @@ class Executor:
         names = safe_extract(src, stage_dir)
         for name in names:
             if is_plugin_name(name):
-                probe_plugin(os.path.join(stage_dir, name), self.probe_timeout)
+                probe_plugin(self.run_command, os.path.join(stage_dir, name), self.probe_timeout)
         source_url = self.source_url or "file://" + os.path.abspath(src)
         write_manifest(stage_dir, build_manifest(stage_dir, version, names, source_url, file_digest(src)))
         return stage_dir

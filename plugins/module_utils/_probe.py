@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
+import shlex
+import shutil
+
+# Exit codes of coreutils' timeout(1) for a plugin that ran too long, and of timeout(1) or the
+# shell for one that could not be started at all.
+TIMED_OUT = (124, 137)
+NOT_STARTED = (125, 126, 127)
 
 
 class ProbeFailed(Exception):
@@ -22,22 +28,30 @@ def _noexec_hint(path: str) -> str:
     return ""
 
 
-def probe_plugin(path: str, timeout: float = 15.0) -> dict:
-    """Run ``CNI_COMMAND=VERSION <plugin>`` and return its JSON answer, or raise ProbeFailed."""
-    env = {"CNI_COMMAND": "VERSION", "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+def probe_plugin(run_command, path: str, timeout: float = 15.0) -> dict:
+    """Run ``CNI_COMMAND=VERSION <plugin>`` and return its JSON answer, or raise ProbeFailed.
+
+    *run_command* is the module's ``AnsibleModule.run_command``; coreutils' ``timeout`` bounds the
+    plugin's run where the node has it. The plugin's stdin is empty (/dev/null): plugins read it
+    to its end, and one that never reads must not make the probe fail on a broken pipe.
+    """
     name = os.path.basename(path)
+    limiter = shutil.which("timeout")
+    argv = [limiter, "--kill-after=2", "%g" % timeout, path] if limiter else [path]
+    command = "exec %s </dev/null" % " ".join(shlex.quote(arg) for arg in argv)
     try:
-        proc = subprocess.run(
-            [path], input=b"", stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise ProbeFailed("plugin %s did not answer CNI_COMMAND=VERSION within %ss" % (name, timeout))
+        rc, output, errors = run_command(command, use_unsafe_shell=True, check_rc=False,
+                                         environ_update={"CNI_COMMAND": "VERSION"}, handle_exceptions=False)
     except OSError as exc:
         raise ProbeFailed("plugin %s cannot be executed on this node: %s.%s" % (name, exc, _noexec_hint(path)))
-    output = proc.stdout.decode("utf-8", "replace").strip()
-    if proc.returncode != 0:
-        detail = (proc.stderr.decode("utf-8", "replace").strip() or output)[:300]
-        raise ProbeFailed("plugin %s exited %d on CNI_COMMAND=VERSION: %s.%s" % (name, proc.returncode, detail, _noexec_hint(path)))
+    output = output.strip()
+    if limiter and rc in TIMED_OUT:
+        raise ProbeFailed("plugin %s did not answer CNI_COMMAND=VERSION within %ss" % (name, timeout))
+    if rc in NOT_STARTED and not output:
+        raise ProbeFailed("plugin %s cannot be executed on this node: %s.%s" % (name, errors.strip()[:300], _noexec_hint(path)))
+    if rc != 0:
+        detail = (errors.strip() or output)[:300]
+        raise ProbeFailed("plugin %s exited %d on CNI_COMMAND=VERSION: %s.%s" % (name, rc, detail, _noexec_hint(path)))
     try:
         answer = json.loads(output)
     except ValueError:

@@ -272,7 +272,8 @@ def link_report(layout: Layout, current_entry):
     return links, unmanaged
 
 
-def coverage_report(params: dict, plugin_dirs: list) -> list:
+def coverage_report(module: AnsibleModule, plugin_dirs: list) -> list:
+    params = module.params
     entries = []
     for directory in params["conf_dirs"]:
         entries.extend(read_conf_dir(directory))
@@ -280,11 +281,13 @@ def coverage_report(params: dict, plugin_dirs: list) -> list:
         entries.extend(nad_entries(attachment["source"], attachment["definition"]))
     if params["required_plugins"]:
         entries.append(required_entry("required_plugins", params["required_plugins"]))
-    checker = Coverage(plugin_dirs, probe_plugin if params["probe_versions"] else None)
+    probe = (lambda path: probe_plugin(module.run_command, path)) if params["probe_versions"] else None
+    checker = Coverage(plugin_dirs, probe)
     return [checker.check(entry) for entry in entries]
 
 
-def gather(params: dict) -> dict:
+def gather(module: AnsibleModule) -> dict:
+    params = module.params
     layout = Layout(params["versions_dir"], params["bin_dir"], params["link_dirs"])
     versions = version_report(layout)
     current = layout.pointer("current")
@@ -294,7 +297,7 @@ def gather(params: dict) -> dict:
     for link in links:
         summary[link["status"]] = summary.get(link["status"], 0) + 1
     plugin_dirs = params["plugin_dirs"] or layout.link_dirs
-    configs = coverage_report(params, plugin_dirs)
+    configs = coverage_report(module, plugin_dirs)
     coverage = summarize(configs)
     for entry in configs:
         del entry["uses"]
@@ -340,7 +343,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    module.exit_json(**gather(module.params))
+    module.exit_json(**gather(module))
 
 
 if __name__ == "__main__":

@@ -253,7 +253,7 @@ def run(module: AnsibleModule) -> dict:
         plan = make_plan(view, params, check_mode)
         before = view.snapshot()
         if plan.ops and not check_mode:
-            execute(layout, plan, journal, params)
+            execute(module, layout, plan, journal)
         after = predict(before, plan, params["state"]) if check_mode else NodeView.read(layout).snapshot()
     for warning in plan.warnings:
         module.warn(warning)
@@ -274,10 +274,10 @@ def run(module: AnsibleModule) -> dict:
     return result
 
 
-def execute(layout: Layout, plan, journal: Journal, params: dict) -> None:
+def execute(module: AnsibleModule, layout: Layout, plan, journal: Journal) -> None:
     """Run the plan; on any failure undo exactly what this run changed, then report why."""
     transaction = Transaction(journal)
-    executor = Executor(layout, transaction, params["probe_timeout"], params["source_url"])
+    executor = Executor(layout, transaction, module.run_command, module.params["probe_timeout"], module.params["source_url"])
     try:
         executor.run(plan)
     except BaseException as exc:

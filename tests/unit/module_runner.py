@@ -256,3 +256,13 @@ def finish_module_process(proc, timeout: float = 30) -> dict:
     if proc.returncode != 0:
         raise ModuleExit("child exited %s: %s" % (proc.returncode, err.decode("utf-8", "replace")[-2000:]))
     return json.loads(out.decode("utf-8").strip().splitlines()[-1])
+
+
+def real_run_command():
+    """``run_command`` of a real AnsibleModule, as a module would pass it to module_utils."""
+    from ansible.module_utils.basic import AnsibleModule
+
+    _reset_global_warnings()
+    with patch_module_args({}):
+        module = AnsibleModule(argument_spec={})
+    return module.run_command

@@ -25,7 +25,13 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import (
     summarize,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import probe_plugin
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import REAL_PLUGIN_DIR, script_plugin
+from ansible_collections.nodeprep.cni.tests.unit.module_runner import REAL_PLUGIN_DIR, real_run_command, script_plugin
+
+RUN = real_run_command()
+
+
+def probe(path):
+    return probe_plugin(RUN, path)
 
 
 def write(path, content, mode=0o644):
@@ -144,7 +150,7 @@ def test_coverage_with_real_plugins_names_missing_types_and_version_mismatches(t
     either = write(os.path.join(conf, "40-either.conf"), {"cniVersions": ["9.9.9", "0.3.1"], "name": "e", "type": "bridge"})
     ancient = write(os.path.join(conf, "50-old.conf"), {"cniVersion": "0.4.0", "name": "o", "type": "old"})
 
-    checker = Coverage([plugins], probe_plugin)
+    checker = Coverage([plugins], probe)
     entries = dict((e["path"], checker.check(e)) for e in read_conf_dir(conf))
     assert entries[ok]["covered"] is True
     assert entries[missing]["missing_types"] == ["tuning", "whereabouts"]
@@ -170,7 +176,7 @@ def test_probe_is_run_once_per_binary_and_a_failing_probe_is_a_finding(tmp_path)
 
     def probe(path):
         calls.append(path)
-        return probe_plugin(path)
+        return probe_plugin(RUN, path)
 
     checker = Coverage([plugins], probe)
     config = {"cniVersion": "1.0.0", "name": "x", "plugins": [{"type": "broken"}, {"type": "broken"}]}
@@ -190,7 +196,7 @@ def test_without_probe_only_presence_counts(tmp_path):
 def test_required_plugins_count_presence_only(tmp_path):
     plugins = str(tmp_path / "bin")
     write(os.path.join(plugins, "macvlan"), script_plugin("m", answer='{"cniVersion":"0.1.0"}'), 0o755)
-    entry = Coverage([plugins], probe_plugin).check(required_entry("required_plugins", ["macvlan", "ipvlan"]))
+    entry = Coverage([plugins], probe).check(required_entry("required_plugins", ["macvlan", "ipvlan"]))
     assert entry["missing_types"] == ["ipvlan"] and entry["version_mismatches"] == []
 
 

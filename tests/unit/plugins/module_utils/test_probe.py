@@ -11,7 +11,9 @@ import textwrap
 import pytest
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed, probe_plugin
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import REAL_PLUGIN_DIR, script_plugin
+from ansible_collections.nodeprep.cni.tests.unit.module_runner import REAL_PLUGIN_DIR, real_run_command, script_plugin
+
+RUN = real_run_command()
 
 
 def _script(tmp_path, name: str, data: bytes):
@@ -22,7 +24,7 @@ def _script(tmp_path, name: str, data: bytes):
 
 
 def test_real_bridge_answers_with_its_versions():
-    answer = probe_plugin(os.path.join(REAL_PLUGIN_DIR, "bridge"))
+    answer = probe_plugin(RUN, os.path.join(REAL_PLUGIN_DIR, "bridge"))
     assert "1.0.0" in answer["supportedVersions"]
     assert answer["cniVersion"]
 
@@ -30,13 +32,13 @@ def test_real_bridge_answers_with_its_versions():
 def test_probe_passes_cni_command_in_the_environment(tmp_path):
     # Answers only when CNI_COMMAND=VERSION is set, like a real plugin.
     path = _script(tmp_path, "picky", b'#!/bin/sh\n[ "$CNI_COMMAND" = VERSION ] || exit 3\necho \'{"cniVersion":"0.4.0"}\'\n')
-    assert probe_plugin(path) == {"cniVersion": "0.4.0"}
+    assert probe_plugin(RUN, path) == {"cniVersion": "0.4.0"}
 
 
 def test_non_json_answer_fails_naming_the_plugin(tmp_path):
     path = _script(tmp_path, "chatty-bridge", b"#!/bin/sh\necho 'CNI bridge plugin v1'\n")
     with pytest.raises(ProbeFailed) as info:
-        probe_plugin(path)
+        probe_plugin(RUN, path)
     assert "chatty-bridge" in str(info.value)
     assert "not JSON" in str(info.value)
 
@@ -44,13 +46,13 @@ def test_non_json_answer_fails_naming_the_plugin(tmp_path):
 def test_json_without_versions_fails(tmp_path):
     path = _script(tmp_path, "odd", script_plugin("odd", answer='{"hello":"world"}'))
     with pytest.raises(ProbeFailed, match="odd.*cniVersion"):
-        probe_plugin(path)
+        probe_plugin(RUN, path)
 
 
 def test_exit_1_fails_naming_plugin_code_and_stderr(tmp_path):
     path = _script(tmp_path, "broken-bridge", b"#!/bin/sh\necho 'exec format trouble' >&2\nexit 1\n")
     with pytest.raises(ProbeFailed) as info:
-        probe_plugin(path)
+        probe_plugin(RUN, path)
     message = str(info.value)
     assert "broken-bridge" in message
     assert "exited 1" in message
@@ -60,7 +62,7 @@ def test_exit_1_fails_naming_plugin_code_and_stderr(tmp_path):
 def test_hanging_plugin_times_out(tmp_path):
     path = _script(tmp_path, "sleepy", b"#!/bin/sh\nexec sleep 5\n")
     with pytest.raises(ProbeFailed, match="sleepy.*within"):
-        probe_plugin(path, timeout=0.3)
+        probe_plugin(RUN, path, timeout=0.3)
 
 
 def test_file_that_cannot_execute_fails_naming_it(tmp_path):
@@ -68,19 +70,21 @@ def test_file_that_cannot_execute_fails_naming_it(tmp_path):
     path.write_bytes(script_plugin("x"))
     os.chmod(path, 0o644)
     with pytest.raises(ProbeFailed, match="not-executable cannot be executed"):
-        probe_plugin(str(path))
+        probe_plugin(RUN, str(path))
 
 
 NOEXEC_CHILD = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, sys.argv[2])
     from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed, probe_plugin
+    from ansible_collections.nodeprep.cni.tests.unit.module_runner import real_run_command
+    RUN = real_run_command()
     plugin = os.path.join(sys.argv[1], "bridge")
     with open(plugin, "w") as handle:
         handle.write("#!/bin/sh\\necho '{\\"cniVersion\\":\\"1.0.0\\"}'\\n")
     os.chmod(plugin, 0o755)
     try:
-        probe_plugin(plugin)
+        probe_plugin(RUN, plugin)
     except ProbeFailed as exc:
         print(exc)
         sys.exit(0)
