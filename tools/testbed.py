@@ -7,6 +7,8 @@ Subcommands:
               playbooks/verify.yml against it.
   node-up     boots a node for manual use and prints its inventory path.
   node-down   stops a node started by node-up.
+  release     builds a plugins release into a controller cache (Molecule's create step).
+  node-restart  shuts a node down and boots it again on the same files (a power cycle).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.testbed import containerd_rootfs  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import node as node_mod  # noqa: E402  (needs REPO on sys.path)
 
 CACHE = REPO / ".cache"
@@ -179,9 +182,9 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def rootfs_is_complete() -> bool:
-    stamp = node_mod.ROOTFS_CACHE / node_mod.ROOTFS_STAMP
-    return stamp.is_file() and stamp.read_text().strip() == ROOTFS_RECIPE
+def rootfs_is_complete(final: Path = node_mod.ROOTFS_CACHE, recipe: str = ROOTFS_RECIPE) -> bool:
+    stamp = final / node_mod.ROOTFS_STAMP
+    return stamp.is_file() and stamp.read_text().strip() == recipe
 
 
 def rootfs_in_use(rootfs: Path) -> bool:
@@ -190,9 +193,10 @@ def rootfs_in_use(rootfs: Path) -> bool:
         return any("lowerdir=%s," % rootfs in line or "lowerdir=%s " % rootfs in line for line in mountinfo)
 
 
-def ensure_rootfs() -> None:
-    final = node_mod.ROOTFS_CACHE
-    if rootfs_is_complete():
+def ensure_rootfs(final: Path = node_mod.ROOTFS_CACHE, suite: str = "bookworm",
+                  recipe: str = ROOTFS_RECIPE, packages: list[str] | None = None, finish=None) -> None:
+    """Builds one cached rootfs in a staging dir and renames it into place with its stamp."""
+    if rootfs_is_complete(final, recipe):
         return
     if final.exists() and rootfs_in_use(final):
         raise SystemExit("testbed: %s needs a rebuild but running nodes use it; stop them first" % final)
@@ -203,12 +207,18 @@ def ensure_rootfs() -> None:
     staging = Path(tempfile.mkdtemp(prefix=final.name + ".build-", dir=final.parent))
     started = time.monotonic()
     mirror = debian_mirror()
-    log("debootstrap bookworm from %s into %s" % (mirror, staging))
-    subprocess.run(["debootstrap", "--variant=minbase", "--include=python3", "bookworm",
+    log("debootstrap %s from %s into %s" % (suite, mirror, staging))
+    subprocess.run(["debootstrap", "--variant=minbase", "--include=python3", suite,
                     str(staging), mirror], check=True, stdout=subprocess.DEVNULL)
-    install_in_rootfs(staging)
+    if suite == "sid":
+        # sid's Release file may be past its Valid-Until by this machine's clock.
+        (staging / "etc/apt/apt.conf.d/99nodeprep-valid-until").write_text(
+            'Acquire::Check-Valid-Until "false";\n')
+    install_in_rootfs(staging, packages or ROOTFS_PACKAGES)
     tune_rootfs(staging)
-    (staging / node_mod.ROOTFS_STAMP).write_text(ROOTFS_RECIPE + "\n")
+    if finish is not None:
+        finish(staging)
+    (staging / node_mod.ROOTFS_STAMP).write_text(recipe + "\n")
     staging.chmod(0o755)  # mkdtemp made it 0700; it becomes every node's "/"
     if final.exists():
         shutil.rmtree(final)
@@ -216,21 +226,35 @@ def ensure_rootfs() -> None:
     log("rootfs ready in %.0f s: %s" % (time.monotonic() - started, final))
 
 
-def nspawn_run(rootfs: Path, *command: str) -> None:
+# Nodes that run a real containerd with pod sandboxes, one per Debian suite (1.6, 1.7, 2.1).
+CONTAINERD_PACKAGES = ROOTFS_PACKAGES + ["containerd", "runc", "busybox-static"]
+CONTAINERD_RECIPE = "containerd-%s:%s:%s" % (containerd_rootfs.RECIPE_VERSION, ROOTFS_RECIPE, ",".join(CONTAINERD_PACKAGES))
+
+
+def ensure_containerd_rootfs(suite: str) -> None:
+    final = node_mod.rootfs_path(suite, containerd=True)
+    ensure_rootfs(final, suite, CONTAINERD_RECIPE, CONTAINERD_PACKAGES,
+                  finish=lambda staging: containerd_rootfs.finish(
+                      staging, lambda *command, capture=False: nspawn_run(staging, *command, capture=capture)))
+
+
+def nspawn_run(rootfs: Path, *command: str, capture: bool = False) -> str:
     """Runs a command in the rootfs without booting it (nspawn needs the private /run/systemd)."""
     cgroups, env = node_mod.private_cgroups("build-%d" % os.getpid())
     try:
-        subprocess.run(node_mod.nspawn_prefix() + ["-D", str(rootfs), "--pipe"] + list(command),
-                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
+        result = subprocess.run(node_mod.nspawn_prefix() + ["-D", str(rootfs), "--pipe"] + list(command),
+                                check=True, stdin=subprocess.DEVNULL, text=True,
+                                stdout=subprocess.PIPE if capture else subprocess.DEVNULL, env=env)
     finally:
         node_mod.remove_cgroups(cgroups)
+    return result.stdout or ""
 
 
-def install_in_rootfs(rootfs: Path) -> None:
-    log("installing %s in the rootfs" % " ".join(ROOTFS_PACKAGES))
+def install_in_rootfs(rootfs: Path, packages: list[str]) -> None:
+    log("installing %s in the rootfs" % " ".join(packages))
     env = ["--setenv=DEBIAN_FRONTEND=noninteractive"]
     nspawn_run(rootfs, *env, "apt-get", "-q", "update")
-    nspawn_run(rootfs, *env, "apt-get", "install", "-y", "-q", "--no-install-recommends", *ROOTFS_PACKAGES)
+    nspawn_run(rootfs, *env, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages)
     nspawn_run(rootfs, "apt-get", "clean")
 
 
@@ -268,6 +292,8 @@ def cmd_bootstrap(_args: argparse.Namespace) -> int:
     ensure_own_collection_link()
     ensure_get_pip()
     ensure_rootfs()
+    for suite in node_mod.SUITES:
+        ensure_containerd_rootfs(suite)
     node_mod.raise_inotify_limit()
     check_node_boots()
     log("bootstrap done in %.1f s" % (time.monotonic() - started))
@@ -324,14 +350,27 @@ def cmd_demo(_args: argparse.Namespace) -> int:
 
 # --- manual nodes -----------------------------------------------------------------------------
 
+def node_workdir(args: argparse.Namespace) -> Path:
+    return Path(args.workdir) if args.workdir else MANUAL_NODES / args.name
+
+
+def load_node(workdir: Path, name: str) -> node_mod.Node:
+    state_file = workdir / "node.json"
+    if not state_file.is_file():
+        raise SystemExit("testbed: no node %s in %s" % (name, workdir))
+    return node_mod.Node.from_state(json.loads(state_file.read_text()))
+
+
 def cmd_node_up(args: argparse.Namespace) -> int:
     from tests.testbed.ansible_runner import write_inventory
 
-    workdir = MANUAL_NODES / args.name
-    if workdir.exists():
+    workdir = node_workdir(args)
+    if (workdir / "node.json").exists():
         raise SystemExit("testbed: %s exists; run node-down %s first" % (workdir, args.name))
+    os_release = Path(args.os_release).read_text() if args.os_release else None
     node = node_mod.Node(args.name, workdir / "node", private_network=args.private_network,
-                         readonly_usr=args.readonly_usr, detached=True)
+                         readonly_usr=args.readonly_usr, detached=True, suite=args.suite,
+                         containerd=args.containerd, os_release=os_release)
     node.start()
     inventory = workdir / "inventory.yml"
     write_inventory(inventory, [node])
@@ -341,14 +380,37 @@ def cmd_node_up(args: argparse.Namespace) -> int:
 
 
 def cmd_node_down(args: argparse.Namespace) -> int:
-    workdir = MANUAL_NODES / args.name
-    state_file = workdir / "node.json"
-    if not state_file.is_file():
-        raise SystemExit("testbed: no node %s" % args.name)
-    node = node_mod.Node.from_state(json.loads(state_file.read_text()))
-    node.stop()
+    workdir = node_workdir(args)
+    if not (workdir / "node.json").is_file():
+        log("no node %s in %s: nothing to stop" % (args.name, workdir))
+        return 0
+    load_node(workdir, args.name).stop()
     shutil.rmtree(workdir, ignore_errors=True)
     log("node %s stopped" % args.name)
+    return 0
+
+
+def cmd_node_restart(args: argparse.Namespace) -> int:
+    """Shuts a node down cleanly and boots it again on the same overlay upper dir."""
+    workdir = node_workdir(args)
+    node = load_node(workdir, args.name)
+    node.restart()
+    (workdir / "node.json").write_text(json.dumps(node.state()))
+    log("node %s restarted (init pid %s)" % (args.name, node.pid))
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """Builds a release straight into a controller cache, with its checksum table as JSON."""
+    from tests.testbed.mirror import build_release
+
+    cache = Path(args.cache_dir)
+    with tempfile.TemporaryDirectory(prefix="nodeprep-release-", dir="/var/tmp") as temp:
+        release = build_release(temp, args.version)
+        cache.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(release.path, cache / release.filename)
+    Path(args.checksums).write_text(json.dumps({"amd64": {args.version: "sha256:" + release.sha256}}) + "\n")
+    log("release %s in %s" % (args.version, cache))
     return 0
 
 
@@ -359,12 +421,23 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo").set_defaults(func=cmd_demo)
     up = sub.add_parser("node-up")
     up.add_argument("name")
+    up.add_argument("--workdir", help="node files and state (default %s/NAME)" % MANUAL_NODES)
+    up.add_argument("--suite", choices=node_mod.SUITES, default="bookworm")
+    up.add_argument("--containerd", action="store_true", help="a rootfs with containerd and runc")
     up.add_argument("--private-network", action="store_true")
     up.add_argument("--readonly-usr", action="store_true")
+    up.add_argument("--os-release", help="a file that replaces /etc/os-release in the node")
     up.set_defaults(func=cmd_node_up)
-    down = sub.add_parser("node-down")
-    down.add_argument("name")
-    down.set_defaults(func=cmd_node_down)
+    release = sub.add_parser("release")
+    release.add_argument("version")
+    release.add_argument("--cache-dir", required=True)
+    release.add_argument("--checksums", required=True, help="JSON checksum table to write")
+    release.set_defaults(func=cmd_release)
+    for command, func in (("node-down", cmd_node_down), ("node-restart", cmd_node_restart)):
+        parser_ = sub.add_parser(command)
+        parser_.add_argument("name")
+        parser_.add_argument("--workdir")
+        parser_.set_defaults(func=func)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -15,7 +15,10 @@ import subprocess
 import time
 from pathlib import Path
 
-ROOTFS_CACHE = Path("/var/cache/nodeprep-testbed/rootfs-bookworm")
+TESTBED_CACHE = Path("/var/cache/nodeprep-testbed")
+ROOTFS_CACHE = TESTBED_CACHE / "rootfs-bookworm"
+# Debian suites with a containerd rootfs: bookworm 1.6.20, trixie 1.7.24, sid 2.1.9.
+SUITES = ("bookworm", "trixie", "sid")
 ROOTFS_STAMP = ".nodeprep-testbed-complete"
 INOTIFY_INSTANCES = 8192
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -41,6 +44,18 @@ exec nsenter -t {pid} -m -u -i -n -p -C -r -w -- env -i PATH={path} LANG=C.UTF-8
 
 class NodeError(RuntimeError):
     """A node did not boot, or a command inside it failed."""
+
+
+def rootfs_path(suite: str = "bookworm", containerd: bool = False) -> Path:
+    """The cached rootfs for a suite: plain bookworm, or a suite's rootfs with containerd and runc.
+
+    Only bookworm has a plain rootfs; trixie and sid nodes always come with containerd.
+    """
+    if suite not in SUITES:
+        raise NodeError("unknown suite %r: use one of %s" % (suite, ", ".join(SUITES)))
+    if suite == "bookworm" and not containerd:
+        return ROOTFS_CACHE
+    return TESTBED_CACHE / ("rootfs-containerd-%s" % suite)
 
 
 def nspawn_prefix() -> list[str]:
@@ -160,14 +175,19 @@ class Node:
     """One booted node. Use as a context manager, or call start() and stop()."""
 
     def __init__(self, name: str, workdir: str | os.PathLike, private_network: bool = False,
-                 readonly_usr: bool = False, rootfs_cache: Path = ROOTFS_CACHE,
-                 boot_timeout: float = 60.0, detached: bool = False):
+                 readonly_usr: bool = False, rootfs_cache: Path | None = None,
+                 boot_timeout: float = 60.0, detached: bool = False, suite: str = "bookworm",
+                 containerd: bool = False, os_release: str | None = None):
         self.name = name
         self.machine = machine_name(name)
         self.workdir = Path(workdir)
         self.private_network = private_network
         self.readonly_usr = readonly_usr
-        self.rootfs_cache = Path(rootfs_cache)
+        self.suite = suite
+        self.containerd = containerd or suite != "bookworm"
+        # Replaces /etc/os-release in the node's own layer (other OS families, same userland).
+        self.os_release = os_release
+        self.rootfs_cache = Path(rootfs_cache) if rootfs_cache else rootfs_path(suite, self.containerd)
         self.boot_timeout = boot_timeout
         # Detached nodes outlive this Python process (tools/testbed.py node-up).
         self.detached = detached
@@ -197,6 +217,7 @@ class Node:
         raise_inotify_limit()
         try:
             self._mount_overlay()
+            self._write_os_release()
             self._launch()
             self.pid = self._find_init_pid()
             self._write_chroot_exe()
@@ -214,16 +235,36 @@ class Node:
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(self.rootfs)],
                        check=True, capture_output=True, text=True)
 
+    def _write_os_release(self) -> None:
+        if self.os_release is None:
+            return
+        target = self.rootfs / "etc/os-release"
+        if target.is_symlink() or target.exists():
+            target.unlink()
+        target.write_text(self.os_release)
+
     def nspawn_command(self) -> list[str]:
         command = nspawn_prefix() + ["-b", "-D", str(self.rootfs), "--machine", self.machine]
         if self.private_network:
             command.append("--private-network")
         if self.readonly_usr:
             command.append("--bind-ro=%s:/usr" % (self.rootfs / "usr"))
+        if self.containerd:
+            # containerd needs the keyring and bpf syscalls; its overlayfs snapshots cannot live
+            # on the node's own overlayfs root, so its store is a tmpfs.
+            command += ["--system-call-filter=@keyring bpf", "--tmpfs=/var/lib/containerd"]
         return command
+
+    def nspawn_environment(self) -> dict[str, str]:
+        if not self.containerd:
+            return {}
+        if self.suite == "sid":
+            return {"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}  # sid's systemd refuses cgroup v1
+        return {}
 
     def _launch(self) -> None:
         self.cgroups, env = private_cgroups(self.machine)
+        env.update(self.nspawn_environment())
         with open(self.console_log, "ab") as console:
             self._process = subprocess.Popen(
                 self.nspawn_command(), stdin=subprocess.DEVNULL, stdout=console,
@@ -264,17 +305,27 @@ class Node:
         except OSError:
             return ""
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """Clean shutdown (SIGTERM to nspawn), then ever harder; always unmounts and removes."""
+    def stop(self, timeout: float = 20.0, keep: bool = False) -> None:
+        """Clean shutdown (SIGTERM to nspawn), then ever harder; always unmounts.
+
+        Removes the node's files unless ``keep``: then start() boots it again on the same layer.
+        """
         if self.leader_pid and self._is_our_leader():
             self._terminate_leader(timeout)
         self._kill_leftovers()
         if self._process is not None:
             self._process.poll()  # reap, so no zombie is left behind
         self._unmount()
-        if self.workdir.exists() and not _is_mounted(self.rootfs):
+        if not keep and self.workdir.exists() and not _is_mounted(self.rootfs):
             subprocess.run(["rm", "-rf", "--one-file-system", str(self.workdir)], check=False)
         self.pid = None
+        self.leader_pid = None
+
+    def restart(self) -> "Node":
+        """A power cycle: a clean shutdown, then a boot on the same overlay upper dir."""
+        self.stop(keep=True)
+        self.os_release = None  # already in the node's layer
+        return self.start()
 
     def _is_our_leader(self) -> bool:
         # Guards against signalling an unrelated process that reused the pid.
@@ -392,12 +443,14 @@ class Node:
     def state(self) -> dict:
         return {"name": self.name, "machine": self.machine, "workdir": str(self.workdir),
                 "leader_pid": self.leader_pid, "pid": self.pid, "cgroups": [str(c) for c in self.cgroups],
-                "private_network": self.private_network, "readonly_usr": self.readonly_usr}
+                "private_network": self.private_network, "readonly_usr": self.readonly_usr,
+                "suite": self.suite, "containerd": self.containerd, "rootfs_cache": str(self.rootfs_cache)}
 
     @classmethod
     def from_state(cls, state: dict) -> "Node":
         node = cls(state["name"], state["workdir"], private_network=state["private_network"],
-                   readonly_usr=state["readonly_usr"], detached=True)
+                   readonly_usr=state["readonly_usr"], detached=True, suite=state.get("suite", "bookworm"),
+                   containerd=state.get("containerd", False), rootfs_cache=state.get("rootfs_cache"))
         node.machine = state["machine"]
         node.leader_pid = state["leader_pid"]
         node.pid = state["pid"]
