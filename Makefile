@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 
-.PHONY: bootstrap demo test sanity lint unit integration
+.PHONY: bootstrap demo test sanity lint unit integration molecule
 
 bootstrap:
 	tools/bootstrap
@@ -14,7 +14,7 @@ demo: bootstrap
 	$(VENV)/python tools/testbed.py demo
 
 test: bootstrap
-	$(MAKE) --no-print-directory --keep-going sanity lint unit integration
+	$(MAKE) --no-print-directory --keep-going sanity lint unit integration molecule
 
 sanity:
 	tools/sanity
@@ -27,3 +27,6 @@ unit:
 
 integration:
 	$(VENV)/pytest -q tests/integration
+
+molecule:
+	tools/molecule
