@@ -1,0 +1,142 @@
+"""containerd uses the installed plugins: Debian's real containerd 1.6 (bookworm), 1.7 (trixie)
+and 2.1 (sid), each in a private-network node with a local sandbox image.
+
+From the package's own config and from a user's config full of comments and unrelated settings:
+site.yml converges, a re-run changes nothing, containerd's own ``config dump`` names our plugin
+dir, the CRI reports NetworkReady for a test conflist, and a real pod sandbox gets an address
+from bridge + host-local found through our links.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import tomllib
+
+import pytest
+
+from tests.testbed.cri import CRI
+
+SITE = "playbooks/site.yml"
+SUITES = ("bookworm", "trixie", "sid")
+SUBNET = "10.85.0."
+CONFLIST = {
+    "cniVersion": "0.4.0",
+    "name": "podnet",
+    "plugins": [
+        {"type": "bridge", "bridge": "cni-pod0", "isGateway": True, "ipMasq": False,
+         "ipam": {"type": "host-local", "ranges": [[{"subnet": SUBNET + "0/24"}]]}},
+        {"type": "portmap", "capabilities": {"portMappings": True}},
+    ],
+}
+# A user's config in both dialects: comments, odd spacing, unrelated settings, a table order of
+# their own. Only the CNI keys may change.
+USER_CONFIG_V2 = '''# Site containerd config, maintained by the platform team.
+version = 2
+root = "/var/lib/containerd"   # keep on the data disk
+oom_score = 0
+
+[grpc]
+  address = "/run/containerd/containerd.sock"
+  max_recv_message_size = 16777216
+
+# CRI settings below; the CNI keys are managed by nodeprep.
+[plugins."io.containerd.grpc.v1.cri"]
+  enable_unprivileged_ports = false  # trailing comment
+  max_container_log_line_size = 16384
+
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    # where the plugins live
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "/etc/cni/net.d"
+    max_conf_num = 1
+
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+
+[metrics]
+  address = ""
+'''
+RESULTS = os.environ.get("NODEPREP_RESULTS")
+
+
+def record(**values):
+    """Appends a measurement for the closing note (when NODEPREP_RESULTS names a file)."""
+    if RESULTS:
+        with open(RESULTS, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(values) + "\n")
+
+
+def converge(run_playbook, inventory, role_vars, booted, **extra):
+    started = time.monotonic()
+    result = run_playbook(SITE, inventory([booted]), extra_vars=role_vars("9.0.0", cni_plugins_link_dirs=[], **extra))
+    return result, time.monotonic() - started
+
+
+def config_dump(node) -> str:
+    return node.run(["containerd", "config", "dump"]).stdout
+
+
+def searched_dirs(dump: str) -> list[str]:
+    """The CNI plugin dirs containerd's own dump names (bin_dir in 1.x, bin_dirs in 2.x)."""
+    plugins = tomllib.loads(dump)["plugins"]
+    cni = plugins.get("io.containerd.cri.v1.runtime", plugins.get("io.containerd.grpc.v1.cri", {})).get("cni", {})
+    return cni["bin_dirs"] if "bin_dirs" in cni else [cni["bin_dir"]]
+
+
+def start_pod(node, name="pod1"):
+    node.path("/etc/cni/net.d").mkdir(parents=True, exist_ok=True)
+    node.path("/etc/cni/net.d/10-podnet.conflist").write_text(json.dumps(CONFLIST))
+    with CRI(node) as cri:
+        version = cri.wait_ready()
+        status = cri.wait_network_ready()
+        sandbox = cri.run_pod_sandbox(name)
+        try:
+            return version, status, sandbox
+        finally:
+            cri.remove_pod_sandbox(sandbox.id)
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_package_config(suite, containerd_node, mirror, inventory, run_playbook, role_vars):
+    booted = containerd_node(suite)
+    package_config = booted.path("/etc/containerd/config.toml").read_text()
+    assert "/usr/lib/cni" in package_config  # Debian's default, which has no plugins on this node
+
+    first, seconds = converge(run_playbook, inventory, role_vars, booted)
+    assert first.rc == 0, first.describe()
+    again, _ = converge(run_playbook, inventory, role_vars, booted)
+    assert again.rc == 0 and again.changed(booted.name) == 0, again.describe()
+
+    assert searched_dirs(config_dump(booted)) == ["/opt/cni/bin"]
+    written = booted.path("/etc/containerd/config.toml").read_text()
+    assert written == package_config.replace('bin_dir = "/usr/lib/cni"', 'bin_dir = "/opt/cni/bin"')
+    backups = list(booted.path("/etc/containerd").glob("config.toml.*~"))
+    assert [b.read_text() for b in backups] == [package_config]
+
+    version, status, sandbox = start_pod(booted)
+    assert status["conditions"]["NetworkReady"]["status"], status
+    assert sandbox.ip.startswith(SUBNET), sandbox
+    record(suite=suite, containerd=version, config="package", converge_seconds=round(seconds, 1),
+           rerun_changed=again.changed(booted.name), sandbox_ip=sandbox.ip)
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_user_config_keeps_every_other_byte(suite, containerd_node, mirror, inventory, run_playbook, role_vars):
+    booted = containerd_node(suite)
+    booted.path("/etc/containerd/config.toml").write_text(USER_CONFIG_V2)
+    booted.run(["systemctl", "restart", "containerd"])
+
+    first, seconds = converge(run_playbook, inventory, role_vars, booted)
+    assert first.rc == 0, first.describe()
+    again, _ = converge(run_playbook, inventory, role_vars, booted)
+    assert again.rc == 0 and again.changed(booted.name) == 0, again.describe()
+
+    written = booted.path("/etc/containerd/config.toml").read_text()
+    assert written == USER_CONFIG_V2.replace('bin_dir = "/usr/lib/cni"', 'bin_dir = "/opt/cni/bin"')
+    assert searched_dirs(config_dump(booted)) == ["/opt/cni/bin"]
+
+    version, status, sandbox = start_pod(booted)
+    assert sandbox.ip.startswith(SUBNET), sandbox
+    record(suite=suite, containerd=version, config="user", converge_seconds=round(seconds, 1),
+           rerun_changed=again.changed(booted.name), sandbox_ip=sandbox.ip)
