@@ -15,7 +15,7 @@ import tomllib
 
 import pytest
 
-from tests.testbed.cri import CRI
+from tests.testbed.cri import CRI, CRIError
 
 SITE = "playbooks/site.yml"
 SUITES = ("bookworm", "trixie", "sid")
@@ -140,3 +140,29 @@ def test_user_config_keeps_every_other_byte(suite, containerd_node, mirror, inve
     assert sandbox.ip.startswith(SUBNET), sandbox
     record(suite=suite, containerd=version, config="user", converge_seconds=round(seconds, 1),
            rerun_changed=again.changed(booted.name), sandbox_ip=sandbox.ip)
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_left_out_delegate_is_named_by_verify_before_the_sandbox_fails(
+        suite, containerd_node, mirror, inventory, run_playbook, role_vars, tmp_path):
+    booted = containerd_node(suite)
+    inv = inventory([booted])
+    wanted = ["bridge", "host-local", "loopback"]  # portmap, which the conflist chains, is left out
+    converged = run_playbook(SITE, inv, extra_vars=role_vars("9.0.0", cni_plugins_link_dirs=[], cni_plugins_list=wanted))
+    assert converged.rc == 0, converged.describe()
+    booted.path("/etc/cni/net.d/10-podnet.conflist").write_text(json.dumps(CONFLIST))
+
+    reports = tmp_path / "reports"
+    verified = run_playbook("playbooks/verify.yml", inv, extra_vars=role_vars("9.0.0", nodeprep_report_dir=str(reports)))
+    assert verified.rc == 0, verified.describe()
+    runtime = json.loads((reports / ("%s.json" % booted.name)).read_text())["runtime"]
+    assert runtime["missing_types"] == ["portmap"]
+    assert runtime["plugin_dirs"] == ["/opt/cni/bin"] and runtime["plugin_dirs_current"] is True
+    assert runtime["network_ready"] is True  # readiness never looks at the plugin binaries
+
+    with CRI(booted) as cri:
+        cri.wait_network_ready()
+        with pytest.raises(CRIError) as failure:
+            cri.run_pod_sandbox("pod-missing")
+    assert 'failed to find plugin "portmap"' in failure.value.details
+    record(suite=suite, missing_plugin_error=failure.value.details[-160:])
