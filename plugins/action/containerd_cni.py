@@ -24,6 +24,7 @@ ARGUMENT_SPEC = {
     "containerd_version": {"type": "str"},
     "containerd_binary": {"type": "str", "default": "containerd"},
     "drop_in": {"type": "path"},
+    "drop_in_by_dialect": {"type": "dict"},
     "validate": {"type": "bool", "default": True},
     "backup": {"type": "bool", "default": True},
 }
@@ -104,6 +105,18 @@ class ActionModule(ActionBase):
                     path, written.get("msg", ""), (" " + written.get("stderr", "")).rstrip()))
         return written
 
+    @staticmethod
+    def _drop_in_for_dialect(by_dialect, path, main_text, version):
+        if main_text:
+            dialect = config.file_dialect(config.parse(main_text, path), path)
+        else:
+            dialect = config.new_file_dialect(version, path)
+        for key, value in by_dialect.items():
+            if str(key) == str(dialect):
+                return value
+        raise config.ContainerdConfigError(
+            "drop_in_by_dialect has no entry for version %d (%s): add one, or set drop_in." % (dialect, path))
+
     # --- the edit ------------------------------------------------------------------------
 
     def _configure(self, args):
@@ -121,6 +134,8 @@ class ActionModule(ActionBase):
         before = text = main_text
         if args["drop_in"]:
             target = args["drop_in"]
+        elif args["drop_in_by_dialect"]:
+            target = self._drop_in_for_dialect(args["drop_in_by_dialect"], path, main_text, version)
         elif version and version[0] >= 2:
             drop_in_dir = config.imports_drop_in_dir(main_text)
             if drop_in_dir:
@@ -128,9 +143,8 @@ class ActionModule(ActionBase):
         if target != path:
             before = text = self._read(target)
             if text is None and main_text:
-                # A new drop-in speaks its main file's dialect.
-                dialect = config.file_dialect(config.parse(main_text, path), path)
-                text = "version = %d\n" % dialect
+                # A new drop-in speaks its main file's dialect and starts from its CNI table.
+                text = config.drop_in_seed(main_text, path)
         if version_source is None and text:
             version_source = "file"
         new_text, facts = config.edit(text, target, args["bin_dirs"], args["conf_dir"], version)

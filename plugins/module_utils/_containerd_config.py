@@ -218,3 +218,22 @@ def imports_drop_in_dir(text):
         if entry.endswith("/*.toml") and entry.startswith("/"):
             return entry[: -len("/*.toml")]
     return None
+
+
+def drop_in_seed(main_text, path):
+    """The start of a new drop-in: the main file's ``version`` and a copy of its CNI table.
+
+    Copying the table keeps what the main file already sets (k3s points bin_dir at its static
+    dir) and tells a version-3 drop-in which key this containerd takes.
+    """
+    main = parse(main_text, path)
+    dialect = file_dialect(main, path)
+    seed = tomlkit.document()
+    seed.add("version", dialect)
+    existing = _lookup(main, _cni_table_path(dialect))
+    if existing is not None:
+        table = _ensure_table(seed, _cni_table_path(dialect))
+        for key, value in existing.items():
+            if not hasattr(value, "items"):
+                table[key] = value
+    return tomlkit.dumps(seed)

@@ -58,6 +58,12 @@ options:
       - Write the settings to this drop-in file instead of O(path) (e.g. k3s's C(config-v3.toml.d/) directory). The
         drop-in speaks O(path)'s dialect.
     type: path
+  drop_in_by_dialect:
+    description:
+      - Like O(drop_in), chosen by O(path)'s config version, e.g. C({"2": ".../config.toml.d/90-nodeprep-cni.toml",
+        "3": ".../config-v3.toml.d/90-nodeprep-cni.toml"}) for k3s, whose drop-in directory depends on its containerd.
+      - A new drop-in starts as a copy of O(path)'s CNI table.
+    type: dict
   validate:
     description: Validate the candidate with the node's C(containerd --config <candidate> config dump) before writing.
     type: bool
