@@ -95,14 +95,17 @@ class ActionModule(ActionBase):
         candidate = self._connection._shell.join_path(remote_tmp, "config.toml")
         self._transfer_data(candidate, text)
         self._fixup_perms2((remote_tmp, candidate))
-        copy_args = {"src": candidate, "dest": path, "backup": backup, "mode": "0644", "remote_src": True}
         if validate_cmd:
-            copy_args["validate"] = validate_cmd
+            # Before the copy module runs: its own validate would leave a backup behind on failure.
+            checked = self._low_level_execute_command(validate_cmd % shlex.quote(candidate))
+            if checked["rc"] != 0:
+                raise AnsibleActionFail(
+                    "containerd refused the new %s, which was therefore not written: %s" % (
+                        path, (checked.get("stderr") or checked.get("stdout") or "").strip()[-2000:]))
+        copy_args = {"src": candidate, "dest": path, "backup": backup, "mode": "0644", "remote_src": True}
         written = self._module("ansible.legacy.copy", copy_args)
         if written.get("failed"):
-            raise AnsibleActionFail(
-                "containerd refused the new %s, which was therefore not written: %s%s" % (
-                    path, written.get("msg", ""), (" " + written.get("stderr", "")).rstrip()))
+            raise AnsibleActionFail("cannot write %s: %s" % (path, written.get("msg", "")))
         return written
 
     @staticmethod

@@ -174,6 +174,11 @@ def edit(text, path, bin_dirs, conf_dir, containerd_version):
         document = parse(text, path)
         dialect = file_dialect(document, path)
         created = False
+        if dialect == 3 and containerd_version is not None and containerd_version[0] < 2:
+            raise ContainerdConfigError(
+                "%s is a version 3 config, which containerd %s does not read (1.x reads version 2); this collection "
+                "never converts a config between versions: write it as version = 2, or upgrade containerd; nothing "
+                "was changed." % (path, format_version(containerd_version)))
     table_path = _cni_table_path(dialect)
     existing = _lookup(document, table_path)
     key = bin_dir_key(dialect, containerd_version, existing, path)
