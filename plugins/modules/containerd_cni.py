@@ -60,8 +60,8 @@ options:
     type: path
   drop_in_by_dialect:
     description:
-      - Like O(drop_in), chosen by O(path)'s config version, e.g. C({"2": ".../config.toml.d/90-nodeprep-cni.toml",
-        "3": ".../config-v3.toml.d/90-nodeprep-cni.toml"}) for k3s, whose drop-in directory depends on its containerd.
+      - Like O(drop_in), chosen by O(path)'s config version - a mapping of C(2) and C(3) to drop-in files, for k3s,
+        whose drop-in directory (C(config.toml.d/) or C(config-v3.toml.d/)) depends on its containerd.
       - A new drop-in starts as a copy of O(path)'s CNI table.
     type: dict
   validate:
