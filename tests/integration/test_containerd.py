@@ -105,7 +105,7 @@ def test_package_config(suite, containerd_node, mirror, inventory, run_playbook,
 
     first, seconds = converge(run_playbook, inventory, role_vars, booted)
     assert first.rc == 0, first.describe()
-    again, _ = converge(run_playbook, inventory, role_vars, booted)
+    again, _seconds = converge(run_playbook, inventory, role_vars, booted)
     assert again.rc == 0 and again.changed(booted.name) == 0, again.describe()
 
     assert searched_dirs(config_dump(booted)) == ["/opt/cni/bin"]
@@ -129,7 +129,7 @@ def test_user_config_keeps_every_other_byte(suite, containerd_node, mirror, inve
 
     first, seconds = converge(run_playbook, inventory, role_vars, booted)
     assert first.rc == 0, first.describe()
-    again, _ = converge(run_playbook, inventory, role_vars, booted)
+    again, _seconds = converge(run_playbook, inventory, role_vars, booted)
     assert again.rc == 0 and again.changed(booted.name) == 0, again.describe()
 
     written = booted.path("/etc/containerd/config.toml").read_text()

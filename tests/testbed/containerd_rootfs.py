@@ -89,6 +89,10 @@ ExecStart=/usr/bin/ctr -n k8s.io images import /{archive}
 WantedBy=multi-user.target
 """
 
+CGROUPS_EXEC_START = (
+    "ExecStart=/bin/sh -c 'for dir in /sys/fs/cgroup/*/; do c=$$(basename \"$$dir\"); "
+    "case \"$$c\" in unified|systemd) continue;; esac; umount -l \"$$dir\" && "
+    "mount -t cgroup -o \"rw,nosuid,nodev,noexec,$$c\" cgroup \"$$dir\" || exit 1; done'\n")
 CGROUPS_UNIT_TEXT = """[Unit]
 Description=Writable cgroup v1 controllers for runc (nspawn mounts them read-only)
 Before=containerd.service
@@ -97,8 +101,7 @@ ConditionPathIsMountPoint=/sys/fs/cgroup/memory
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -c 'for dir in /sys/fs/cgroup/*/; do c=$$(basename "$$dir"); case "$$c" in unified|systemd) continue;; esac; umount -l "$$dir" && mount -t cgroup -o "rw,nosuid,nodev,noexec,$$c" cgroup "$$dir" || exit 1; done'
-
+""" + CGROUPS_EXEC_START + """
 [Install]
 WantedBy=multi-user.target
 """

@@ -67,8 +67,8 @@ def test_v2_file_changes_only_the_cni_values(tmp_path):
 
 
 def test_second_edit_is_a_no_op():
-    once, _ = config.edit(DEBIAN_V2, "f", ["/opt/cni/bin"], "/etc/cni/net.d", (1, 6, 20))
-    again, _ = config.edit(once, "f", ["/opt/cni/bin"], "/etc/cni/net.d", (1, 6, 20))
+    once, _facts = config.edit(DEBIAN_V2, "f", ["/opt/cni/bin"], "/etc/cni/net.d", (1, 6, 20))
+    again, _facts = config.edit(once, "f", ["/opt/cni/bin"], "/etc/cni/net.d", (1, 6, 20))
     assert again == once
 
 
@@ -111,7 +111,7 @@ def test_new_file_for_the_detected_version(tmp_path, version, dialect, table):
 
 def test_missing_table_is_added_and_the_rest_kept(tmp_path):
     original = 'version = 2\n# only metrics here\n[metrics]\n  address = "127.0.0.1:1338"\n'
-    text, _ = config.edit(original, "f", ["/opt/cni/bin"], "/etc/cni/net.d", (1, 6, 20))
+    text, _facts = config.edit(original, "f", ["/opt/cni/bin"], "/etc/cni/net.d", (1, 6, 20))
     assert text.startswith(original)
     assert dump(tmp_path, text)["plugins"]["io.containerd.grpc.v1.cri"]["cni"]["bin_dir"] == "/opt/cni/bin"
 
