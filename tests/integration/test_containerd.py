@@ -1,7 +1,7 @@
 """containerd uses the installed plugins: Debian's real containerd 1.6 (bookworm), 1.7 (trixie)
 and 2.1 (sid), each in a private-network node with a local sandbox image.
 
-From the package's own config and from a user's config full of comments and unrelated settings:
+From the package's own config (a user's own config is the user-config Molecule scenario):
 site.yml converges, a re-run changes nothing, containerd's own ``config dump`` names our plugin
 dir, the CRI reports NetworkReady for a test conflist, and a real pod sandbox gets an address
 from bridge + host-local found through our links.
@@ -29,34 +29,6 @@ CONFLIST = {
         {"type": "portmap", "capabilities": {"portMappings": True}},
     ],
 }
-# A user's config in both dialects: comments, odd spacing, unrelated settings, a table order of
-# their own. Only the CNI keys may change.
-USER_CONFIG_V2 = '''# Site containerd config, maintained by the platform team.
-version = 2
-root = "/var/lib/containerd"   # keep on the data disk
-oom_score = 0
-
-[grpc]
-  address = "/run/containerd/containerd.sock"
-  max_recv_message_size = 16777216
-
-# CRI settings below; the CNI keys are managed by nodeprep.
-[plugins."io.containerd.grpc.v1.cri"]
-  enable_unprivileged_ports = false  # trailing comment
-  max_container_log_line_size = 16384
-
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    # where the plugins live
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "/etc/cni/net.d"
-    max_conf_num = 1
-
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-
-[metrics]
-  address = ""
-'''
 RESULTS = os.environ.get("NODEPREP_RESULTS")
 
 
@@ -121,28 +93,8 @@ def test_package_config(suite, containerd_node, mirror, inventory, run_playbook,
            rerun_changed=again.changed(booted.name), sandbox_ip=sandbox.ip)
 
 
-@pytest.mark.parametrize("suite", SUITES)
-def test_user_config_keeps_every_other_byte(suite, containerd_node, mirror, inventory, run_playbook, role_vars):
-    booted = containerd_node(suite)
-    booted.path("/etc/containerd/config.toml").write_text(USER_CONFIG_V2)
-    booted.run(["systemctl", "restart", "containerd"])
-
-    first, seconds = converge(run_playbook, inventory, role_vars, booted)
-    assert first.rc == 0, first.describe()
-    again, _seconds = converge(run_playbook, inventory, role_vars, booted)
-    assert again.rc == 0 and again.changed(booted.name) == 0, again.describe()
-
-    written = booted.path("/etc/containerd/config.toml").read_text()
-    assert written == USER_CONFIG_V2.replace('bin_dir = "/usr/lib/cni"', 'bin_dir = "/opt/cni/bin"')
-    assert searched_dirs(config_dump(booted)) == ["/opt/cni/bin"]
-
-    version, status, sandbox = start_pod(booted)
-    assert sandbox.ip.startswith(SUBNET), sandbox
-    record(suite=suite, containerd=version, config="user", converge_seconds=round(seconds, 1),
-           rerun_changed=again.changed(booted.name), sandbox_ip=sandbox.ip)
-
-
-@pytest.mark.parametrize("suite", SUITES)
+# One suite is enough here: the same containerd code path fails on every version.
+@pytest.mark.parametrize("suite", ["trixie"])
 def test_left_out_delegate_is_named_by_verify_before_the_sandbox_fails(
         suite, containerd_node, mirror, inventory, run_playbook, role_vars, tmp_path):
     booted = containerd_node(suite)
