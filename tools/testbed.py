@@ -302,6 +302,14 @@ def cmd_bootstrap(_args: argparse.Namespace) -> int:
 
 # --- demo -------------------------------------------------------------------------------------
 
+DEMO_CONFLIST = {
+    "cniVersion": "0.4.0", "name": "demo",
+    "plugins": [{"type": "bridge", "bridge": "cni-demo0", "isGateway": True,
+                 "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.87.0.0/24"}]]}},
+                {"type": "portmap", "capabilities": {"portMappings": True}}],
+}
+
+
 def cmd_demo(_args: argparse.Namespace) -> int:
     from tests.testbed.ansible_runner import run_playbook, write_inventory
     from tests.testbed.mirror import MirrorServer, build_release
@@ -315,7 +323,9 @@ def cmd_demo(_args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="nodeprep-demo-", dir="/var/tmp") as temp:
         temp = Path(temp)
         release = build_release(temp / "mirror", version)
-        with MirrorServer(temp / "mirror") as mirror, node_mod.Node("demo", temp / "node") as node:
+        # A node running Debian's containerd, in its own network namespace (pods get addresses).
+        with MirrorServer(temp / "mirror") as mirror, node_mod.Node(
+                "demo", temp / "node", private_network=True, suite="trixie", containerd=True) as node:
             inventory = temp / "inventory.yml"
             write_inventory(inventory, [node])
             extra = {
@@ -330,6 +340,10 @@ def cmd_demo(_args: argparse.Namespace) -> int:
             rc = 0
             # The second site.yml run shows the no-op path: changed=0 and no request to the mirror.
             for playbook in (site, site, verify):
+                if playbook == verify:
+                    # What a network add-on would install; containerd reports NetworkReady once it loads it.
+                    node.path("/etc/cni/net.d").mkdir(parents=True, exist_ok=True)
+                    node.path("/etc/cni/net.d/10-demo.conflist").write_text(json.dumps(DEMO_CONFLIST))
                 mirror.clear()
                 log("ansible-playbook %s" % playbook.relative_to(REPO))
                 result = run_playbook(playbook, inventory, extra_vars=dict(extra, nodeprep_report_dir=str(reports)),
@@ -345,6 +359,11 @@ def cmd_demo(_args: argparse.Namespace) -> int:
                 log("report %s: schema_version %s, current %s, healthy %s, %d links, missing types %s" % (
                     report.name, data["schema_version"], plugins["current"], plugins["healthy"],
                     len(plugins["links"]), plugins["missing_types"] or "none"))
+                runtime = data.get("runtime") or {}
+                if runtime:
+                    log("runtime: containerd %s searches %s (all current: %s), NetworkReady %s, last CNI load %s" % (
+                        runtime["version"], ", ".join(runtime["plugin_dirs"]), runtime["plugin_dirs_current"],
+                        runtime["network_ready"], runtime["last_cni_load_status"]))
     return rc
 
 

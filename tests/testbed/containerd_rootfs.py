@@ -29,7 +29,7 @@ SANDBOX_ARCHIVE = "usr/local/share/nodeprep-testbed/sandbox-image.tar"
 SANDBOX_UNIT = "nodeprep-sandbox-image.service"
 CGROUPS_UNIT = "nodeprep-cgroups-writable.service"
 RUNC_WRAPPER = "usr/local/sbin/runc"
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
 
 RUNC_WRAPPER_SCRIPT = '''#!/usr/bin/python3
 """runc for test bed nodes: drops from a bundle's OCI spec what this VM cannot grant.
@@ -89,6 +89,10 @@ ExecStart=/usr/bin/ctr -n k8s.io images import /{archive}
 WantedBy=multi-user.target
 """
 
+CGROUPS_EXEC_START = (
+    "ExecStart=/bin/sh -c 'for dir in /sys/fs/cgroup/*/; do c=$$(basename \"$$dir\"); "
+    "case \"$$c\" in unified|systemd) continue;; esac; umount -l \"$$dir\" && "
+    "mount -t cgroup -o \"rw,nosuid,nodev,noexec,$$c\" cgroup \"$$dir\" || exit 1; done'\n")
 CGROUPS_UNIT_TEXT = """[Unit]
 Description=Writable cgroup v1 controllers for runc (nspawn mounts them read-only)
 Before=containerd.service
@@ -97,8 +101,7 @@ ConditionPathIsMountPoint=/sys/fs/cgroup/memory
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -c 'for dir in /sys/fs/cgroup/*/; do c=$$(basename "$$dir"); case "$$c" in unified|systemd) continue;; esac; umount -l "$$dir" && mount -t cgroup -o "rw,nosuid,nodev,noexec,$$c" cgroup "$$dir" || exit 1; done'
-
+""" + CGROUPS_EXEC_START + """
 [Install]
 WantedBy=multi-user.target
 """
@@ -181,6 +184,10 @@ def finish(rootfs: Path, run_in_rootfs: Callable[..., str]) -> None:
         (rootfs / "etc/systemd/system" / unit).write_text(text)
         (wants / unit).unlink(missing_ok=True)
         (wants / unit).symlink_to("/etc/systemd/system/" + unit)
+    # containerd copies the node's /etc/hosts into every sandbox; bookworm's minbase has none.
+    hosts = rootfs / "etc/hosts"
+    if not hosts.exists():
+        hosts.write_text("127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n")
     wrapper = rootfs / RUNC_WRAPPER
     wrapper.parent.mkdir(parents=True, exist_ok=True)
     wrapper.write_text(RUNC_WRAPPER_SCRIPT)

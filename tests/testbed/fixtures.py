@@ -14,7 +14,7 @@ import yaml
 
 from tests.testbed import ansible_runner
 from tests.testbed.mirror import MirrorServer, build_release
-from tests.testbed.node import ROOTFS_CACHE, ROOTFS_STAMP, Node
+from tests.testbed.node import ROOTFS_CACHE, ROOTFS_STAMP, Node, rootfs_path
 
 REPO = Path(__file__).resolve().parents[2]
 MIRROR_VERSIONS = ("9.0.0", "9.1.0", "9.2.0")
@@ -42,6 +42,27 @@ def node(rootfs, tmp_path_factory):
         workdir = tmp_path_factory.mktemp("node-" + name) / "node"
         booted = Node(name, workdir, private_network=private_network, readonly_usr=readonly_usr,
                       rootfs_cache=rootfs)
+        started.append(booted)
+        return booted.start()
+
+    yield start
+    for booted in reversed(started):
+        booted.stop()
+
+
+@pytest.fixture
+def containerd_node(rootfs, tmp_path_factory):
+    """Factory: ``containerd_node(suite, name=None)`` boots a private-network node running the suite's
+    containerd (bookworm 1.6, trixie 1.7, sid 2.1) with a local sandbox image; stopped at teardown."""
+    started: list[Node] = []
+
+    def start(suite: str, name: str | None = None) -> Node:
+        cache = rootfs_path(suite, containerd=True)
+        if not (cache / ROOTFS_STAMP).is_file():
+            pytest.fail("no %s containerd rootfs at %s: run tools/bootstrap (make bootstrap)" % (suite, cache))
+        name = name or "ctrd-" + suite
+        booted = Node(name, tmp_path_factory.mktemp("node-" + name) / "node", private_network=True,
+                      suite=suite, containerd=True)
         started.append(booted)
         return booted.start()
 

@@ -1,13 +1,30 @@
-"""The default scenario: Debian's containerd package, its own config, our plugins."""
+"""containerd as Debian packages it, pointed at our plugins: its own dump, NetworkReady, a pod."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+
+from pods import SUBNET, run_pod, searched_dirs  # noqa: E402  (molecule/shared)
 
 
 def test_plugins_linked(host):
-    bridge = host.file("/opt/cni/bin/bridge")
-    assert bridge.is_symlink
-    assert bridge.linked_to == "/opt/cni/versions/v9.0.0/bridge"
+    assert host.file("/opt/cni/bin/bridge").linked_to == "/opt/cni/versions/v9.0.0/bridge"
 
 
-def test_restart_keeps_links(testbed_node):
-    node = testbed_node("bookworm")
+def test_config_only_cni_keys_changed(host):
+    config = host.file("/etc/containerd/config.toml").content_string
+    assert 'bin_dir = "/opt/cni/bin"' in config and "/usr/lib/cni" not in config
+
+
+def test_containerd_uses_our_dir_and_runs_a_pod(host, testbed_node):
+    node = testbed_node(host.backend.get_hostname())
+    assert searched_dirs(node) == ["/opt/cni/bin"]
+    status, sandbox = run_pod(node)
+    assert status["conditions"]["NetworkReady"]["status"], status
+    assert sandbox.ip.startswith(SUBNET), sandbox
+
+
+def test_setting_survives_a_power_cycle(host, testbed_node):
+    node = testbed_node(host.backend.get_hostname())
     node.restart()
-    assert node.run(["readlink", "/opt/cni/bin/bridge"]).stdout.strip() == "/opt/cni/versions/current/bridge"
+    assert searched_dirs(node) == ["/opt/cni/bin"]

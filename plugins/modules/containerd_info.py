@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# Copyright: nodeprep.cni contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What containerd actually uses for CNI (its own config dump) and whether its CRI says the network is ready."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: containerd_info
+short_description: Report the CNI dirs containerd uses and its CRI network readiness
+version_added: 0.1.0
+description:
+  - Reads, never writes. Asks the node's containerd for its effective configuration
+    (C(containerd --config <config_path> config dump)), so imports, drop-ins and the migration of old config versions are
+    already applied, and reports the CNI plugin directories it searches and its CNI config directory.
+  - When containerd's CRI socket answers, reports its C(Status) conditions (C(RuntimeReady), C(NetworkReady)) and its
+    last CNI load status, through a small built-in gRPC client (no crictl or gRPC library needed on the node).
+  - C(NetworkReady) only says that a CNI config was loaded, not that the plugins it names exist; use
+    M(nodeprep.cni.cni_info) with the reported directories for that.
+author:
+  - nodeprep.cni contributors (@nodeprep)
+options:
+  config_path:
+    description: containerd's main config file.
+    type: path
+    default: /etc/containerd/config.toml
+  binary:
+    description: The containerd binary. When it cannot run (an embedded containerd such as k3s's), O(config_path) is read directly.
+    type: str
+    default: containerd
+  socket:
+    description: containerd's gRPC socket, which serves the CRI.
+    type: path
+    default: /run/containerd/containerd.sock
+  timeout:
+    description: Seconds to wait for each CRI call.
+    type: float
+    default: 10
+notes:
+  - Supports C(check_mode); it never changes anything, so there is never a diff.
+  - Parsing the config dump needs Python 3.11 (C(tomllib)) on the node; older Pythons fall back to reading the keys line by line.
+seealso:
+  - module: nodeprep.cni.containerd_cni
+  - module: nodeprep.cni.cni_info
+"""
+
+EXAMPLES = r"""
+- name: Read what containerd uses
+  nodeprep.cni.containerd_info:
+  register: runtime
+
+- name: Fail unless containerd's network is ready
+  ansible.builtin.assert:
+    that: runtime.cri.network_ready
+    fail_msg: "{{ runtime.cri.conditions.NetworkReady.message | default(runtime.cri.error) }}"
+"""
+
+RETURN = r"""
+installed:
+  description: Whether the containerd binary ran.
+  returned: always
+  type: bool
+version:
+  description: containerd's version (from C(containerd --version), else from the CRI).
+  returned: always
+  type: str
+  sample: 1.7.24
+source:
+  description: Where the directories come from - C(config dump), C(config file) or C(none).
+  returned: always
+  type: str
+dump_error:
+  description: Why C(config dump) failed.
+  returned: when it failed
+  type: str
+bin_dirs:
+  description: The CNI plugin directories containerd searches, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [/opt/cni/bin]
+conf_dir:
+  description: The CNI config directory containerd loads.
+  returned: always
+  type: str
+  sample: /etc/cni/net.d
+cri:
+  description: The CRI's answer.
+  returned: always
+  type: dict
+  contains:
+    reachable:
+      description: Whether the CRI answered.
+      type: bool
+    error:
+      description: Why it did not.
+      type: str
+    runtime_ready:
+      description: The C(RuntimeReady) condition.
+      type: bool
+    network_ready:
+      description: The C(NetworkReady) condition.
+      type: bool
+    conditions:
+      description: Every condition by type, with C(status), C(reason) and C(message).
+      type: dict
+    last_cni_load_status:
+      description: containerd's last CNI config load status (C(OK) or the error).
+      type: str
+"""
+
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.nodeprep.cni.plugins.module_utils import _containerd_cri as cri
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11 on the node
+    tomllib = None
+
+CNI_TABLES = ("io.containerd.cri.v1.runtime", "io.containerd.grpc.v1.cri")
+_KEY_RE = re.compile(r"^\s*(bin_dirs|bin_dir|conf_dir)\s*=\s*(.+?)\s*$", re.MULTILINE)
+_STRING_RE = re.compile(r"\"([^\"]*)\"|'([^']*)'")
+
+
+def cni_settings(text):
+    """``(bin_dirs, conf_dir)`` from a containerd config (either dialect), best effort."""
+    if tomllib is not None:
+        try:
+            plugins = tomllib.loads(text).get("plugins", {})
+        except ValueError:
+            plugins = None
+        if plugins is not None:
+            for table in CNI_TABLES:
+                cni = plugins.get(table, {}).get("cni")
+                if cni:
+                    dirs = cni.get("bin_dirs") or ([cni["bin_dir"]] if cni.get("bin_dir") else [])
+                    return list(dirs), cni.get("conf_dir", "")
+            return [], ""
+    bin_dirs, conf_dir = [], ""
+    for key, value in _KEY_RE.findall(text):
+        strings = [a or b for a, b in _STRING_RE.findall(value)]
+        if key == "conf_dir" and strings:
+            conf_dir = strings[0]
+        elif strings and not bin_dirs:
+            bin_dirs = strings
+    return bin_dirs, conf_dir
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "config_path": {"type": "path", "default": "/etc/containerd/config.toml"},
+            "binary": {"type": "str", "default": "containerd"},
+            "socket": {"type": "path", "default": "/run/containerd/containerd.sock"},
+            "timeout": {"type": "float", "default": 10},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    result = {"changed": False, "installed": False, "version": "", "source": "none", "bin_dirs": [], "conf_dir": ""}
+    binary = module.get_bin_path(params["binary"]) if "/" not in params["binary"] else params["binary"]
+    if binary and os.access(binary, os.X_OK):
+        rc, out, _err = module.run_command([binary, "--version"])
+        if rc == 0:
+            result["installed"] = True
+            result["version"] = out.split()[2] if len(out.split()) > 2 else out.strip()
+            args = [binary] + (["--config", params["config_path"]] if os.path.exists(params["config_path"]) else [])
+            rc, out, err = module.run_command(args + ["config", "dump"])
+            if rc == 0:
+                result["bin_dirs"], result["conf_dir"] = cni_settings(out)
+                result["source"] = "config dump"
+            else:
+                result["dump_error"] = (err or out).strip()
+    if result["source"] == "none" and os.path.isfile(params["config_path"]):
+        with open(params["config_path"], encoding="utf-8", errors="replace") as handle:
+            result["bin_dirs"], result["conf_dir"] = cni_settings(handle.read())
+        result["source"] = "config file"
+    answer = {"reachable": False, "error": "", "runtime_ready": False, "network_ready": False,
+              "conditions": {}, "last_cni_load_status": ""}
+    if os.path.exists(params["socket"]):
+        try:
+            found = cri.version(params["socket"], params["timeout"])
+            status = cri.status(params["socket"], params["timeout"])
+        except cri.CRIError as exc:
+            answer["error"] = str(exc)
+        else:
+            answer.update(reachable=True, conditions=status["conditions"],
+                          runtime_ready=status["conditions"].get("RuntimeReady", {}).get("status", False),
+                          network_ready=status["conditions"].get("NetworkReady", {}).get("status", False),
+                          last_cni_load_status=status["info"].get("lastCNILoadStatus", ""))
+            result["version"] = result["version"] or found["runtime_version"]
+    else:
+        answer["error"] = "no CRI socket at %s (containerd is not running)" % params["socket"]
+    result["cri"] = answer
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""A CRI client for the containerd inside a test node (no crictl is packaged here).
+
+The node's containerd socket is reachable from the host through the node's init process:
+``/proc/<pid>/root/run/containerd/containerd.sock``. The generated gRPC stubs come from the
+``container-runtime-interface-api`` package.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+
+import grpc
+from cri_api.v1 import api_pb2
+from cri_api.v1.api_pb2_grpc import RuntimeServiceStub
+
+SOCKET = "/run/containerd/containerd.sock"
+
+
+class CRIError(RuntimeError):
+    """A CRI call failed; ``details`` holds containerd's own message."""
+
+    def __init__(self, call: str, details: str):
+        super().__init__("%s: %s" % (call, details))
+        self.details = details
+
+
+@dataclass
+class Sandbox:
+    id: str
+    ip: str
+
+
+class CRI:
+    def __init__(self, node, timeout: float = 60.0):
+        self.node = node
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel("unix://%s" % node.path(SOCKET).as_posix().replace(
+            str(node.rootfs), "/proc/%d/root" % node.pid, 1))
+        self.runtime = RuntimeServiceStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> "CRI":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _call(self, name: str, request):
+        try:
+            return getattr(self.runtime, name)(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise CRIError(name, error.details() or str(error)) from None
+
+    def wait_ready(self, timeout: float = 30.0) -> str:
+        """Waits until the CRI answers (containerd may still be starting) and returns its version."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.version()
+            except CRIError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def version(self) -> str:
+        reply = self._call("Version", api_pb2.VersionRequest())
+        return "%s %s" % (reply.runtime_name, reply.runtime_version)
+
+    def status(self) -> dict:
+        """Conditions by type, plus containerd's verbose info (lastCNILoadStatus, config)."""
+        reply = self._call("Status", api_pb2.StatusRequest(verbose=True))
+        info = {}
+        for key, value in reply.info.items():
+            try:
+                info[key] = json.loads(value)
+            except ValueError:
+                info[key] = value
+        return {"conditions": {c.type: {"status": c.status, "reason": c.reason, "message": c.message}
+                               for c in reply.status.conditions}, "info": info}
+
+    def wait_network_ready(self, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        status = self.status()
+        while not status["conditions"]["NetworkReady"]["status"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = self.status()
+        return status
+
+    def run_pod_sandbox(self, name: str) -> Sandbox:
+        config = api_pb2.PodSandboxConfig(
+            metadata=api_pb2.PodSandboxMetadata(name=name, namespace="default", uid=str(uuid.uuid4()), attempt=0),
+            hostname=name, log_directory="/var/log/pods/%s" % name,
+            linux=api_pb2.LinuxPodSandboxConfig())
+        reply = self._call("RunPodSandbox", api_pb2.RunPodSandboxRequest(config=config))
+        status = self._call("PodSandboxStatus", api_pb2.PodSandboxStatusRequest(pod_sandbox_id=reply.pod_sandbox_id))
+        return Sandbox(reply.pod_sandbox_id, status.status.network.ip)
+
+    def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        self._call("StopPodSandbox", api_pb2.StopPodSandboxRequest(pod_sandbox_id=sandbox_id))
+        self._call("RemovePodSandbox", api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))
