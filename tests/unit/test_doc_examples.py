@@ -39,6 +39,7 @@ def test_examples_use_documented_options(path):
             if not name.startswith("nodeprep.cni."):
                 continue
             calls += 1
+            args = args or {}  # a module called without options
             options = docs[name.rsplit(".", 1)[1]].get("options", {})
             known = {key for key, spec in options.items() for key in [key] + spec.get("aliases", [])}
             assert set(args) <= known, (task["name"], sorted(set(args) - known))
