@@ -54,31 +54,27 @@ def _copy_to_temp(src: str, directory: str, base: str) -> str:
     return tmp
 
 
-def keep_copy(path: str, stored: str) -> None:
-    """Copy the file or symlink at *path* to *stored*; *stored* appears only once complete."""
-    directory = os.path.dirname(stored)
-    os.makedirs(directory, 0o700, exist_ok=True)
-    tmp = _copy_to_temp(path, directory, os.path.basename(stored))
+def _place_copy(src: str, dst: str, dir_mode: int) -> None:
+    """A complete copy of *src* appears at *dst* in one rename, replacing whatever was there."""
+    directory = os.path.dirname(dst)
+    os.makedirs(directory, dir_mode, exist_ok=True)
+    tmp = _copy_to_temp(src, directory, os.path.basename(dst))
     try:
-        os.rename(tmp, stored)
+        os.rename(tmp, dst)
     except BaseException:
         unlink_quietly(tmp)
         raise
     fsync_dir(directory)
+
+
+def keep_copy(path: str, stored: str) -> None:
+    """Copy the file or symlink at *path* to *stored* (under .adopted/, private to root)."""
+    _place_copy(path, stored, 0o700)
 
 
 def put_back(stored: str, path: str) -> None:
     """Replace whatever is at *path* (our link) with the kept copy, in one rename."""
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    tmp = _copy_to_temp(stored, directory, os.path.basename(path))
-    try:
-        os.rename(tmp, path)
-    except BaseException:
-        unlink_quietly(tmp)
-        raise
-    fsync_dir(directory)
+    _place_copy(stored, path, 0o755)
 
 
 def same_content(path: str, other: str) -> bool:

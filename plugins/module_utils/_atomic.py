@@ -85,9 +85,8 @@ def fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def make_dirs(path: str, mode: int = 0o755) -> list:
-    """Create *path* and missing parents; return the directories created, outermost first,
-    so an uninstall can remove exactly what the install added."""
+def missing_dirs(path: str) -> list:
+    """*path* and those of its parents that do not exist yet, outermost first."""
     missing = []
     current = os.path.abspath(path)
     while not os.path.isdir(current):
@@ -96,8 +95,14 @@ def make_dirs(path: str, mode: int = 0o755) -> list:
         if parent == current:
             break
         current = parent
+    return list(reversed(missing))
+
+
+def make_dirs(path: str, mode: int = 0o755) -> list:
+    """Create *path* and missing parents; return the directories created, outermost first,
+    so an uninstall can remove exactly what the install added."""
     created = []
-    for directory in reversed(missing):
+    for directory in missing_dirs(path):
         try:
             os.mkdir(directory, mode)
         except FileExistsError:

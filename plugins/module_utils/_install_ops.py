@@ -11,7 +11,7 @@ import tempfile
 import time
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._adoption import describe, keep_copy, put_back
-from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_move, atomic_symlink, atomic_write, unlink_quietly
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_move, atomic_symlink, atomic_write, missing_dirs, unlink_quietly
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import file_digest
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import ADOPTED_INDEX, STAGE_PREFIX, TRASH_PREFIX
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import MANIFEST_NAME, build_manifest, is_plugin_name, read_manifest, write_manifest
@@ -71,11 +71,7 @@ class Executor:
         os.chmod(path, mode)
 
     def _make_dirs(self, path: str, mode: int) -> None:
-        missing = []
-        while not os.path.isdir(path):
-            missing.append(path)
-            path = os.path.dirname(path)
-        for directory in reversed(missing):
+        for directory in missing_dirs(path):
             self._make_dir(directory, mode)
 
     def _rmdir(self, op):

@@ -14,6 +14,7 @@ import os
 import stat
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._adoption import batch_name
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import missing_dirs
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import version_key
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import plugin_names, read_manifest, verify_version_dir
 
@@ -151,7 +152,7 @@ def plan_present(view: NodeView, wish: Wish) -> Plan:
     wanted = _wanted_plugins(wish.subset, available)
 
     if view.versions_dir_kind == MISSING:
-        for directory in _missing_chain(layout.versions_dir):
+        for directory in missing_dirs(layout.versions_dir):
             plan.add("create directory %s" % directory, op="mkdir", path=directory, record=True)
     if not verdict["intact"]:
         if verdict["manifest"] is None and os.path.lexists(version_dir):
@@ -213,18 +214,6 @@ def _wanted_plugins(subset, available):
     return sorted(set(subset))
 
 
-def _missing_chain(directory: str) -> list:
-    """Directories to create for *directory*, outermost first."""
-    missing = []
-    while not os.path.isdir(directory):
-        missing.append(directory)
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            break
-        directory = parent
-    return list(reversed(missing))
-
-
 def _plan_switch(view: NodeView, plan: Plan, version: str) -> None:
     plan.current, plan.previous = view.current, view.previous
     if view.current == version:
@@ -262,7 +251,7 @@ def _plan_links(view: NodeView, plan: Plan, wanted, adopt: bool) -> None:
     for directory in layout.link_dirs:
         before = len(plan.ops)
         if not view.dirs[directory]["exists"]:
-            for missing in _missing_chain(directory):
+            for missing in missing_dirs(directory):
                 plan.add("create directory %s" % missing, op="mkdir", path=missing, record=True)
         for plugin in wanted or []:
             path = os.path.join(directory, plugin)
