@@ -85,7 +85,7 @@ attributes:
 requirements:
   - tomlkit (on the controller)
 notes:
-  - containerd reads its config at start; restart it for a change to take effect (the M(nodeprep.cni.containerd) role's
+  - containerd reads its config at start; restart it for a change to take effect (the C(nodeprep.cni.containerd) role's
     handler does, only when the file changed and containerd is running).
   - containerd watches O(conf_dir) for writes, renames and removals, not for creations; a conflist that appears by
     rename alone may go unnoticed until a restart.
