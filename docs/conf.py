@@ -22,4 +22,5 @@ nitpicky = True
 nitpick_ignore = [
     ('ref', 'ansible_configuration_settings'),
     ('ref', 'common_return_values'),
+    ('ref', 'action_plugins'),
 ]
