@@ -98,5 +98,16 @@ def test_site_and_verify_as_sliced_awx_jobs(node, inventory, role_vars, runner_j
         report = json.loads((reports / ("%s.json" % booted.name)).read_text())
         assert report["cni_plugins"]["current"] == VERSION
         assert report["cni_plugins"]["healthy"] is True
+    stdout = (Path(verify.config.artifact_dir) / "stdout").read_text()
+    header = next(line for line in stdout.splitlines() if '"node ' in line)
+    rows = [line for line in stdout.splitlines() if any('"%s ' % n.name in line for n in nodes)]
+    assert len(rows) == 2 and all(VERSION in row for row in rows), stdout
+    # The table's columns line up across nodes.
+    assert {row.index(VERSION) for row in rows} == {header.index("version")}, stdout
+    assert "fleet: 2 nodes" in stdout
+    stats = next(e for e in verify.events if e["event"] == "playbook_on_stats")
+    fleet = stats["event_data"]["artifact_data"]["nodeprep_fleet"]
+    assert fleet["summary"].startswith("fleet: 2 nodes, %d ready" % fleet["ready"]), fleet
+    assert set(fleet["not_ready"]) <= {n.name for n in nodes}
     figures["verify"] = check_artifacts(verify, "verify")
     print("ansible-runner jobs: " + json.dumps(figures, sort_keys=True))
