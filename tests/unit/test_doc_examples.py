@@ -62,3 +62,22 @@ def test_examples_pass_the_syntax_check(path, tmp_path):
     completed = subprocess.run([str(ansible_playbook), "-i", "localhost,", "--syntax-check", str(playbook)],
                                capture_output=True, text=True, check=False, env=dict(os.environ), timeout=120)
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+FILTERS = sorted((REPO / "plugins/filter").glob("*.yml"))
+
+
+@pytest.mark.parametrize("path", FILTERS, ids=[p.stem for p in FILTERS])
+def test_filter_examples_run(path, tmp_path):
+    """A filter's example needs no node, so it runs for real on localhost, and must print its table."""
+    examples = yaml.safe_load(yaml.safe_load(path.read_text())["EXAMPLES"])
+    play = [{"name": "Examples of %s" % path.stem, "hosts": "localhost", "gather_facts": False,
+             "tasks": examples}]
+    playbook = tmp_path / "examples.yml"
+    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
+    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1")
+    completed = subprocess.run([str(ansible_playbook), "-i", "localhost,", "-c", "local", str(playbook)],
+                               capture_output=True, text=True, check=False, env=env, timeout=120)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "failed=0" in completed.stdout and '"node ' in completed.stdout, completed.stdout
