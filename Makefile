@@ -26,10 +26,10 @@ unit:
 	$(VENV)/pytest -q tests/unit
 
 integration:
-	$(VENV)/pytest -q tests/integration
+	$(VENV)/pytest -q --durations=15 tests/integration
 
 reliability:
-	$(VENV)/pytest -q -rA tests/reliability
+	$(VENV)/pytest -q -rA --durations=10 tests/reliability
 
 molecule:
 	tools/molecule
