@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 
-.PHONY: bootstrap demo test sanity lint unit integration reliability molecule galaxy docs changelog awx
+.PHONY: bootstrap demo test checks node-tests sanity lint unit core-matrix integration reliability molecule galaxy docs changelog awx
 
 bootstrap:
 	tools/bootstrap
@@ -13,8 +13,17 @@ bootstrap:
 demo: bootstrap
 	$(VENV)/python tools/testbed.py demo
 
+# Two lanes at once, each in order: the checks that run on this machine alone, and the tests that
+# boot nodes (which spend much of their time waiting on boots and runtimes). Each lane's output is
+# printed whole when it ends.
 test: bootstrap
-	$(MAKE) --no-print-directory --keep-going sanity lint unit integration reliability molecule galaxy docs changelog awx
+	$(MAKE) --no-print-directory --keep-going -j2 --output-sync=target checks node-tests
+
+checks:
+	$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx
+
+node-tests:
+	$(MAKE) --no-print-directory --keep-going -j1 integration reliability molecule
 
 sanity:
 	tools/sanity
