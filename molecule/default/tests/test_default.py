@@ -1,4 +1,6 @@
-"""containerd as Debian packages it, pointed at our plugins: its own dump, NetworkReady, a pod."""
+"""containerd as Debian packages it, pointed at our plugins: its own dump, NetworkReady, a pod;
+Multus's thick-mode dirs and daemon config next to it."""
+import json
 import sys
 from pathlib import Path
 
@@ -28,3 +30,17 @@ def test_setting_survives_a_power_cycle(host, testbed_node):
     node = testbed_node(host.backend.get_hostname())
     node.restart()
     assert searched_dirs(node) == ["/opt/cni/bin"]
+    # /run is a fresh tmpfs after the boot: only tmpfiles.d can have made Multus's socket dir.
+    assert host.file("/run/multus").is_directory
+
+
+MULTUS_DIRS = ["/etc/cni/multus/net.d", "/etc/cni/net.d/multus.d", "/var/lib/cni/multus"]
+
+
+def test_multus_daemon_config_points_into_the_host_mounts(host):
+    for path in MULTUS_DIRS:
+        assert host.file(path).is_directory, path
+    config = json.loads(host.file("/etc/cni/net.d/multus.d/daemon-config.json").content_string)
+    assert config["cniConfigDir"] == "/host/etc/cni/net.d"
+    assert config["socketDir"] == "/host/run/multus/"
+    assert config["multusAutoconfigDir"] == "/host/etc/cni/net.d"
