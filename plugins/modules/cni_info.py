@@ -222,9 +222,9 @@ ownership:
     - Who each plugin file in the link directories belongs to. C(kind) is V(ours) (our link, intact),
       V(adopted) (a file another installer had put there, which an install moved to C(kept_at) under
       C(.adopted/) and replaced by our link; M(nodeprep.cni.cni_install) with C(state=absent) gives it back), V(dropped)
-      (a file we did not make at a plugin's name, put there since: the role's next run adopts it) or
+      (a file we did not make at a plugin's name, put there since; the role's next run adopts it) or
       V(drifted) (our link, but the file behind it was overwritten through it, as calico's install-cni
-      does: the role's next run repairs it).
+      does; the role's next run repairs it).
     - C(addon) names the add-on where its marks are on the node (its own binary in a link directory, its
       config in O(conf_dirs), or kube-router's set of four plugins), else null.
   returned: always

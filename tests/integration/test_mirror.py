@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -84,17 +83,16 @@ def upstream(tmp_path_factory):
 def test_mirror_built_verified_resumed_and_served_alone(upstream, tmp_path, node, inventory, run_playbook):
     local = localhost_inventory(tmp_path / "localhost.yml")
     mirror_dir = tmp_path / "air-gap" / "cni"
-    bundle = tmp_path / "air-gap" / "cni-mirror.tar"
     table = checksum_table(upstream.built + [upstream.genuine])
     extra = {"nodeprep_mirror_dir": str(mirror_dir), "nodeprep_mirror_versions": list(VERSIONS),
              "nodeprep_mirror_archs": list(ARCHS), "nodeprep_mirror_source_url": upstream.base_url,
-             "cni_plugins_checksums": table, "nodeprep_mirror_bundle": str(bundle)}
+             "cni_plugins_checksums": table}
 
     # Check mode plans four releases and writes nothing.
     planned = run_playbook(MIRROR, local, extra_vars=extra, check=True)
     assert planned.rc == 0, planned.describe()
     assert planned.changed("localhost") > 0
-    assert not mirror_dir.exists() and not bundle.exists()
+    assert not mirror_dir.exists()
 
     built = run_playbook(MIRROR, local, extra_vars=extra)
     assert built.rc == 0, built.describe()
@@ -107,18 +105,18 @@ def test_mirror_built_verified_resumed_and_served_alone(upstream, tmp_path, node
         assert (mirrored.parent / (mirrored.name + ".sha512")).read_text() == \
             "%s  %s\n" % (hashlib.sha512(data).hexdigest(), mirrored.name)
     assert sorted(r for r in upstream.requests if r.endswith(".tgz")) == sorted(r.url_path for r in upstream.built)
-    with tarfile.open(bundle) as packed:
-        names = set(packed.getnames())
-    assert {"./" + r.url_path.lstrip("/") for r in upstream.built} <= names
-    assert not any(name.endswith("/.lock") for name in names)
+    # The directory is the bundle: its index checks every tarball on the far side of the air gap.
+    index = (mirror_dir / "SHA256SUMS").read_text().splitlines()
+    assert sorted(index) == sorted("%s  %s" % (r.sha256, r.url_path.lstrip("/")) for r in upstream.built)
+    checked = subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=mirror_dir,
+                             capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
     # A re-run over a complete mirror: nothing changes and the source sees no request.
     upstream.clear()
-    bundle_bytes = bundle.read_bytes()
     again = run_playbook(MIRROR, local, extra_vars=extra)
     assert again.rc == 0 and again.changed("localhost") == 0, again.describe()
     assert upstream.requests == []
-    assert bundle.read_bytes() == bundle_bytes
 
     # Interrupted: one tarball never arrived and a partial download was left behind.
     lost = upstream.built[3]
