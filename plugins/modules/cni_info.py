@@ -234,7 +234,7 @@ ownership:
     - {path: /opt/cni/bin/portmap, dir: /opt/cni/bin, name: portmap, kind: dropped, addon: kube-router, kept_at: null}
     - {path: /opt/cni/bin/tuning, dir: /opt/cni/bin, name: tuning, kind: drifted, addon: calico, kept_at: null}
 ownership_summary:
-  description: Count of O(ownership) entries per kind.
+  description: Count of RV(ownership) entries per kind.
   returned: always
   type: dict
   sample: {ours: 18, adopted: 1, dropped: 4, drifted: 0}

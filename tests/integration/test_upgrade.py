@@ -10,8 +10,6 @@ import json
 import os
 import time
 
-import pytest
-
 from tests.testbed.tree import resolved_links, snapshot
 
 UPGRADE = "playbooks/upgrade.yml"
