@@ -85,6 +85,14 @@ options:
         with the versions the configs ask for. Without it only presence is checked.
     type: bool
     default: true
+  probe_plugins:
+    description:
+      - Run every plugin of the C(current) version once, through its link in O(bin_dir), with
+        C(CNI_COMMAND=VERSION), and report each answer in RV(plugin_probes). This is the check that a
+        plugin the runtime will call actually runs on this node (a C(noexec) mount, a wrong
+        architecture or a corrupt file fails it).
+    type: bool
+    default: false
 notes:
   - Supports C(check_mode); it never changes anything, so there is never a diff.
   - containerd watches its C(conf_dir) for write, rename and remove events but not for create, so a
@@ -209,8 +217,41 @@ plugin_dirs:
   returned: always
   type: list
   elements: str
+ownership:
+  description:
+    - Who each plugin file in the link directories belongs to. C(kind) is V(ours) (our link, intact),
+      V(adopted) (a file another installer had put there, which an install moved to C(kept_at) under
+      C(.adopted/) and replaced by our link; M(nodeprep.cni.cni_install) with C(state=absent) gives it back), V(dropped)
+      (a file we did not make at a plugin's name, put there since; the role's next run adopts it) or
+      V(drifted) (our link, but the file behind it was overwritten through it, as calico's install-cni
+      does; the role's next run repairs it).
+    - C(addon) names the add-on where its marks are on the node (its own binary in a link directory, its
+      config in O(conf_dirs), or kube-router's set of four plugins), else null.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {path: /opt/cni/bin/portmap, dir: /opt/cni/bin, name: portmap, kind: dropped, addon: kube-router, kept_at: null}
+    - {path: /opt/cni/bin/tuning, dir: /opt/cni/bin, name: tuning, kind: drifted, addon: calico, kept_at: null}
+ownership_summary:
+  description: Count of RV(ownership) entries per kind.
+  returned: always
+  type: dict
+  sample: {ours: 18, adopted: 1, dropped: 4, drifted: 0}
+plugin_probes:
+  description:
+    - With O(probe_plugins), one entry per plugin of the current version, run through O(bin_dir);
+      C(ok) is false with the reason in C(error) when it did not answer C(CNI_COMMAND=VERSION).
+    - Empty without O(probe_plugins).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: bridge, path: /opt/cni/bin/bridge, ok: true, error: null, supported_versions: ["0.3.1", "1.0.0"]}
 healthy:
-  description: True when a current version is set and intact, every link is ok and every config is covered.
+  description:
+    - True when a current version is set and intact, every link is ok and every config is covered,
+      and with O(probe_plugins), every plugin answered.
   returned: always
   type: bool
 """
@@ -219,11 +260,12 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nodeprep.cni.plugins.module_utils._addons import ADDON_CONF_DIRS, ADOPTED, DRIFTED, DROPPED, OURS, classify
 from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import Coverage, nad_entries, read_conf_dir, required_entry, summarize
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import LINK_OK, Layout
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import plugin_names, read_manifest, verify_version_dir
-from ansible_collections.nodeprep.cni.plugins.module_utils._probe import probe_plugin
+from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed, probe_plugin
 
 LINK_STATUSES = ("ok", "missing", "foreign", "dangling", "drifted", "stale")
 
@@ -286,6 +328,24 @@ def coverage_report(module: AnsibleModule, plugin_dirs: list) -> list:
     return [checker.check(entry) for entry in entries]
 
 
+def probe_report(module: AnsibleModule, layout: Layout, current_entry) -> list:
+    """Each current plugin's answer to CNI_COMMAND=VERSION, run the way a runtime runs it."""
+    probes = []
+    # Only the plugins that were linked (a subset when cni_install was given `plugins`).
+    linked = layout.read_state().get("plugins") or (current_entry["plugins"] if current_entry else [])
+    for name in (linked if current_entry else []):
+        path = os.path.join(layout.bin_dir, name)
+        entry = {"name": name, "path": path, "ok": True, "error": None, "supported_versions": []}
+        try:
+            answer = probe_plugin(module.run_command, path)
+        except ProbeFailed as exc:
+            entry.update(ok=False, error=str(exc))
+        else:
+            entry["supported_versions"] = answer.get("supportedVersions") or [answer.get("cniVersion")]
+        probes.append(entry)
+    return probes
+
+
 def gather(module: AnsibleModule) -> dict:
     params = module.params
     layout = Layout(params["versions_dir"], params["bin_dir"], params["link_dirs"])
@@ -301,10 +361,17 @@ def gather(module: AnsibleModule) -> dict:
     coverage = summarize(configs)
     for entry in configs:
         del entry["uses"]
+    probes = probe_report(module, layout, current_entry) if params["probe_plugins"] else []
+    adopted = layout.read_adopted()
+    ownership = classify(links, adopted, layout.link_dirs, params["conf_dirs"] or ADDON_CONF_DIRS)
+    ownership_summary = dict((kind, 0) for kind in (OURS, ADOPTED, DROPPED, DRIFTED))
+    for entry in ownership:
+        ownership_summary[entry["kind"]] += 1
     healthy = bool(
         current_entry and current_entry["intact"] and links
         and all(link["status"] == LINK_OK for link in links)
         and coverage["ok"]
+        and all(probe["ok"] for probe in probes)
     )
     return {
         "changed": False,
@@ -317,11 +384,14 @@ def gather(module: AnsibleModule) -> dict:
         "links": links,
         "link_summary": summary,
         "unmanaged": unmanaged,
-        "adopted": layout.read_adopted(),
+        "adopted": adopted,
+        "ownership": ownership,
+        "ownership_summary": ownership_summary,
         "plugin_dirs": plugin_dirs,
         "configs": configs,
         "missing_types": coverage["missing_types"],
         "coverage": coverage,
+        "plugin_probes": probes,
         "healthy": healthy,
     }
 
@@ -340,6 +410,7 @@ def main():
             )),
             required_plugins=dict(type="list", elements="str", default=[]),
             probe_versions=dict(type="bool", default=True),
+            probe_plugins=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

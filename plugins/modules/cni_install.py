@@ -150,6 +150,13 @@ links:
   returned: always
   type: dict
   sample: {"/opt/cni/bin/bridge": "/opt/cni/versions/current/bridge"}
+took_over:
+  description:
+    - What this run took over from other installers (add-ons such as kube-router that copy plugins into the
+      plugin dirs), naming the add-on where it is recognisable; also shown as a warning. Empty when nothing.
+  returned: always
+  type: str
+  sample: "took over 4 plugin file(s) ...: /opt/cni/bin/bridge (from kube-router), /opt/cni/bin/portmap (from kube-router)"
 adopted:
   description: Files adopted in this run (original path and where they are kept).
   returned: always
@@ -178,6 +185,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nodeprep.cni.plugins.module_utils._addons import ADDON_CONF_DIRS, takeover_summary
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import make_dirs
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_ops import Executor, clean_leftovers
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import (
@@ -257,6 +265,10 @@ def run(module: AnsibleModule) -> dict:
         after = predict(before, plan, params["state"]) if check_mode else NodeView.read(layout).snapshot()
     for warning in plan.warnings:
         module.warn(warning)
+    took_over = takeover_summary([{"original": op["path"]} for op in plan.ops if op["op"] == "adopt"],
+                                 layout.link_dirs, ADDON_CONF_DIRS)
+    if took_over and not check_mode:
+        module.warn(took_over)
     result = {
         "changed": bool(plan.ops) or bool(recovered),
         "version": plan.current,
@@ -268,6 +280,7 @@ def run(module: AnsibleModule) -> dict:
         "pruned": plan.pruned,
         "actions": ([("undo the interrupted run in %s" % journal.path)] if recovered == "rolled back" else []) + plan.actions,
         "recovered": recovered,
+        "took_over": took_over,
     }
     if module._diff:
         result["diff"] = {"before": before, "after": after}

@@ -137,6 +137,14 @@ options:
       - Releases refused before any request, each mapped to the release to use instead.
       - Replaces the shipped table, which maps 1.6.1 to 1.6.2 and 1.7.0 to 1.7.1. An empty dictionary refuses none.
     type: dict
+  checksum_files:
+    description:
+      - Also write C(<asset>.sha256) and C(<asset>.sha512) next to the verified tarball, as C(<hex>  <asset>)
+        lines computed from its verified bytes, so O(cache_dir) laid out as C(<mirror>/v<version>/) is an
+        upstream-layout release mirror (see C(playbooks/mirror.yml)). A file already holding the right line
+        is left alone.
+    type: bool
+    default: false
   retries:
     description:
       - Extra attempts per URL after connection errors, timeouts, truncated bodies, HTTP 5xx and 429, with
@@ -229,10 +237,18 @@ removed_leftovers:
   elements: str
   sample: [..cni-plugins-linux-amd64-v1.6.2.tgz.download.k2j4h1.part]
 downloaded:
-  description: Whether the tarball was downloaded in this run. Equal to C(changed).
+  description:
+    - Whether the tarball was downloaded in this run. Equal to C(changed) unless O(checksum_files) wrote a
+      checksum file.
   returned: always
   type: bool
   sample: true
+checksum_files:
+  description: Checksum files O(checksum_files) wrote (or would write, in check mode) in this run.
+  returned: always
+  type: list
+  elements: str
+  sample: [/srv/cni/v1.6.2/cni-plugins-linux-amd64-v1.6.2.tgz.sha512]
 checksum_source:
   description:
     - What the tarball was (or will be) verified against.
@@ -481,7 +497,42 @@ def cached_sha256(path):
     return file_digest(path, "sha256") if os.path.isfile(path) else None
 
 
+def write_checksum_files(module, result):
+    """``<asset>.sha256`` and ``.sha512`` beside the verified tarball; returns the paths (to be) written."""
+    path = result["path"]
+    written = []
+    for algorithm in ("sha256", "sha512"):
+        if os.path.isfile(path):
+            digest = result["sha256"] if algorithm == "sha256" and result.get("sha256") else file_digest(path, algorithm)
+        elif module.check_mode:
+            written.append("%s.%s" % (path, algorithm))
+            continue
+        else:
+            raise ValueError("no verified tarball at %s to write checksum files for" % path)
+        line = ("%s  %s\n" % (digest, os.path.basename(path))).encode("ascii")
+        target = "%s.%s" % (path, algorithm)
+        try:
+            with open(target, "rb") as handle:
+                if handle.read() == line:
+                    continue
+        except OSError:
+            pass
+        if not module.check_mode:
+            atomic_write(target, line)
+        written.append(target)
+    return written
+
+
 def run(module):
+    result = fetch(module)
+    result["checksum_files"] = []
+    if module.params["checksum_files"]:
+        result["checksum_files"] = write_checksum_files(module, result)
+        result["changed"] = bool(result["changed"] or result["checksum_files"])
+    return result
+
+
+def fetch(module):
     params = module.params
     version = normalize_version(params["version"])
     broken = BROKEN_VERSIONS if params["broken_versions"] is None else broken_table(params["broken_versions"])
@@ -571,6 +622,7 @@ def argument_spec():
         deadline=dict(type="int", default=600),
         retries=dict(type="int", default=3),
         broken_versions=dict(type="dict"),
+        checksum_files=dict(type="bool", default=False),
     )
 
 

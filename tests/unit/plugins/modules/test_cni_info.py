@@ -207,3 +207,37 @@ def test_plugin_dirs_replace_the_link_dirs_for_resolution(node, releases):
     _write_conf(node, "20-macvlan.conf", {"cniVersion": "0.4.0", "name": "s", "type": "macvlan"})
     result = info(node, conf_dirs=[node.conf_dir], plugin_dirs=[node.bin_dir, "/usr/lib/cni"])
     assert result["missing_types"] == [] and result["coverage"]["ok"] is True
+
+
+def test_probe_plugins_runs_every_current_plugin_and_names_the_one_that_fails(node, releases):
+    install(node, releases[A])
+    assert info(node)["plugin_probes"] == []
+    result = info(node, probe_plugins=True)
+    assert [probe["name"] for probe in result["plugin_probes"]] == RELEASE_PLUGINS
+    assert all(probe["ok"] and probe["supported_versions"] == ["0.4.0", "1.0.0"] for probe in result["plugin_probes"])
+    assert result["healthy"] is True
+
+    # A plugin that no longer runs (here: not executable any more) fails the probe and the verdict.
+    os.chmod(os.path.join(node.version_dir(A), "portmap"), 0o644)
+    result = info(node, probe_plugins=True)
+    failed = [probe for probe in result["plugin_probes"] if not probe["ok"]]
+    assert [probe["name"] for probe in failed] == ["portmap"] and "portmap" in failed[0]["error"]
+    assert result["healthy"] is False
+
+
+def test_ownership_tells_ours_adopted_dropped_and_drifted_apart(node, releases):
+    node.put("opt/cni/bin/loopback", b"an earlier installer's loopback")
+    install(node, releases[A])
+    os.unlink(os.path.join(node.bin_dir, "bridge"))
+    os.unlink(os.path.join(node.bin_dir, "portmap"))
+    node.put("opt/cni/bin/bridge", b"kube-router's bridge")
+    node.put("opt/cni/bin/portmap", b"kube-router's portmap")
+    with open(os.path.join(node.version_dir(A), "host-local"), "wb") as handle:
+        handle.write(b"overwritten through our link")
+    result = info(node)
+    kinds = dict(((entry["path"], entry["kind"]), entry["addon"]) for entry in result["ownership"])
+    assert kinds[(os.path.join(node.bin_dir, "bridge"), "dropped")] == "kube-router"
+    assert kinds[(os.path.join(node.bin_dir, "portmap"), "dropped")] == "kube-router"
+    assert (os.path.join(node.bin_dir, "loopback"), "adopted") in kinds
+    assert (os.path.join(node.bin_dir, "host-local"), "drifted") in kinds
+    assert result["ownership_summary"]["dropped"] == 2

@@ -533,3 +533,27 @@ def test_a_full_cache_filesystem_fails_clearly_and_leaves_no_partial_file(server
     assert "free space there, or set cache_dir to a filesystem with room" in result["msg"]
     assert lines[1:] == [".lock"]  # no partial file on the full filesystem
     assert not any(hit.startswith("/other") for hit in server.hits)  # a local problem: no other mirror
+
+
+def test_checksum_files_written_from_verified_bytes_once(server, cache_dir, capsys):
+    server.publish("9.0.0")
+    pinned = {"checksums": {"amd64": {"9.0.0": "sha256:" + SHA256}}, "checksum_files": True}
+    failed, result = run_module(args_for(server, cache_dir, **pinned), capsys)
+    assert not failed, result
+    sha512 = hashlib.sha512(TARBALL).hexdigest()
+    assert (cache_dir / (ASSET_9 + ".sha256")).read_text() == "%s  %s\n" % (SHA256, ASSET_9)
+    assert (cache_dir / (ASSET_9 + ".sha512")).read_text() == "%s  %s\n" % (sha512, ASSET_9)
+    assert sorted(result["checksum_files"]) == [str(cache_dir / (ASSET_9 + ext)) for ext in (".sha256", ".sha512")]
+
+    # A complete entry: nothing to write, no request.
+    server.hits.clear()
+    failed, again = run_module(args_for(server, cache_dir, **pinned), capsys)
+    assert not failed and again["changed"] is False and again["checksum_files"] == [] and server.hits == []
+
+    # A checksum file that lost its content is rewritten; the tarball is not fetched again.
+    (cache_dir / (ASSET_9 + ".sha512")).write_text("garbage\n")
+    failed, repaired = run_module(args_for(server, cache_dir, **pinned), capsys)
+    assert not failed and repaired["changed"] is True and repaired["downloaded"] is False
+    assert repaired["checksum_files"] == [str(cache_dir / (ASSET_9 + ".sha512"))]
+    assert (cache_dir / (ASSET_9 + ".sha512")).read_text() == "%s  %s\n" % (sha512, ASSET_9)
+    assert server.hits == []
