@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 
-.PHONY: bootstrap demo test sanity lint unit integration reliability molecule galaxy docs changelog awx
+.PHONY: bootstrap demo test sanity lint unit integration reliability molecule galaxy docs changelog awx bench bench-smoke
 
 bootstrap:
 	tools/bootstrap
@@ -14,7 +14,7 @@ demo: bootstrap
 	$(VENV)/python tools/testbed.py demo
 
 test: bootstrap
-	$(MAKE) --no-print-directory --keep-going sanity lint unit integration reliability molecule galaxy docs changelog awx
+	$(MAKE) --no-print-directory --keep-going sanity lint unit integration reliability molecule galaxy docs changelog awx bench-smoke
 
 sanity:
 	tools/sanity
@@ -52,3 +52,12 @@ changelog:
 # The AWX job templates as code parse and resolve every awx.awx module.
 awx:
 	$(VENV)/ansible-playbook -i localhost, --syntax-check examples/awx/controller.yml
+
+# The comparison with the common approach (bench/compare.py): nodes 1, 5, 20, local and SSH,
+# 3 rounds; writes bench/results/latest.{json,png}. Takes a while: not part of `make test`.
+bench:
+	$(VENV)/python bench/compare.py --profile
+
+# One round on one node, so the bench harness cannot rot (checks the runs, asserts no timing).
+bench-smoke:
+	$(VENV)/python bench/compare.py --smoke
