@@ -187,8 +187,8 @@ def marginal(table: dict, phase: str, sizes: list) -> dict:
 
 def print_table(transport: str, table: dict, sizes: list) -> None:
     print("\n%s transport (medians)" % transport)
-    print("  %-12s %10s %10s %7s %16s %16s %14s" % ("scenario", "baseline s", "ours s", "ratio",
-                                                     "requests b/o", "MB served b/o", "tarballs b/o"))
+    header = ("scenario", "baseline s", "ours s", "ratio", "requests b/o", "MB served b/o", "tarballs b/o")
+    print("  %-12s %10s %10s %7s %16s %16s %14s" % header)
     for scenario, row in table.items():
         base, ours = row["baseline"], row["ours"]
         print("  %-12s %10.2f %10.2f %6.2fx %16s %16s %14s" % (
@@ -209,7 +209,7 @@ def profile(bed: Bed) -> dict:
     found = {}
     first = bed.play(APPROACHES["ours"], 1, bed.extra_vars("ours", VERSION_A), profile=True)
     rerun = bed.play(APPROACHES["ours"], 1, bed.extra_vars("ours", VERSION_A), profile=True)
-    floors = [bed.play(FLOOR, 1, {}, profile=True) for _ in range(3)]
+    floors = [bed.play(FLOOR, 1, {}, profile=True) for dummy in range(3)]
     floor = sorted(floors, key=lambda run: run["wall"])[1]
     for name, run in (("ours first install", first), ("ours re-run", rerun), ("floor (ping)", floor)):
         found[name] = {"wall": run["wall"], "profile": profile_lines(run["stdout"])}
@@ -264,7 +264,7 @@ def log(message: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--nodes", default="1,5,20", help="fleet sizes, comma separated (default 1,5,20)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--transports", default="local,ssh", help="local, ssh or both (default both)")

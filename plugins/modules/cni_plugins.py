@@ -39,7 +39,7 @@ options:
     elements: str
     default: []
   checksums:
-    description: User checksum table C({arch: {version: "sha256:<hex>"}}), extending and overriding the pinned one.
+    description: 'User checksum table C({arch: {version: "sha256:<hex>"}}), extending and overriding the pinned one.'
     type: dict
     default: {}
   checksum_algorithm:
