@@ -259,6 +259,19 @@ def plot(document: dict, path: Path) -> None:
         source.unlink()
 
 
+def markdown(document: dict) -> str:
+    """The results as the Markdown table the README shows."""
+    lines = ["| transport | scenario | baseline s | ours s | ours / baseline | requests (baseline / ours) | tarballs served |",
+             "| --- | --- | ---: | ---: | ---: | --- | --- |"]
+    for transport, entry in sorted(document["transports"].items()):
+        for scenario, row in entry["table"].items():
+            base, ours = row["baseline"], row["ours"]
+            lines.append("| %s | %s | %.1f | %.1f | %.2f× | %g / %g | %g / %g |" % (
+                transport, scenario.replace("/", ", ") + " node(s)", base["wall"], ours["wall"], row["ratio"],
+                base["requests"], ours["requests"], base["tarballs"], ours["tarballs"]))
+    return "\n".join(lines)
+
+
 def log(message: str) -> None:
     print("bench: %s" % message, flush=True)
 
@@ -272,7 +285,13 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="per-task profile of one node and the floor")
     parser.add_argument("--smoke", action="store_true", help="1 node, 1 round, local, results in a temp dir")
     parser.add_argument("--out", default=str(BENCH / "results"))
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other transports of the latest results (a transport run on its own)")
+    parser.add_argument("--markdown", action="store_true", help="print the latest results in --out as a Markdown table")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads((Path(args.out) / "latest.json").read_text())))
+        return 0
     if os.geteuid() != 0:
         raise SystemExit("bench: boots systemd-nspawn nodes and needs root")
     sizes = sorted(int(n) for n in args.nodes.split(","))
@@ -310,6 +329,10 @@ def main() -> int:
                         print("    " + line)
         out = Path(temp / "results") if args.smoke else Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
+        if args.merge and (out / "latest.json").is_file():
+            earlier = json.loads((out / "latest.json").read_text())
+            for transport, entry in earlier.get("transports", {}).items():
+                document["transports"].setdefault(transport, dict(entry, started=earlier.get("started"), rounds=earlier.get("rounds")))
         stamp = document["started"].replace(":", "")
         for name in ("%s.json" % stamp, "latest.json"):
             (out / name).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")

@@ -29,7 +29,7 @@ def main(source: str, target: str) -> None:
                 if points:
                     axis.plot([p[0] for p in points], [p[1] for p in points], line, marker="o", color=style["color"],
                               label="%s, %s" % (style["label"], "first install" if phase == "first" else "re-run"))
-        axis.set_title("%s transport, median of %d rounds" % (transport, document["rounds"]))
+        axis.set_title("%s transport, median of %d rounds" % (transport, entry.get("rounds", document["rounds"])))
         axis.set_xlabel("nodes (forks = nodes)")
         axis.set_ylabel("wall time of ansible-playbook (s)")
         axis.set_ylim(bottom=0)
