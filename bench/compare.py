@@ -259,12 +259,17 @@ def plot(document: dict, path: Path) -> None:
         source.unlink()
 
 
+def scenario_order(item) -> tuple:
+    phase, count = item[0].split("/")
+    return (("first", "rerun", "upgrade").index(phase), int(count))
+
+
 def markdown(document: dict) -> str:
     """The results as the Markdown table the README shows."""
     lines = ["| transport | scenario | baseline s | ours s | ours / baseline | requests (baseline / ours) | tarballs served |",
              "| --- | --- | ---: | ---: | ---: | --- | --- |"]
     for transport, entry in sorted(document["transports"].items()):
-        for scenario, row in entry["table"].items():
+        for scenario, row in sorted(entry["table"].items(), key=scenario_order):
             base, ours = row["baseline"], row["ours"]
             lines.append("| %s | %s | %.1f | %.1f | %.2f× | %g / %g | %g / %g |" % (
                 transport, scenario.replace("/", ", ") + " node(s)", base["wall"], ours["wall"], row["ratio"],
