@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 
-.PHONY: bootstrap demo test checks node-tests sanity lint unit core-matrix integration reliability molecule galaxy docs changelog awx
+.PHONY: bootstrap demo test checks node-tests sanity lint unit core-matrix integration reliability molecule galaxy docs changelog awx bench bench-smoke
 
 bootstrap:
 	tools/bootstrap
@@ -13,17 +13,17 @@ bootstrap:
 demo: bootstrap
 	$(VENV)/python tools/testbed.py demo
 
-# Two lanes at once, each in order: the checks that run on this machine alone, and the tests that
-# boot nodes (which spend much of their time waiting on boots and runtimes). Each lane's output is
-# printed whole when it ends.
+# Two lanes at once, each in order, balanced by their length: the checks that run on this machine
+# alone (then the reliability tests), and the suites that boot nodes (which spend much of their
+# time waiting on boots and runtimes). Each target's output is printed whole when it ends.
 test: bootstrap
 	$(MAKE) --no-print-directory --keep-going -j2 --output-sync=target checks node-tests
 
 checks:
-	$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx
+	$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx reliability
 
 node-tests:
-	$(MAKE) --no-print-directory --keep-going -j1 integration reliability molecule
+	$(MAKE) --no-print-directory --keep-going -j1 integration molecule bench-smoke
 
 sanity:
 	tools/sanity
@@ -61,3 +61,12 @@ changelog:
 # The AWX job templates as code parse and resolve every awx.awx module.
 awx:
 	$(VENV)/ansible-playbook -i localhost, --syntax-check examples/awx/controller.yml
+
+# The comparison with the common approach (bench/compare.py): nodes 1, 5, 20, local and SSH,
+# 3 rounds; writes bench/results/latest.{json,png}. Takes a while: not part of `make test`.
+bench:
+	$(VENV)/python bench/compare.py --profile
+
+# One round on one node, so the bench harness cannot rot (checks the runs, asserts no timing).
+bench-smoke:
+	$(VENV)/python bench/compare.py --smoke

@@ -30,6 +30,10 @@ class PlanError(ValueError):
     """The wishes cannot be met on this node; the message names the input and the fix."""
 
 
+class SrcNeeded(PlanError):
+    """The wanted version is not installed intact and no tarball was given to install it from."""
+
+
 class NodeView:
     """Everything the planner needs, read once."""
 
@@ -131,6 +135,8 @@ class Wish:
         self.keep = params.get("keep", 3)
         self.adopt = params.get("adopt", True)
         self.check_mode = check_mode
+        # A caller that asks first (on_missing_src: report) learns of a missing tarball in check mode too.
+        self.report_missing = params.get("on_missing_src") == "report"
 
 
 # present ------------------------------------------------------------------------------------
@@ -142,10 +148,10 @@ def plan_present(view: NodeView, wish: Wish) -> Plan:
     version = wish.version
     version_dir = layout.version_dir(version)
     verdict = verify_version_dir(version_dir)
-    if not verdict["intact"] and not wish.src and not wish.check_mode:
+    if not verdict["intact"] and not wish.src and (wish.report_missing or not wish.check_mode):
         reason = "is not installed" if verdict["manifest"] is None else "has drifted files (%s)" % ", ".join(
             verdict["missing"] + verdict["drifted"])
-        raise PlanError("version %s %s under %s; pass src (a tarball verified by nodeprep.cni.cni_release) to install it"
+        raise SrcNeeded("version %s %s under %s; pass src (a tarball verified by nodeprep.cni.cni_release) to install it"
                         % (version, reason, layout.versions_dir))
 
     available = _release_plugins(view, verdict, wish)

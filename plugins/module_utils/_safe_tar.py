@@ -108,29 +108,58 @@ def _check_member(label, member, limits):
     return name
 
 
+class _Checker:
+    """Checks members one by one, in archive order, and the archive as a whole at the end."""
+
+    def __init__(self, label, limits):
+        self.label = label
+        self.limits = limits
+        self.count = 0
+        self.seen = set()
+        self.total = 0
+
+    def check(self, member):
+        """The member's plain name ("" for "./"); raises UnsafeArchive."""
+        if self.count >= self.limits.members:
+            raise UnsafeArchive("%s: more than %d members, where a release has about 25; refusing the whole archive (%s)"
+                                % (self.label, self.limits.members, FIX))
+        self.count += 1
+        name = _check_member(self.label, member, self.limits)
+        if not name:
+            return name
+        if name in self.seen:
+            raise _refuse(self.label, member, "appears twice; which copy wins would depend on the order")
+        self.seen.add(name)
+        self.total += member.size
+        if self.total > self.limits.total_bytes:
+            raise _refuse(self.label, member, "brings the unpacked size over the %s limit for a whole archive, far more "
+                          "than any release unpacks to" % _human(self.limits.total_bytes))
+        return name
+
+    def finish(self):
+        if not self.seen:
+            raise UnsafeArchive("%s: the archive holds no files (%s)" % (self.label, FIX))
+
+
 def _validated(label, archive, limits):
     """Every member checked, in archive order: a list of (member, name); name "" for "./"."""
-    members = []
-    seen = set()
-    total = 0
-    for member in archive:
-        if len(members) >= limits.members:
-            raise UnsafeArchive("%s: more than %d members, where a release has about 25; refusing the whole archive (%s)"
-                                % (label, limits.members, FIX))
-        name = _check_member(label, member, limits)
-        members.append((member, name))
-        if not name:
-            continue
-        if name in seen:
-            raise _refuse(label, member, "appears twice; which copy wins would depend on the order")
-        seen.add(name)
-        total += member.size
-        if total > limits.total_bytes:
-            raise _refuse(label, member, "brings the unpacked size over the %s limit for a whole archive, far more "
-                          "than any release unpacks to" % _human(limits.total_bytes))
-    if not seen:
-        raise UnsafeArchive("%s: the archive holds no files (%s)" % (label, FIX))
+    checker = _Checker(label, limits)
+    members = [(member, checker.check(member)) for member in archive]
+    checker.finish()
     return members
+
+
+# Archives this process has validated whole with the default limits, by file identity: extracting
+# one of them again needs no second decompression pass to validate it before the first write.
+_VALIDATED = {}
+
+
+def _identity(tar_path):
+    try:
+        info = os.stat(tar_path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def list_members(tar_path, label=None, limits=None):
@@ -139,13 +168,19 @@ def list_members(tar_path, label=None, limits=None):
     *label* names the archive in messages (default: *tar_path*), e.g. the URL it came from.
     """
     label = label or tar_path
+    identity = _identity(tar_path) if limits is None else None
+    if identity is not None and identity in _VALIDATED:
+        return list(_VALIDATED[identity])
     try:
         with tarfile.open(tar_path, "r:*") as archive:
-            return [name for dummy, name in _validated(label, archive, limits or Limits()) if name]
+            names = [name for dummy, name in _validated(label, archive, limits or Limits()) if name]
     except UnsafeArchive:
         raise
     except _READ_ERRORS as exc:
         raise UnsafeArchive("%s: not a readable tar.gz archive (%s); the file is truncated or corrupt" % (label, exc))
+    if identity is not None:
+        _VALIDATED[identity] = list(names)
+    return names
 
 
 def _write_error(label, target, exc):
@@ -209,14 +244,26 @@ def safe_extract(tar_path, dest_dir, label=None, limits=None):
     and ExtractionFailed when writing fails (full disk, read-only filesystem).
     """
     label = label or tar_path
+    identity = _identity(tar_path) if limits is None else None
     limits = limits or Limits()
     written = []
     try:
-        with tarfile.open(tar_path, "r:*") as archive:
-            members = _validated(label, archive, limits)
-            for member, name in members:
-                if name:
-                    _extract_member(label, archive, member, name, dest_dir, written)
+        if identity is not None and identity in _VALIDATED:
+            # Validated whole already and unchanged since: one streaming pass, each member still
+            # checked before it is written.
+            with tarfile.open(tar_path, "r|*") as archive:
+                checker = _Checker(label, limits)
+                for member in archive:
+                    name = checker.check(member)
+                    if name:
+                        _extract_member(label, archive, member, name, dest_dir, written)
+                checker.finish()
+        else:
+            with tarfile.open(tar_path, "r:*") as archive:
+                members = _validated(label, archive, limits)
+                for member, name in members:
+                    if name:
+                        _extract_member(label, archive, member, name, dest_dir, written)
     except (UnsafeArchive, ExtractionFailed):
         _remove(written)
         raise

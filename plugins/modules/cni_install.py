@@ -93,6 +93,32 @@ options:
     description: Seconds each plugin gets to answer C(CNI_COMMAND=VERSION).
     type: int
     default: 15
+  on_missing_src:
+    description:
+      - What O(state=present) does when the wanted version is not installed intact and O(src) is not given.
+      - V(fail) fails naming the fix.
+      - V(report) changes nothing and returns RV(src_needed=true) with the node's RV(arch), so a caller can ask
+        a node in one run whether it needs the release at all, and fetch it only then. In check mode as well.
+    type: str
+    choices: [fail, report]
+    default: fail
+  layout:
+    description:
+      - The distribution's own plugin directory, filled after the install with the current version's plugins
+        whose names are free there; whatever already carries a name there is left alone.
+      - V(standard) and V(rke2) - none (RKE2 uses O(bin_dir)).
+      - V(k3s) - C(/var/lib/rancher/k3s/data/cni), or C(data/current/bin) of k3s releases before October 2024.
+        k3s re-creates its own links there at every start, so those stay k3s's.
+      - V(image) - O(image_dir), the plugin dir of a container image.
+      - V(auto) - V(k3s) when C(/var/lib/rancher/k3s/agent) and one of k3s's plugin dirs exist, V(rke2) when
+        C(/var/lib/rancher/rke2) does, else V(standard).
+    type: str
+    choices: [auto, standard, k3s, rke2, image]
+    default: standard
+  image_dir:
+    description: The V(image) layout's plugin directory.
+    type: path
+    default: /bin
 notes:
   - Supports C(check_mode) (nothing is written on the node) and C(diff).
   - A C(noexec) mount under O(versions_dir) makes the plugin probe fail; the error says so.
@@ -172,6 +198,21 @@ actions:
   returned: always
   type: list
   elements: str
+arch:
+  description: The node's architecture in the release assets' spelling (Go's GOARCH).
+  returned: always
+  type: str
+  sample: amd64
+src_needed:
+  description:
+    - True when O(on_missing_src=report) and the wanted version needs O(src); nothing was changed then.
+  returned: always
+  type: bool
+layout:
+  description: The layout in effect (O(layout) with V(auto) resolved) and its plugin dir (empty for none).
+  returned: always
+  type: dict
+  sample: {name: k3s, dir: /var/lib/rancher/k3s/data/cni, linked: [macvlan, tuning]}
 recovered:
   description:
     - What happened to the journal of an interrupted run found at the start, V(rolled back) or
@@ -186,11 +227,14 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._addons import ADDON_CONF_DIRS, takeover_summary
+from ansible_collections.nodeprep.cni.plugins.module_utils._arch import node_arch
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import make_dirs
+from ansible_collections.nodeprep.cni.plugins.module_utils._distro_layout import effective_layout, free_names, layout_dir, link_free_names
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_ops import Executor, clean_leftovers
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import (
     NodeView,
     PlanError,
+    SrcNeeded,
     Wish,
     plan_absent,
     plan_present,
@@ -201,7 +245,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import 
 from ansible_collections.nodeprep.cni.plugins.module_utils._journal import JOURNAL_NAME, Journal, Transaction, recover
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import Layout
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock, LockTimeout
-from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
+from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name, plugin_names, read_manifest
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import normalize_version
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive, list_members
@@ -263,6 +307,7 @@ def run(module: AnsibleModule) -> dict:
         if plan.ops and not check_mode:
             execute(module, layout, plan, journal)
         after = predict(before, plan, params["state"]) if check_mode else NodeView.read(layout).snapshot()
+        distro = fill_layout_dir(params, layout, plan, check_mode)
     for warning in plan.warnings:
         module.warn(warning)
     took_over = takeover_summary([{"original": op["path"]} for op in plan.ops if op["op"] == "adopt"],
@@ -270,7 +315,10 @@ def run(module: AnsibleModule) -> dict:
     if took_over and not check_mode:
         module.warn(took_over)
     result = {
-        "changed": bool(plan.ops) or bool(recovered),
+        "changed": bool(plan.ops) or bool(recovered) or bool(distro["linked"]),
+        "arch": node_arch(),
+        "src_needed": False,
+        "layout": distro,
         "version": plan.current,
         "previous": plan.previous,
         "installed": plan.installed,
@@ -283,8 +331,34 @@ def run(module: AnsibleModule) -> dict:
         "took_over": took_over,
     }
     if module._diff:
+        if distro["linked"]:
+            before = dict(before, layout_links=[])
+            after = dict(after, layout_links=["%s/%s" % (distro["dir"], name) for name in distro["linked"]])
         result["diff"] = {"before": before, "after": after}
     return result
+
+
+def fill_layout_dir(params: dict, layout: Layout, plan, check_mode: bool) -> dict:
+    """Link the current version's plugins into the distribution's own dir where their names are free."""
+    name = effective_layout(params["layout"]) if params["state"] == "present" else "standard"
+    directory = layout_dir(name, params["image_dir"])
+    found = {"name": name, "dir": directory, "linked": []}
+    if not directory or not plan.current:
+        return found
+    manifest = read_manifest(layout.version_dir(plan.current))
+    # In check mode the version may not be installed yet: the plan names its plugins.
+    plugins = plugin_names(manifest) if manifest else list(plan.plugins or [])
+    found["linked"] = free_names(directory, plugins)
+    if found["linked"] and not check_mode:
+        link_free_names(directory, found["linked"], os.path.join(layout.versions_dir, "current"))
+    return found
+
+
+def report_src_needed(exc: SrcNeeded) -> dict:
+    """Nothing changed: the caller fetches the release and runs again with src."""
+    return {"changed": False, "src_needed": True, "arch": node_arch(), "reason": str(exc), "version": None,
+            "previous": None, "installed": False, "plugins": [], "links": {}, "adopted": [], "pruned": [],
+            "actions": [], "recovered": "", "took_over": "", "layout": {"name": None, "dir": "", "linked": []}}
 
 
 def execute(module: AnsibleModule, layout: Layout, plan, journal: Journal) -> None:
@@ -323,12 +397,19 @@ def main():
             state=dict(type="str", default="present", choices=["present", "rollback", "absent"]),
             lock_timeout=dict(type="int", default=600),
             probe_timeout=dict(type="int", default=15),
+            on_missing_src=dict(type="str", default="fail", choices=["fail", "report"]),
+            layout=dict(type="str", default="standard", choices=["auto", "standard", "k3s", "rke2", "image"]),
+            image_dir=dict(type="path", default="/bin"),
         ),
         required_if=[("state", "present", ("version",))],
         supports_check_mode=True,
     )
     try:
         result = run(module)
+    except SrcNeeded as exc:
+        if module.params["on_missing_src"] != "report":
+            module.fail_json(msg=str(exc))
+        result = report_src_needed(exc)
     except (PlanError, UnsafeArchive, ProbeFailed, LockTimeout, ValueError) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:

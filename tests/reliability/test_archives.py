@@ -132,7 +132,7 @@ def test_role_refuses_a_hostile_release_on_the_controller_and_the_node_never_see
     played = runner.playbook(SITE, role_vars(mirror, controller_cache, release.version, cni_plugins_checksums=checksums))
     assert played.rc != 0
     failed = [task for task in played.task_results() if task.failed]
-    assert [task.task.split(" : ")[-1] for task in failed] == ["Fetch and verify the release on the controller, once per architecture"]
+    assert [task.task.split(" : ")[-1] for task in failed] == ["Install the wanted release unless the node has it intact, and link it"]
     assert_clear_refusal(failed[0].result["msg"], "absolute", release.filename)
     assert sorted(p.name for p in controller_cache.iterdir()) == [".lock"]
     assert_untouched(runner.node, before)

@@ -1,6 +1,6 @@
-"""The cni_plugins role's download side on a real node: controller tasks without become, the
-controller cache is no change, and headers, ca_path, the checksum algorithm and the broken-release
-table reach cni_release."""
+"""The cni_plugins role's download side on a real node: the controller fetch runs without become,
+the controller cache is no change, and headers, ca_path, the checksum algorithm and the
+broken-release table reach the download."""
 from __future__ import annotations
 
 import subprocess
@@ -12,7 +12,8 @@ from tests.reliability.downloads_support import BASE, SITE, Runner, boot, checks
 from tests.testbed.mirror import MirrorServer, build_release
 from tests.testbed.tree import node_state, temp_leftovers
 
-CONTROLLER_FETCH = "Fetch and verify the release on the controller, once per architecture"
+# The role has one task: it asks the node, fetches on the controller only when needed, installs.
+ROLE_TASK = "Install the wanted release unless the node has it intact, and link it"
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +61,8 @@ def test_controller_side_runs_without_become_and_filling_its_cache_is_no_change(
 
     converged = play(controller_cache)
     assert converged.rc == 0, converged.describe()
-    fetched = task(converged, CONTROLLER_FETCH)
-    assert fetched.result["downloaded"] is True and fetched.changed is False
+    fetched = task(converged, ROLE_TASK).result["release"]
+    assert fetched["downloaded"] is True and fetched["where"] == "controller"
     cached = controller_cache / mirror.releases[BASE].filename
     assert cached.stat().st_uid == 0  # written by the controller's own user, not "nobody"
     assert converged.changed(runner.node.name) > 0
@@ -88,8 +89,8 @@ def test_headers_and_the_checksum_algorithm_reach_the_download(runner, mirror, r
                        cni_plugins_headers={"X-Token": token})
     done = runner.playbook(SITE, values)
     assert done.rc == 0, done.describe()
-    fetched = task(done, CONTROLLER_FETCH)
-    assert fetched.result["checksum_source"] == "checksum_file" and fetched.result["sha256"] == release.sha256
+    fetched = task(done, ROLE_TASK).result["release"]
+    assert fetched["checksum_source"] == "checksum_file" and fetched["sha256"] == release.sha256
     log = [(path, headers.get("X-Token")) for path, headers in mirror.request_log]
     assert log == [(release.url_path + ".sha512", token), (release.url_path, token)]
     assert token not in done.stdout and token not in done.stderr
@@ -115,7 +116,7 @@ def test_ca_path_reaches_the_download(runner, mirror, releases, tls_mirror, tmp_
     untrusted = runner.playbook(SITE, values)
     assert untrusted.rc != 0
     (name, message), = failures(untrusted)
-    assert name == CONTROLLER_FETCH and "TLS verification failed" in message and "set ca_path" in message
+    assert name == ROLE_TASK and "TLS verification failed" in message and "set ca_path" in message
     assert node_state(runner.node) == before
 
     trusted = runner.playbook(SITE, dict(values, cni_plugins_ca_path=str(cert)))
@@ -126,16 +127,12 @@ def test_ca_path_reaches_the_download(runner, mirror, releases, tls_mirror, tmp_
 
 
 def test_the_one_broken_release_table_reaches_the_module(runner, mirror, tmp_path):
-    """The role's table refuses in preflight; with preflight skipped, the same table refuses in
-    cni_release, before any request. Either way the message names the replacement."""
+    """The role's table refuses before the node is asked or any request is made, naming the
+    replacement."""
     values = role_vars(mirror, tmp_path / "controller-cache", "9.1.0", cni_plugins_broken_versions={"9.1.0": "9.2.0"})
     before = node_state(runner.node)
     refused = runner.playbook(SITE, values)
     (name, message), = failures(refused)
-    assert name == "Refuse a known-broken release, naming its replacement" and "set cni_plugins_version to 9.2.0" in message
-
-    skipped = runner.playbook(SITE, values, args=["--skip-tags", "cni_plugins_preflight"])
-    (name, message), = failures(skipped)
-    assert name == CONTROLLER_FETCH and message == "CNI plugins 9.1.0 is a known-broken release; use 9.2.0"
+    assert name == ROLE_TASK and message == "CNI plugins 9.1.0 is a known-broken release; use 9.2.0"
     assert mirror.requests == []
     assert node_state(runner.node) == before and temp_leftovers(runner.node) == []

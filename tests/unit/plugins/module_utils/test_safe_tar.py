@@ -263,3 +263,30 @@ def test_a_full_disk_fails_clearly_and_leaves_nothing(tmp_path):
     assert "free space" in outcome["error"]
     assert outcome["left"] == []
     assert issubclass(ExtractionFailed, ValueError)
+
+
+def test_an_archive_listed_before_is_extracted_in_one_pass_with_the_same_bytes(tmp_path, dest, monkeypatch):
+    bridge = _real_bridge()
+    tar_path = str(tmp_path / "release.tgz")
+    build_tarball(tar_path, {"bridge": bridge, "LICENSE": b"license\n"})
+    assert sorted(list_members(tar_path)) == ["LICENSE", "bridge"]
+    opened = []
+    real_open = tarfile.open
+    monkeypatch.setattr(tarfile, "open", lambda path, mode, *a, **k: opened.append(mode) or real_open(path, mode, *a, **k))
+    assert sorted(list_members(tar_path)) == ["LICENSE", "bridge"]  # remembered: not read again
+    assert sorted(safe_extract(tar_path, str(dest))) == ["LICENSE", "bridge"]
+    assert opened == ["r|*"]
+    assert sha256_file(str(dest / "bridge")) == sha256_bytes(bridge)
+
+
+def test_an_archive_replaced_after_listing_is_validated_whole_again(tmp_path, dest):
+    tar_path = str(tmp_path / "release.tgz")
+    build_tarball(tar_path, {"bridge": b"#!/bin/sh\n"})
+    assert list_members(tar_path) == ["bridge"]
+    with tarfile.open(tar_path + ".new", "w:gz") as archive:
+        add_member(archive, "bridge", b"#!/bin/sh\n", mode=0o755)
+        add_member(archive, "../evil", b"x")
+    os.replace(tar_path + ".new", tar_path)
+    with pytest.raises(UnsafeArchive):
+        safe_extract(tar_path, str(dest))
+    assert os.listdir(str(dest)) == []

@@ -490,3 +490,56 @@ def test_unusable_link_dir_fails_and_changes_nothing(node, releases, fresh):
     msg = failed(install(node, releases[B], link_dirs=[node.k3s_dir, os.path.join(node.root, "afile", "sub")]))
     assert "afile" in msg
     assert node.snapshot() == before
+
+
+# asking first (on_missing_src: report) and the distribution's own dir ------------------------------
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_report_mode_on_a_fresh_node_asks_for_src_and_writes_nothing(node, check_mode):
+    result = ok(run(node, check_mode=check_mode, version=A, on_missing_src="report"))
+    assert result["src_needed"] is True and result["changed"] is False
+    assert result["arch"] == "amd64" and "not installed" in result["reason"]
+    assert node.snapshot() == {}
+
+
+def test_report_mode_names_drift_and_leaves_the_node_as_it_is(node, releases):
+    ok(install(node, releases[A]))
+    with open(os.path.join(node.version_dir(A), "bridge"), "wb") as handle:
+        handle.write(b"#!/bin/sh\n# an add-on's bridge\n")
+    before = node.snapshot()
+    result = ok(run(node, version=A, on_missing_src="report"))
+    assert result["src_needed"] is True and "bridge" in result["reason"] and "drifted" in result["reason"]
+    assert node.snapshot() == before
+
+
+def test_report_mode_settles_an_intact_node_in_that_one_run(node, releases):
+    ok(install(node, releases[A]))
+    os.unlink(os.path.join(node.bin_dir, "portmap"))
+    repaired = ok(run(node, version=A, on_missing_src="report"))
+    assert repaired["src_needed"] is False and repaired["changed"] is True and repaired["installed"] is False
+    assert_links_resolve_into(node, releases[A])
+    settled = node.snapshot()
+    again = ok(run(node, version=A, on_missing_src="report"))
+    assert again["changed"] is False and again["actions"] == [] and again["arch"] == "amd64"
+    assert node.snapshot() == settled
+
+
+def test_image_layout_links_free_names_only_and_is_idempotent(node, releases):
+    image_dir = os.path.join(node.root, "image-bin")
+    os.makedirs(image_dir)
+    theirs = b"#!/bin/sh\n# the image's own bridge\n"
+    with open(os.path.join(image_dir, "bridge"), "wb") as handle:
+        handle.write(theirs)
+    before = node.snapshot()
+    planned = ok(install(node, releases[A], check_mode=True, diff=True, layout="image", image_dir=image_dir))
+    assert planned["layout"]["linked"] == sorted(set(RELEASE_PLUGINS) - {"bridge"})
+    assert node.snapshot() == before
+    done = ok(install(node, releases[A], layout="image", image_dir=image_dir))
+    assert done["layout"] == {"name": "image", "dir": image_dir, "linked": planned["layout"]["linked"]}
+    with open(os.path.join(image_dir, "bridge"), "rb") as handle:
+        assert handle.read() == theirs
+    for name in done["layout"]["linked"]:
+        assert os.readlink(os.path.join(image_dir, name)) == os.path.join(node.versions_dir, "current", name)
+        assert sha256_file(os.path.join(image_dir, name)) == sha256_bytes(releases[A].files[name])
+    again = ok(run(node, version=A, layout="image", image_dir=image_dir))
+    assert again["changed"] is False and again["layout"]["linked"] == []

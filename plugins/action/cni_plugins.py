@@ -1,0 +1,172 @@
+# Copyright: nodeprep.cni contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Settles a node's CNI plugins in one task, asking the node before fetching anything.
+
+1. One module run on the node (cni_install with on_missing_src=report) installs nothing new: it
+   keeps an intact wanted version as it is (repairing links if needed) and otherwise reports that
+   it needs the release, with the node's architecture. That is the whole run of a settled node:
+   one round trip, no request, each file hashed once, no facts.
+2. Only then is the release fetched and verified, once per architecture: on the controller into
+   a cache shared by every fork and host (cni_release's lock and cache), or on the node.
+3. The verified tarball goes into the node's cache (temp name, then a rename) and cni_install runs
+   again with it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import types
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError
+from ansible_collections.nodeprep.cni.plugins.module_utils._locking import LockTimeout
+from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
+    BROKEN_VERSIONS,
+    DEFAULT_BASE_URL,
+    asset_name,
+    broken_table,
+    normalize_version,
+    refuse_broken,
+)
+from ansible_collections.nodeprep.cni.plugins.modules import cni_release
+
+ARGUMENT_SPEC = {
+    "version": {"type": "str", "required": True},
+    "base_url": {"type": "str", "default": DEFAULT_BASE_URL},
+    "mirrors": {"type": "list", "elements": "str", "default": []},
+    "checksums": {"type": "dict", "default": {}},
+    "checksum_algorithm": {"type": "str", "default": "sha256", "choices": ["sha256", "sha512"]},
+    "require_pinned": {"type": "bool", "default": False},
+    "broken_versions": {"type": "dict"},
+    "versions_dir": {"type": "path", "default": "/opt/cni/versions"},
+    "bin_dir": {"type": "path", "default": "/opt/cni/bin"},
+    "link_dirs": {"type": "list", "elements": "path", "default": []},
+    "plugins": {"type": "list", "elements": "str", "default": []},
+    "keep": {"type": "int", "default": 3},
+    "adopt": {"type": "bool", "default": True},
+    "layout": {"type": "str", "default": "auto", "choices": ["auto", "standard", "k3s", "rke2", "image"]},
+    "image_dir": {"type": "path", "default": "/bin"},
+    "download_on": {"type": "str", "default": "controller", "choices": ["controller", "node"]},
+    "controller_cache_dir": {"type": "path", "default": "~/.cache/nodeprep/cni"},
+    "node_cache_dir": {"type": "path", "default": "/var/cache/nodeprep/cni"},
+    "headers": {"type": "dict", "default": {}, "no_log": True},
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "str", "default": ""},
+    "timeout": {"type": "int", "default": 30},
+    "deadline": {"type": "int", "default": 600},
+    "retries": {"type": "int", "default": 3},
+}
+RELEASE_KEYS = ("path", "sha256", "url", "version", "arch", "downloaded", "checksum_source")
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = True
+    _requires_connection = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars or {})
+        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        self._task_vars = task_vars or {}
+        try:
+            result.update(self._settle(args))
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        return result
+
+    # --- the three steps -------------------------------------------------------------------
+
+    def _settle(self, args):
+        version = self._refuse_early(args)
+        asked = self._node("nodeprep.cni.cni_install", self._install_args(args, version, on_missing_src="report"))
+        if asked.get("failed") or not asked.get("src_needed"):
+            return dict(asked, release=None)
+        if args["download_on"] == "node":
+            return self._install_fetched_on_node(args, version)
+        release = self._fetch_on_controller(args, version, asked["arch"])
+        if self._task.check_mode:
+            # The node is not written in check mode; cni_install plans from what the node links now.
+            src = "%s/%s" % (args["node_cache_dir"].rstrip("/"), asset_name(version, "linux", asked["arch"]))
+            installed = self._node("nodeprep.cni.cni_install", self._install_args(args, version, src=src, source_url=release["url"]))
+            return dict(installed, release=release)
+        remote = self._copy_to_node_cache(release["path"], args["node_cache_dir"])
+        installed = self._node("nodeprep.cni.cni_install", self._install_args(args, version, src=remote, source_url=release["url"]))
+        return dict(installed, release=release)
+
+    def _refuse_early(self, args):
+        """Refusals that need neither the node nor the network."""
+        try:
+            version = normalize_version(args["version"])
+            refuse_broken(version, BROKEN_VERSIONS if args["broken_versions"] is None else broken_table(args["broken_versions"]))
+        except ValueError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        if args["keep"] < 2:
+            raise AnsibleActionFail("keep is %d; it counts current and previous, so set it to 2 or more" % args["keep"])
+        if args["retries"] < 0 or args["timeout"] <= 0 or args["deadline"] <= 0:
+            raise AnsibleActionFail("retries must be 0 or more, timeout and deadline more than 0 (got retries=%s, timeout=%s, deadline=%s)"
+                                    % (args["retries"], args["timeout"], args["deadline"]))
+        return version
+
+    def _fetch_on_controller(self, args, version, arch):
+        """The verified tarball in the controller's cache; its lock makes parallel forks fetch it once."""
+        params = self._release_args(args, version, cache_dir=os.path.expanduser(args["controller_cache_dir"]))
+        params.update(arch=arch, os="linux", checksum=None)
+        # The controller's cache is not node state: filled in check mode too, never a change of the node.
+        shim = types.SimpleNamespace(params=params, check_mode=False, _diff=False)
+        try:
+            fetched = cni_release.run(shim)
+        except (ValueError, DownloadError, cni_release.ChecksumMismatch, cni_release.UnsafeRelease, LockTimeout) as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        except OSError as exc:
+            raise AnsibleActionFail(cni_release.cache_error(params["cache_dir"], exc)) from None
+        return dict(((key, fetched.get(key)) for key in RELEASE_KEYS), where="controller")
+
+    def _copy_to_node_cache(self, local, cache_dir):
+        """The verified tarball into the node's cache under a temp name, then renamed into place."""
+        final = "%s/%s" % (cache_dir.rstrip("/"), os.path.basename(local))
+        partial = "%s/.%s.%s.part" % (cache_dir.rstrip("/"), os.path.basename(local), secrets.token_hex(4))
+        self._node_command("mkdir -p %s" % shlex.quote(cache_dir), "cannot create node_cache_dir %s" % cache_dir)
+        self._transfer_file(local, partial)
+        self._node_command("chmod 0644 %s && mv -f %s %s" % (shlex.quote(partial), shlex.quote(partial), shlex.quote(final)),
+                           "cannot move the release into node_cache_dir %s" % cache_dir, cleanup=partial)
+        return final
+
+    def _node_command(self, command, failure, cleanup=None):
+        done = self._low_level_execute_command(command)
+        if done["rc"] != 0:
+            if cleanup:
+                self._low_level_execute_command("rm -f %s" % shlex.quote(cleanup))
+            raise AnsibleActionFail("%s: %s" % (failure, (done.get("stderr") or done.get("stdout") or "").strip()))
+
+    def _install_fetched_on_node(self, args, version):
+        fetched = self._node("nodeprep.cni.cni_release", self._release_args(args, version, cache_dir=args["node_cache_dir"]))
+        release = dict(((key, fetched.get(key)) for key in RELEASE_KEYS), where="node")
+        if fetched.get("failed"):
+            return dict(fetched, release=release)
+        installed = self._node("nodeprep.cni.cni_install",
+                               self._install_args(args, version, src=fetched["path"], source_url=fetched["url"]))
+        return dict(installed, changed=bool(installed.get("changed") or fetched.get("changed")), release=release)
+
+    # --- arguments and node access -----------------------------------------------------------
+
+    @staticmethod
+    def _install_args(args, version, **extra):
+        values = {key: args[key] for key in ("versions_dir", "bin_dir", "link_dirs", "keep", "adopt", "layout", "image_dir")}
+        values["version"] = version
+        if args["plugins"]:
+            values["plugins"] = args["plugins"]
+        values.update(extra)
+        return values
+
+    @staticmethod
+    def _release_args(args, version, cache_dir):
+        values = {key: args[key] for key in ("base_url", "mirrors", "checksums", "checksum_algorithm", "require_pinned",
+                                             "broken_versions", "headers", "validate_certs", "timeout", "deadline", "retries")}
+        values.update(version=version, cache_dir=cache_dir, ca_path=args["ca_path"] or None)
+        return values
+
+    def _node(self, name, module_args):
+        return self._execute_module(module_name=name, module_args=module_args, task_vars=self._task_vars)

@@ -1,0 +1,64 @@
+# Copyright: nodeprep.cni contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A distribution's own plugin dir (k3s's static dir, an image's /bin): found, then filled where free.
+
+k3s re-creates its own links in its static dir at every start, and an image's /bin holds the
+image's own binaries, so such a dir only gets the current version's plugins whose names are free
+there; whatever already carries a name stays as it is (never adopted, never replaced).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_symlink
+from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
+
+LAYOUTS = ("auto", "standard", "k3s", "rke2", "image")
+K3S_AGENT = "/var/lib/rancher/k3s/agent"
+# The static dir of k3s releases from October 2024 on; older ones use data/current/bin.
+K3S_STATIC = "/var/lib/rancher/k3s/data/cni"
+K3S_LEGACY = "/var/lib/rancher/k3s/data/current/bin"
+RKE2_DIR = "/var/lib/rancher/rke2"
+
+
+def effective_layout(layout: str, root: str = "/") -> str:
+    """``auto`` resolved from what the node holds: k3s needs its agent dir (a link dir of ours
+    alone is not k3s) and one of its plugin dirs; RKE2 uses the standard dirs."""
+    if layout != "auto":
+        return layout
+
+    def isdir(path):
+        return os.path.isdir(os.path.join(root, path.lstrip("/")))
+
+    if isdir(K3S_AGENT) and (isdir(K3S_STATIC) or isdir(K3S_LEGACY)):
+        return "k3s"
+    if isdir(RKE2_DIR):
+        return "rke2"
+    return "standard"
+
+
+def layout_dir(effective: str, image_dir: str, root: str = "/") -> str:
+    """The layout's own plugin dir, or "" for the layouts that have none."""
+    if effective == "k3s":
+        legacy_only = (os.path.isdir(os.path.join(root, K3S_LEGACY.lstrip("/")))
+                       and not os.path.isdir(os.path.join(root, K3S_STATIC.lstrip("/"))))
+        return K3S_LEGACY if legacy_only else K3S_STATIC
+    if effective == "image":
+        return image_dir
+    return ""
+
+
+def free_names(directory: str, plugins) -> list:
+    """Plugins whose name nothing in *directory* carries yet (a dangling link counts as taken)."""
+    try:
+        present = set(os.listdir(directory))
+    except OSError:
+        present = set()
+    return sorted(name for name in plugins if is_plugin_name(name) and name not in present)
+
+
+def link_free_names(directory: str, names, target_dir: str) -> None:
+    """Link each name to ``<target_dir>/<name>`` (each link created atomically)."""
+    for name in names:
+        atomic_symlink(os.path.join(target_dir, name), os.path.join(directory, name))

@@ -1,0 +1,197 @@
+#!/usr/bin/python
+# Copyright: nodeprep.cni contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the cni_plugins action plugin (it orchestrates cni_install and cni_release)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cni_plugins
+short_description: Settle a node's CNI plugins in one task, fetching the release only when the node lacks it
+version_added: 0.2.0
+description:
+  - The main path of the C(nodeprep.cni.cni_plugins) role, usable on its own.
+  - Asks the node first, in one run of M(nodeprep.cni.cni_install) (O(nodeprep.cni.cni_install#module:on_missing_src=report)),
+    whether O(version) is installed intact. If it is, that run is the whole task - links are repaired when needed,
+    no request is made, every file is hashed once and no facts are needed (the node reports its architecture).
+  - Otherwise fetches and verifies the release with the logic of M(nodeprep.cni.cni_release). With
+    O(download_on=controller) that happens on the controller, once per architecture - every fork and host shares
+    O(controller_cache_dir) and its lock - and the verified tarball is copied to the node's temporary directory.
+    With O(download_on=node) the node downloads it into O(node_cache_dir).
+  - Then runs M(nodeprep.cni.cni_install) with the tarball - versioned directory, manifest, atomic switch, links,
+    prune - and fills the distribution's own plugin dir (O(layout)) where names are free.
+  - Refuses known-broken releases (O(broken_versions)) and a O(keep) below 2 before touching the node or the network.
+author:
+  - nodeprep.cni contributors (@nodeprep)
+options:
+  version:
+    description: Release to install, with or without a leading C(v).
+    type: str
+    required: true
+  base_url:
+    description: Base URL in upstream's release layout.
+    type: str
+    default: https://github.com/containernetworking/plugins/releases/download
+  mirrors:
+    description: Further base URLs tried in order after O(base_url) fails.
+    type: list
+    elements: str
+    default: []
+  checksums:
+    description: 'User checksum table C({arch: {version: "sha256:<hex>"}}), extending and overriding the pinned one.'
+    type: dict
+    default: {}
+  checksum_algorithm:
+    description: Release checksum file that verifies a version without a pinned or user checksum.
+    type: str
+    choices: [sha256, sha512]
+    default: sha256
+  require_pinned:
+    description: Refuse versions that have no pinned or user-given checksum.
+    type: bool
+    default: false
+  broken_versions:
+    description:
+      - Releases refused before anything else, each mapped to its replacement.
+      - Defaults to the shipped table (1.6.1 to 1.6.2, 1.7.0 to 1.7.1).
+    type: dict
+  versions_dir:
+    description: Directory of versioned installs and the C(current)/C(previous) links.
+    type: path
+    default: /opt/cni/versions
+  bin_dir:
+    description: Main plugin directory.
+    type: path
+    default: /opt/cni/bin
+  link_dirs:
+    description: Further directories that must resolve to the same plugins.
+    type: list
+    elements: path
+    default: []
+  plugins:
+    description: Plugins to link; empty links all.
+    type: list
+    elements: str
+    default: []
+  keep:
+    description: Versions kept, counting current and previous; at least 2.
+    type: int
+    default: 3
+  adopt:
+    description: Adopt same-name files not installed by nodeprep instead of failing.
+    type: bool
+    default: true
+  layout:
+    description: The distribution's own plugin dir, as O(nodeprep.cni.cni_install#module:layout).
+    type: str
+    choices: [auto, standard, k3s, rke2, image]
+    default: auto
+  image_dir:
+    description: The V(image) layout's plugin directory.
+    type: path
+    default: /bin
+  download_on:
+    description: Where the release is downloaded and verified.
+    type: str
+    choices: [controller, node]
+    default: controller
+  controller_cache_dir:
+    description: Release cache on the controller, shared by every fork and host.
+    type: path
+    default: ~/.cache/nodeprep/cni
+  node_cache_dir:
+    description: Release cache on the node (O(download_on=node)).
+    type: path
+    default: /var/cache/nodeprep/cni
+  headers:
+    description:
+      - Extra HTTP headers for O(base_url) and O(mirrors), sent only to their own scheme, host and port.
+    type: dict
+    default: {}
+  validate_certs:
+    description: Verify TLS certificates.
+    type: bool
+    default: true
+  ca_path:
+    description: PEM bundle of CAs to trust, on the host that downloads; empty uses the system's CAs.
+    type: str
+    default: ""
+  timeout:
+    description: Seconds to wait for a connection or the next data.
+    type: int
+    default: 30
+  deadline:
+    description: Seconds one mirror gets for the whole download before the next mirror is tried.
+    type: int
+    default: 600
+  retries:
+    description: Attempts per URL.
+    type: int
+    default: 3
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Nothing is written on the node. The controller's cache may be filled (it is not node state), so the plan
+        and the refusals are real.
+  diff_mode:
+    support: full
+    description: The before and after pictures of M(nodeprep.cni.cni_install).
+  action:
+    support: full
+    description: Orchestrates the node's modules from the controller.
+seealso:
+  - module: nodeprep.cni.cni_install
+  - module: nodeprep.cni.cni_release
+"""
+
+EXAMPLES = r"""
+- name: Install the plugins, fetching the release on the controller only when the node lacks it
+  nodeprep.cni.cni_plugins:
+    version: 1.9.1
+
+- name: Download on each node through a private mirror
+  nodeprep.cni.cni_plugins:
+    version: 1.9.1
+    download_on: node
+    base_url: https://mirror.example.com/containernetworking/plugins/releases/download
+    link_dirs: [/var/lib/rancher/k3s/data/cni]
+"""
+
+RETURN = r"""
+version:
+  description: Version that C(current) names after the run.
+  returned: success
+  type: str
+  sample: "1.9.1"
+arch:
+  description: The node's architecture, as the node reported it.
+  returned: always
+  type: str
+  sample: amd64
+installed:
+  description: Whether version files were written.
+  returned: success
+  type: bool
+actions:
+  description: What was done (or would be done, in check mode), in order.
+  returned: success
+  type: list
+  elements: str
+links:
+  description: Every link path managed, with its target.
+  returned: success
+  type: dict
+layout:
+  description: The layout in effect, its plugin dir and the names linked there.
+  returned: success
+  type: dict
+  sample: {name: standard, dir: "", linked: []}
+release:
+  description:
+    - The fetched release (C(path), C(sha256), C(url), C(downloaded), C(checksum_source), C(arch), and C(where) it was
+      fetched, V(controller) or V(node)); null when the node had the wanted version intact.
+  returned: always
+  type: dict
+"""
