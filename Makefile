@@ -57,6 +57,7 @@ docs:
 
 changelog:
 	$(VENV)/antsibull-changelog lint
+	$(VENV)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 
 # The AWX job templates as code parse and resolve every awx.awx module.
 awx:
