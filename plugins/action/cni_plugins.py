@@ -112,7 +112,10 @@ class ActionModule(ActionBase):
 
     def _fetch_on_controller(self, args, version, arch):
         """The verified tarball in the controller's cache; its lock makes parallel forks fetch it once."""
-        params = self._release_args(args, version, cache_dir=os.path.expanduser(args["controller_cache_dir"]))
+        # Every option cni_release declares, at its default unless given: the in-process call
+        # sees what an AnsibleModule would hand the module.
+        params = {key: spec.get("default") for key, spec in cni_release.argument_spec().items()}
+        params.update(self._release_args(args, version, cache_dir=os.path.expanduser(args["controller_cache_dir"])))
         params.update(arch=arch, os="linux", checksum=None)
         # The controller's cache is not node state: filled in check mode too, never a change of the node.
         shim = types.SimpleNamespace(params=params, check_mode=False, _diff=False)
