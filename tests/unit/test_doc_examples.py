@@ -52,15 +52,19 @@ def test_examples_use_documented_options(path):
     assert calls, "%s's examples never call a nodeprep.cni module" % path.stem
 
 
-@pytest.mark.parametrize("path", MODULES, ids=[p.stem for p in MODULES])
-def test_examples_pass_the_syntax_check(path, tmp_path):
-    play = [{"name": "Examples of %s" % path.stem, "hosts": "localhost", "gather_facts": False,
-             "tasks": doc_strings(path)["EXAMPLES"]}]
+def run_examples(name, tasks, tmp_path, *options, env=None):
+    """Runs the example tasks as one play against localhost with the given ansible-playbook options."""
+    play = [{"name": "Examples of %s" % name, "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
     playbook = tmp_path / "examples.yml"
     playbook.write_text(yaml.safe_dump(play, sort_keys=False))
     ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
-    completed = subprocess.run([str(ansible_playbook), "-i", "localhost,", "--syntax-check", str(playbook)],
-                               capture_output=True, text=True, check=False, env=dict(os.environ), timeout=120)
+    return subprocess.run([str(ansible_playbook), "-i", "localhost,", *options, str(playbook)],
+                          capture_output=True, text=True, check=False, env=env or dict(os.environ), timeout=120)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[p.stem for p in MODULES])
+def test_examples_pass_the_syntax_check(path, tmp_path):
+    completed = run_examples(path.stem, doc_strings(path)["EXAMPLES"], tmp_path, "--syntax-check")
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
@@ -71,13 +75,7 @@ FILTERS = sorted((REPO / "plugins/filter").glob("*.yml"))
 def test_filter_examples_run(path, tmp_path):
     """A filter's example needs no node, so it runs for real on localhost, and must print its table."""
     examples = yaml.safe_load(yaml.safe_load(path.read_text())["EXAMPLES"])
-    play = [{"name": "Examples of %s" % path.stem, "hosts": "localhost", "gather_facts": False,
-             "tasks": examples}]
-    playbook = tmp_path / "examples.yml"
-    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
-    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1")
-    completed = subprocess.run([str(ansible_playbook), "-i", "localhost,", "-c", "local", str(playbook)],
-                               capture_output=True, text=True, check=False, env=env, timeout=120)
+    completed = run_examples(path.stem, examples, tmp_path, "-c", "local", env=env)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "failed=0" in completed.stdout and '"node ' in completed.stdout, completed.stdout
