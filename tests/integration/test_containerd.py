@@ -11,24 +11,15 @@ from __future__ import annotations
 import json
 import os
 import time
-import tomllib
 
 import pytest
 
-from tests.testbed.cri import CRI, CRIError
+from tests.testbed.cri import CRI, CRIError, pod_conflist, run_pod, searched_dirs
 
 SITE = "playbooks/site.yml"
 SUITES = ("bookworm", "trixie", "sid")
 SUBNET = "10.85.0."
-CONFLIST = {
-    "cniVersion": "0.4.0",
-    "name": "podnet",
-    "plugins": [
-        {"type": "bridge", "bridge": "cni-pod0", "isGateway": True, "ipMasq": False,
-         "ipam": {"type": "host-local", "ranges": [[{"subnet": SUBNET + "0/24"}]]}},
-        {"type": "portmap", "capabilities": {"portMappings": True}},
-    ],
-}
+CONFLIST = pod_conflist(SUBNET, "cni-pod0")
 RESULTS = os.environ.get("NODEPREP_RESULTS")
 
 
@@ -49,26 +40,6 @@ def config_dump(node) -> str:
     return node.run(["containerd", "config", "dump"]).stdout
 
 
-def searched_dirs(dump: str) -> list[str]:
-    """The CNI plugin dirs containerd's own dump names (bin_dir in 1.x, bin_dirs in 2.x)."""
-    plugins = tomllib.loads(dump)["plugins"]
-    cni = plugins.get("io.containerd.cri.v1.runtime", plugins.get("io.containerd.grpc.v1.cri", {})).get("cni", {})
-    return cni["bin_dirs"] if "bin_dirs" in cni else [cni["bin_dir"]]
-
-
-def start_pod(node, name="pod1"):
-    node.path("/etc/cni/net.d").mkdir(parents=True, exist_ok=True)
-    node.path("/etc/cni/net.d/10-podnet.conflist").write_text(json.dumps(CONFLIST))
-    with CRI(node) as cri:
-        version = cri.wait_ready()
-        status = cri.wait_network_ready()
-        sandbox = cri.run_pod_sandbox(name)
-        try:
-            return version, status, sandbox
-        finally:
-            cri.remove_pod_sandbox(sandbox.id)
-
-
 @pytest.mark.parametrize("suite", SUITES)
 def test_package_config(suite, containerd_node, mirror, inventory, run_playbook, role_vars):
     booted = containerd_node(suite)
@@ -86,7 +57,7 @@ def test_package_config(suite, containerd_node, mirror, inventory, run_playbook,
     backups = list(booted.path("/etc/containerd").glob("config.toml.*~"))
     assert [b.read_text() for b in backups] == [package_config]
 
-    version, status, sandbox = start_pod(booted)
+    version, status, sandbox = run_pod(booted, CONFLIST, "pod1")
     assert status["conditions"]["NetworkReady"]["status"], status
     assert sandbox.ip.startswith(SUBNET), sandbox
     record(suite=suite, containerd=version, config="package", converge_seconds=round(seconds, 1),

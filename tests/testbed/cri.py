@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
 import uuid
 from dataclasses import dataclass
 
@@ -102,3 +103,40 @@ class CRI:
     def remove_pod_sandbox(self, sandbox_id: str) -> None:
         self._call("StopPodSandbox", api_pb2.StopPodSandboxRequest(pod_sandbox_id=sandbox_id))
         self._call("RemovePodSandbox", api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))
+
+
+def pod_conflist(subnet: str, bridge: str) -> dict:
+    """The conflist the pod tests chain: bridge with host-local addresses from subnet, then portmap."""
+    return {
+        "cniVersion": "0.4.0",
+        "name": "podnet",
+        "plugins": [
+            {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": False,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet + "0/24"}]]}},
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+
+
+def searched_dirs(dump: str) -> list[str]:
+    """The CNI plugin dirs containerd's own config dump names (bin_dir in 1.x, bin_dirs in 2.x)."""
+    plugins = tomllib.loads(dump)["plugins"]
+    cni = plugins.get("io.containerd.cri.v1.runtime", plugins.get("io.containerd.grpc.v1.cri", {})).get("cni", {})
+    return cni["bin_dirs"] if "bin_dirs" in cni else [cni["bin_dir"]]
+
+
+def run_pod(node, conflist: dict, name: str):
+    """Writes conflist, waits for NetworkReady and starts (then removes) a real sandbox.
+
+    Returns containerd's version, the CRI status and the sandbox.
+    """
+    node.path("/etc/cni/net.d").mkdir(parents=True, exist_ok=True)
+    node.path("/etc/cni/net.d/10-podnet.conflist").write_text(json.dumps(conflist))
+    with CRI(node) as cri:
+        version = cri.wait_ready()
+        status = cri.wait_network_ready()
+        sandbox = cri.run_pod_sandbox(name)
+        try:
+            return version, status, sandbox
+        finally:
+            cri.remove_pod_sandbox(sandbox.id)
