@@ -65,7 +65,7 @@ awx:
 
 # The comparison with the common approach (bench/compare.py): nodes 1, 5, 20, local and SSH,
 # 3 rounds; writes bench/results/latest.{json,png}. Takes a while: not part of `make test`.
-bench:
+bench: bootstrap
 	$(VENV)/python bench/compare.py --profile
 
 # One round on one node, so the bench harness cannot rot (checks the runs, asserts no timing).

@@ -7,16 +7,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._adoption import describe, keep_copy, put_back
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_move, atomic_symlink, atomic_write, missing_dirs, unlink_quietly
-from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import file_digest
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import ADOPTED_INDEX, STAGE_PREFIX, TRASH_PREFIX
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import MANIFEST_NAME, build_manifest, is_plugin_name, read_manifest, write_manifest
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import probe_plugin
-from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import safe_extract
 
 
 def clean_leftovers(versions_dir: str) -> None:
@@ -48,8 +45,9 @@ def _read_text(path: str):
 class Executor:
     """Runs each planned operation as one journalled step of *tx*."""
 
-    def __init__(self, layout, tx, run_command, probe_timeout: float, source_url=None):
+    def __init__(self, layout, tx, run_command, probe_timeout: float, source_url=None, tarball=None):
         self.layout = layout
+        self.tarball = tarball  # the ReleaseTarball of src, for install and repair
         self.tx = tx
         self.run_command = run_command
         self.probe_timeout = probe_timeout
@@ -79,16 +77,15 @@ class Executor:
 
     # versions ----------------------------------------------------------------------------------
     def _stage(self, version: str, src: str) -> str:
-        """Extract, hash and probe the release next to its final place, invisible to runtimes."""
-        stage_dir = tempfile.mkdtemp(prefix="%sv%s-" % (STAGE_PREFIX, version), dir=self.layout.versions_dir)
+        """The release unpacked next to its final place, invisible to runtimes, probed and manifested."""
+        stage_dir, unpacked = self.tarball.staged()
         self.cleanup.append({"kind": "rmtree", "path": stage_dir})
-        os.chmod(stage_dir, 0o755)  # mkdtemp's 0700 would hide the plugins from non-root readers
-        names = safe_extract(src, stage_dir)
-        for name in names:
+        for name in unpacked.names:
             if is_plugin_name(name):
                 probe_plugin(self.run_command, os.path.join(stage_dir, name), self.probe_timeout)
         source_url = self.source_url or "file://" + os.path.abspath(src)
-        write_manifest(stage_dir, build_manifest(stage_dir, version, names, source_url, file_digest(src)))
+        write_manifest(stage_dir, build_manifest(stage_dir, version, unpacked.names, source_url, unpacked.archive_sha256,
+                                                 digests=unpacked.digests))
         return stage_dir
 
     def _install(self, op):

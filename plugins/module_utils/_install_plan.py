@@ -130,13 +130,21 @@ class Wish:
     def __init__(self, params: dict, version, src_plugins, check_mode: bool):
         self.version = version
         self.src = params.get("src")
-        self.src_plugins = src_plugins  # names in the tarball, when src was given and listed
+        # Names in the tarball when src was given: a list, or a callable that reads the tarball
+        # the first time the plan needs them (never when the wanted version is intact).
+        self._src_plugins = src_plugins
         self.subset = params.get("plugins")
         self.keep = params.get("keep", 3)
         self.adopt = params.get("adopt", True)
         self.check_mode = check_mode
         # A caller that asks first (on_missing_src: report) learns of a missing tarball in check mode too.
         self.report_missing = params.get("on_missing_src") == "report"
+
+    @property
+    def src_plugins(self):
+        if callable(self._src_plugins):
+            self._src_plugins = self._src_plugins()
+        return self._src_plugins
 
 
 # present ------------------------------------------------------------------------------------

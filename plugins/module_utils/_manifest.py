@@ -22,12 +22,13 @@ def is_plugin_name(name: str) -> bool:
     return name not in NON_PLUGIN_FILES and not name.startswith(".")
 
 
-def build_manifest(version_dir: str, version: str, names, source_url: str, tarball_sha256: str) -> dict:
+def build_manifest(version_dir: str, version: str, names, source_url: str, tarball_sha256: str, digests=None) -> dict:
+    """The manifest of *version_dir*; *digests* are sha256 values taken while the files were written."""
     files = {}
     for name in sorted(names):
         path = os.path.join(version_dir, name)
         files[name] = {
-            "sha256": file_digest(path),
+            "sha256": (digests or {}).get(name) or file_digest(path),
             "mode": "%04o" % stat.S_IMODE(os.lstat(path).st_mode),
             "plugin": is_plugin_name(name),
         }

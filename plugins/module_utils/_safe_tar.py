@@ -4,12 +4,15 @@
 
 A release tarball is a flat list of plugin binaries plus LICENSE and README.md. Anything else
 (paths, links, devices, fifos, setuid bits, odd names, sizes no plugin has) means the archive was
-tampered with or built wrongly, and the whole archive is refused before the first byte is written.
+tampered with or built wrongly: the whole archive is refused, no member that fails a check is
+ever written, and whatever earlier members were written is removed again.
 """
 
 from __future__ import annotations
 
 import errno
+import gzip
+import hashlib
 import os
 import re
 import stat
@@ -30,6 +33,7 @@ MAX_NAME_LENGTH = 128
 # files, nothing a terminal or a log line could interpret.
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+GZIP_MAGIC = b"\x1f\x8b"
 # Read errors of a broken gzip stream come as any of these.
 _READ_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error)
 
@@ -149,38 +153,20 @@ def _validated(label, archive, limits):
     return members
 
 
-# Archives this process has validated whole with the default limits, by file identity: extracting
-# one of them again needs no second decompression pass to validate it before the first write.
-_VALIDATED = {}
-
-
-def _identity(tar_path):
-    try:
-        info = os.stat(tar_path)
-    except OSError:
-        return None
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-
-
 def list_members(tar_path, label=None, limits=None):
     """Names of the regular files in the archive, after validating every member; raises UnsafeArchive.
 
     *label* names the archive in messages (default: *tar_path*), e.g. the URL it came from.
+    Nothing is written: this is for callers that may not write (check mode, a cache).
     """
     label = label or tar_path
-    identity = _identity(tar_path) if limits is None else None
-    if identity is not None and identity in _VALIDATED:
-        return list(_VALIDATED[identity])
     try:
         with tarfile.open(tar_path, "r:*") as archive:
-            names = [name for dummy, name in _validated(label, archive, limits or Limits()) if name]
+            return [name for dummy, name in _validated(label, archive, limits or Limits()) if name]
     except UnsafeArchive:
         raise
     except _READ_ERRORS as exc:
         raise UnsafeArchive("%s: not a readable tar.gz archive (%s); the file is truncated or corrupt" % (label, exc))
-    if identity is not None:
-        _VALIDATED[identity] = list(names)
-    return names
 
 
 def _write_error(label, target, exc):
@@ -198,6 +184,7 @@ def _write_error(label, target, exc):
 
 
 def _extract_member(label, archive, member, name, dest_dir, written):
+    """Write one member as a new file of ours; return the sha256 of the bytes written."""
     source = archive.extractfile(member)
     if source is None:
         raise UnsafeArchive("%s: member %r has no data; the file is truncated or corrupt" % (label, member.name))
@@ -208,6 +195,7 @@ def _extract_member(label, archive, member, name, dest_dir, written):
         raise _write_error(label, target, exc)
     # Only a file this run created is removed on failure; O_EXCL made sure it is ours.
     written.append(target)
+    digest = hashlib.sha256()
     with os.fdopen(fd, "wb") as handle:
         copied = 0
         while True:
@@ -218,6 +206,7 @@ def _extract_member(label, archive, member, name, dest_dir, written):
             if not chunk:
                 break
             copied += len(chunk)
+            digest.update(chunk)
             try:
                 handle.write(chunk)
             except OSError as exc:
@@ -231,49 +220,91 @@ def _extract_member(label, archive, member, name, dest_dir, written):
             raise _write_error(label, target, exc)
     # Owner and mode are ours, whatever the archive says: 0755 for executables, else 0644.
     os.chmod(target, 0o755 if member.mode & stat.S_IXUSR else 0o644)
-    return target
+    return digest.hexdigest()
 
 
-def safe_extract(tar_path, dest_dir, label=None, limits=None):
-    """Extract the flat regular files of *tar_path* into the existing *dest_dir*; return their names.
+class _HashingReader:
+    """The archive file read front to back, hashed on the way through."""
 
-    Every member is validated before the first byte is written, so a hostile archive writes
-    nothing. Files are created by us (owner = the running user, mode 0755 or 0644 from the
-    archive's executable bit only); ownership and timestamps are never taken from it. On any
-    failure the files written so far are removed again. Raises UnsafeArchive for a bad archive
-    and ExtractionFailed when writing fails (full disk, read-only filesystem).
+    def __init__(self, handle):
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self._pushed_back = b""
+
+    def peek(self, size):
+        """The next *size* bytes, read again by the next read()."""
+        if len(self._pushed_back) < size:
+            self._pushed_back += self.read(size - len(self._pushed_back))
+        return self._pushed_back[:size]
+
+    def read(self, size=-1):
+        if self._pushed_back:
+            chunk = self._pushed_back if size < 0 else self._pushed_back[:size]
+            self._pushed_back = self._pushed_back[len(chunk):]
+            return chunk
+        chunk = self.handle.read(size)
+        self.digest.update(chunk)
+        return chunk
+
+    def drain(self):
+        """Hash whatever follows the end of the tar stream (padding), so the digest covers the file."""
+        for chunk in iter(lambda: self.read(CHUNK_SIZE), b""):
+            pass
+        return self.digest.hexdigest()
+
+
+class Unpacked:
+    """What one pass over an archive produced: file names, their sha256, the archive's sha256."""
+
+    def __init__(self, names, digests, archive_sha256):
+        self.names = names
+        self.digests = digests
+        self.archive_sha256 = archive_sha256
+
+
+def unpack(tar_path, dest_dir, label=None, limits=None):
+    """Extract the flat regular files of *tar_path* into the existing *dest_dir* in one pass.
+
+    The archive is decompressed once: each member is validated before any of its bytes are
+    written, and hashed while it is written, as is the archive itself while it is read. Files
+    are created by us (owner = the running user, mode 0755 or 0644 from the archive's executable
+    bit only); ownership and timestamps are never taken from it. On any failure every file
+    written so far is removed again, so a hostile or broken archive leaves nothing behind.
+    Raises UnsafeArchive for a bad archive and ExtractionFailed when writing fails (full disk,
+    read-only filesystem). Returns an Unpacked.
     """
     label = label or tar_path
-    identity = _identity(tar_path) if limits is None else None
     limits = limits or Limits()
-    written = []
+    written, digests = [], {}
     try:
-        if identity is not None and identity in _VALIDATED:
-            # Validated whole already and unchanged since: one streaming pass, each member still
-            # checked before it is written.
-            with tarfile.open(tar_path, "r|*") as archive:
+        with open(tar_path, "rb") as raw:
+            reader = _HashingReader(raw)
+            # gzip's own reader, not tarfile's stream mode: that one stops at the end of the first
+            # gzip member and would never see (or refuse) members hidden in a second one.
+            stream = gzip.GzipFile(fileobj=reader, mode="rb") if reader.peek(2) == GZIP_MAGIC else reader
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK_SIZE) as archive:
                 checker = _Checker(label, limits)
                 for member in archive:
                     name = checker.check(member)
                     if name:
-                        _extract_member(label, archive, member, name, dest_dir, written)
+                        digests[name] = _extract_member(label, archive, member, name, dest_dir, written)
                 checker.finish()
-        else:
-            with tarfile.open(tar_path, "r:*") as archive:
-                members = _validated(label, archive, limits)
-                for member, name in members:
-                    if name:
-                        _extract_member(label, archive, member, name, dest_dir, written)
+            archive_sha256 = reader.drain()
     except (UnsafeArchive, ExtractionFailed):
         _remove(written)
         raise
     except _READ_ERRORS as exc:
         _remove(written)
-        raise UnsafeArchive("%s: extraction failed (%s); the file is truncated or corrupt" % (label, exc))
+        raise UnsafeArchive("%s: not a readable tar.gz archive (%s); the file is truncated or corrupt" % (label, exc))
     except BaseException:
         _remove(written)
         raise
-    return [os.path.basename(path) for path in written]
+    return Unpacked([os.path.basename(path) for path in written], digests, archive_sha256)
+
+
+def safe_extract(tar_path, dest_dir, label=None, limits=None):
+    """unpack() for callers that need only the names of the files written."""
+    return unpack(tar_path, dest_dir, label, limits).names
 
 
 def _remove(paths):

@@ -228,7 +228,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._addons import ADDON_CONF_DIRS, takeover_summary
 from ansible_collections.nodeprep.cni.plugins.module_utils._arch import node_arch
-from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import make_dirs
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import make_dirs, unlink_quietly
 from ansible_collections.nodeprep.cni.plugins.module_utils._distro_layout import effective_layout, free_names, layout_dir, link_free_names
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_ops import Executor, clean_leftovers
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import (
@@ -245,32 +245,54 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import 
 from ansible_collections.nodeprep.cni.plugins.module_utils._journal import JOURNAL_NAME, Journal, Transaction, recover
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import Layout
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock, LockTimeout
-from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name, plugin_names, read_manifest
+from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import plugin_names, read_manifest
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import normalize_version
-from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive, list_members
+from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive
+from ansible_collections.nodeprep.cni.plugins.module_utils._staging import ReleaseTarball
 
 
-def tarball_plugins(src, check_mode: bool):
-    """Plugin names in *src*, every member validated; None when there is no tarball to read."""
-    if not src:
+def release_tarball(params: dict, versions_dir: str, check_mode: bool):
+    """The ReleaseTarball of src, read only if the plan needs it; None when there is no tarball."""
+    src = params["src"]
+    if not src or params["state"] != "present":
         return None
     if not os.path.isfile(src):
         if check_mode:
             return None  # the role copies the release only in a real run
         raise PlanError("src %s does not exist or is not a file; pass the path returned by nodeprep.cni.cni_release" % src)
-    return [name for name in list_members(src) if is_plugin_name(name)]
+    return ReleaseTarball(src, versions_dir, normalize_version(params["version"]), may_write=not check_mode)
 
 
-def make_plan(view: NodeView, params: dict, check_mode: bool):
+def make_plan(view: NodeView, params: dict, check_mode: bool, tarball=None):
     state = params["state"]
     version = normalize_version(params["version"]) if params["version"] else None
     if state == "present":
-        wish = Wish(params, version, tarball_plugins(params["src"], check_mode), check_mode)
+        wish = Wish(params, version, tarball.plugin_names if tarball else None, check_mode)
         return plan_present(view, wish)
     if state == "rollback":
         return plan_rollback(view, version, params["plugins"], params["adopt"])
     return plan_absent(view)
+
+
+def discard_stage(tarball) -> None:
+    if tarball is not None:
+        tarball.discard()
+
+
+def forget_fresh_dirs(layout: Layout, created: list) -> None:
+    """Undo what a refused run made on a fresh node: the lock file and the directories it created.
+
+    Called under the lock: a run waiting on it finds the name gone and makes its own.
+    """
+    if not created:
+        return
+    unlink_quietly(layout.lock_path)
+    for directory in reversed(created):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return  # something else is in it now: not ours to remove
 
 
 def run(module: AnsibleModule) -> dict:
@@ -283,11 +305,15 @@ def run(module: AnsibleModule) -> dict:
     exists = os.path.isdir(layout.versions_dir)
     if params["state"] == "rollback" and not exists:
         raise PlanError("nothing to roll back to: %s does not exist" % layout.versions_dir)
+    tarball = release_tarball(params, layout.versions_dir, check_mode)
+    created = []
     if params["state"] == "present" and not exists and not check_mode:
-        # Plan once before creating anything, so a refusal on a fresh node leaves it untouched:
-        # the node lock lives in versions_dir and is never removed, so versions_dir would stay.
-        make_plan(NodeView.read(layout), params, check_mode)
-        make_dirs(layout.versions_dir)
+        if tarball is None:
+            # Plan once before creating anything, so a refusal on a fresh node leaves it untouched.
+            make_plan(NodeView.read(layout), params, check_mode)
+        # With a tarball the plan reads it into a stage inside versions_dir, so the dir comes
+        # first; a refusal then removes what this run created (forget_fresh_dirs).
+        created = make_dirs(layout.versions_dir)
         exists = True
 
     journal = Journal(os.path.join(layout.versions_dir, JOURNAL_NAME))
@@ -302,10 +328,18 @@ def run(module: AnsibleModule) -> dict:
         if recovered:
             module.warn("an interrupted run left %s; it was %s before this run" % (journal.path, recovered))
         view = NodeView.read(layout)
-        plan = make_plan(view, params, check_mode)
-        before = view.snapshot()
-        if plan.ops and not check_mode:
-            execute(module, layout, plan, journal)
+        try:
+            plan = make_plan(view, params, check_mode, tarball)
+            before = view.snapshot()
+            if plan.ops and not check_mode:
+                execute(module, layout, plan, journal, tarball)
+        except BaseException:
+            # A refusal, a bad archive or a failure undone in full leaves a fresh node as it was.
+            discard_stage(tarball)
+            if not journal.exists():
+                forget_fresh_dirs(layout, created)
+            raise
+        discard_stage(tarball)
         after = predict(before, plan, params["state"]) if check_mode else NodeView.read(layout).snapshot()
         distro = fill_layout_dir(params, layout, plan, check_mode)
     for warning in plan.warnings:
@@ -361,10 +395,11 @@ def report_src_needed(exc: SrcNeeded) -> dict:
             "actions": [], "recovered": "", "took_over": "", "layout": {"name": None, "dir": "", "linked": []}}
 
 
-def execute(module: AnsibleModule, layout: Layout, plan, journal: Journal) -> None:
+def execute(module: AnsibleModule, layout: Layout, plan, journal: Journal, tarball=None) -> None:
     """Run the plan; on any failure undo exactly what this run changed, then report why."""
     transaction = Transaction(journal)
-    executor = Executor(layout, transaction, module.run_command, module.params["probe_timeout"], module.params["source_url"])
+    executor = Executor(layout, transaction, module.run_command, module.params["probe_timeout"], module.params["source_url"],
+                        tarball)
     try:
         executor.run(plan)
     except BaseException as exc:

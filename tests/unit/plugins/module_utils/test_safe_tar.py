@@ -20,6 +20,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import (
     UnsafeArchive,
     list_members,
     safe_extract,
+    unpack,
 )
 from ansible_collections.nodeprep.cni.tests.unit.module_runner import (
     REAL_PLUGIN_DIR,
@@ -265,28 +266,44 @@ def test_a_full_disk_fails_clearly_and_leaves_nothing(tmp_path):
     assert issubclass(ExtractionFailed, ValueError)
 
 
-def test_an_archive_listed_before_is_extracted_in_one_pass_with_the_same_bytes(tmp_path, dest, monkeypatch):
+def test_unpack_reads_the_archive_once_and_hashes_what_it_writes(tmp_path, dest, monkeypatch):
     bridge = _real_bridge()
     tar_path = str(tmp_path / "release.tgz")
     build_tarball(tar_path, {"bridge": bridge, "LICENSE": b"license\n"})
-    assert sorted(list_members(tar_path)) == ["LICENSE", "bridge"]
     opened = []
     real_open = tarfile.open
-    monkeypatch.setattr(tarfile, "open", lambda path, mode, *a, **k: opened.append(mode) or real_open(path, mode, *a, **k))
-    assert sorted(list_members(tar_path)) == ["LICENSE", "bridge"]  # remembered: not read again
-    assert sorted(safe_extract(tar_path, str(dest))) == ["LICENSE", "bridge"]
-    assert opened == ["r|*"]
-    assert sha256_file(str(dest / "bridge")) == sha256_bytes(bridge)
+    monkeypatch.setattr(tarfile, "open", lambda *a, **k: opened.append(k.get("mode")) or real_open(*a, **k))
+
+    unpacked = unpack(tar_path, str(dest))
+
+    assert opened == ["r|"]  # one streaming pass (gzip read by gzip), no listing pass before it
+    assert sorted(unpacked.names) == ["LICENSE", "bridge"]
+    assert unpacked.digests == {"bridge": sha256_bytes(bridge), "LICENSE": sha256_bytes(b"license\n")}
+    assert unpacked.digests["bridge"] == sha256_file(str(dest / "bridge"))
+    assert unpacked.archive_sha256 == sha256_file(tar_path)
 
 
-def test_an_archive_replaced_after_listing_is_validated_whole_again(tmp_path, dest):
+def test_a_hostile_member_after_good_ones_leaves_nothing_written(tmp_path, dest):
     tar_path = str(tmp_path / "release.tgz")
-    build_tarball(tar_path, {"bridge": b"#!/bin/sh\n"})
-    assert list_members(tar_path) == ["bridge"]
-    with tarfile.open(tar_path + ".new", "w:gz") as archive:
-        add_member(archive, "bridge", b"#!/bin/sh\n", mode=0o755)
+    with tarfile.open(tar_path, "w:gz") as archive:
+        add_member(archive, "bridge", _real_bridge(), mode=0o755)
+        add_member(archive, "LICENSE", b"license\n")
         add_member(archive, "../evil", b"x")
-    os.replace(tar_path + ".new", tar_path)
-    with pytest.raises(UnsafeArchive):
-        safe_extract(tar_path, str(dest))
+    with pytest.raises(UnsafeArchive, match="escapes the target directory"):
+        unpack(tar_path, str(dest))
+    assert os.listdir(str(dest)) == []
+    assert not os.path.exists(str(tmp_path / "evil"))
+
+
+def test_a_member_hidden_in_a_second_gzip_member_is_seen_and_refused(tmp_path, dest):
+    """One tar stream split over two concatenated gzip members, the hostile file in the second."""
+    plain = tmp_path / "release.tar"
+    with tarfile.open(str(plain), "w") as archive:
+        add_member(archive, "bridge", _real_bridge(), mode=0o755)
+        add_member(archive, "/etc/cron.d/evil", b"* * * * * root true\n")
+    data = plain.read_bytes()
+    tar_path = tmp_path / "release.tgz"
+    tar_path.write_bytes(gzip.compress(data[:512 * 4]) + gzip.compress(data[512 * 4:]))
+    with pytest.raises(UnsafeArchive, match="absolute path"):
+        unpack(str(tar_path), str(dest))
     assert os.listdir(str(dest)) == []
