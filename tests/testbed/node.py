@@ -137,7 +137,11 @@ def _is_zombie(pid: int) -> bool:
 
 def _children(pid: int) -> list[int]:
     children = []
-    for task in Path("/proc/%d/task" % pid).glob("*/children"):
+    try:
+        tasks = list(Path("/proc/%d/task" % pid).glob("*/children"))
+    except OSError:
+        return children  # the process ended while the tree was walked: it has no children now
+    for task in tasks:
         try:
             children.extend(int(c) for c in task.read_text().split())
         except OSError:
