@@ -86,7 +86,7 @@ class Bed:
         self.run_index += 1
         # Every run of ours starts with an empty controller cache, as an AWX job does.
         return {"cni_plugins_version": version, "cni_plugins_base_url": self.mirror.base_url,
-                "cni_plugins_controller_cache_dir": str(self.workdir / ("controller-cache-%d" % self.run_index))}
+                "cni_plugins_controller_cache_dir": str(self.workdir / ("controller-cache-%s-%d" % (self.transport, self.run_index)))}
 
     def play(self, playbook: Path, count: int, extra_vars: dict, profile: bool = False) -> dict:
         """One timed ansible-playbook run; wall time and what the mirror served during it."""
@@ -117,6 +117,13 @@ class Bed:
                 raise BenchError("node %s has no working /opt/cni/bin/bridge after installing %s" % (node.name, version))
 
 
+def check_one_download(approach: str, what: str, figures: dict) -> None:
+    """Ours starts every run with an empty controller cache: exactly one tarball must be served."""
+    if approach == "ours" and figures["tarballs"] != 1:
+        raise BenchError("ours served %d tarballs for a %s of one architecture; it must fetch exactly one"
+                         % (figures["tarballs"], what))
+
+
 def measure(bed: Bed, approach: str, count: int) -> dict:
     """First install on wiped nodes, then the re-run with nothing to do."""
     playbook = APPROACHES[approach]
@@ -124,6 +131,7 @@ def measure(bed: Bed, approach: str, count: int) -> dict:
     first = bed.play(playbook, count, bed.extra_vars(approach, VERSION_A))
     if first["changed"] != count:
         raise BenchError("%s first install changed %d of %d nodes" % (approach, first["changed"], count))
+    check_one_download(approach, "first install", first)
     bed.check_installed(count, VERSION_A)
     rerun = bed.play(playbook, count, bed.extra_vars(approach, VERSION_A))
     if rerun["changed"] != 0:
@@ -138,6 +146,7 @@ def measure_upgrade(bed: Bed, approach: str, count: int) -> dict:
     upgrade = bed.play(playbook, count, bed.extra_vars(approach, VERSION_B))
     if upgrade["changed"] != count:
         raise BenchError("%s upgrade changed %d of %d nodes" % (approach, upgrade["changed"], count))
+    check_one_download(approach, "upgrade", upgrade)
     bed.check_installed(count, VERSION_B)
     return {"upgrade": upgrade}
 
