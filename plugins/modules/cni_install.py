@@ -105,7 +105,8 @@ options:
   layout:
     description:
       - The distribution's own plugin directory, filled after the install with the current version's plugins
-        whose names are free there; whatever already carries a name there is left alone.
+        whose names are free there; whatever already carries a name there is left alone. O(state=absent)
+        removes the links made there (those to C(<versions_dir>/current/<name>)) and nothing else.
       - V(standard) and V(rke2) - none (RKE2 uses O(bin_dir)).
       - V(k3s) - C(/var/lib/rancher/k3s/data/cni), or C(data/current/bin) of k3s releases before October 2024.
         k3s re-creates its own links there at every start, so those stay k3s's.
@@ -209,10 +210,12 @@ src_needed:
   returned: always
   type: bool
 layout:
-  description: The layout in effect (O(layout) with V(auto) resolved) and its plugin dir (empty for none).
+  description:
+    - The layout in effect (O(layout) with V(auto) resolved) and its plugin dir (empty for none).
+    - C(linked) names the links made there by this run, C(unlinked) those an O(state=absent) run took back.
   returned: always
   type: dict
-  sample: {name: k3s, dir: /var/lib/rancher/k3s/data/cni, linked: [macvlan, tuning]}
+  sample: {name: k3s, dir: /var/lib/rancher/k3s/data/cni, linked: [macvlan, tuning], unlinked: []}
 recovered:
   description:
     - What happened to the journal of an interrupted run found at the start, V(rolled back) or
@@ -229,7 +232,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodeprep.cni.plugins.module_utils._addons import ADDON_CONF_DIRS, takeover_summary
 from ansible_collections.nodeprep.cni.plugins.module_utils._arch import node_arch
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import make_dirs, unlink_quietly
-from ansible_collections.nodeprep.cni.plugins.module_utils._distro_layout import effective_layout, free_names, layout_dir, link_free_names
+from ansible_collections.nodeprep.cni.plugins.module_utils._distro_layout import (
+    effective_layout,
+    free_names,
+    layout_dir,
+    link_free_names,
+    our_links,
+    unlink_names,
+)
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_ops import Executor, clean_leftovers
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import (
     NodeView,
@@ -341,7 +351,7 @@ def run(module: AnsibleModule) -> dict:
             raise
         discard_stage(tarball)
         after = predict(before, plan, params["state"]) if check_mode else NodeView.read(layout).snapshot()
-        distro = fill_layout_dir(params, layout, plan, check_mode)
+        distro = settle_layout_dir(params, layout, plan, check_mode)
     for warning in plan.warnings:
         module.warn(warning)
     took_over = takeover_summary([{"original": op["path"]} for op in plan.ops if op["op"] == "adopt"],
@@ -349,7 +359,7 @@ def run(module: AnsibleModule) -> dict:
     if took_over and not check_mode:
         module.warn(took_over)
     result = {
-        "changed": bool(plan.ops) or bool(recovered) or bool(distro["linked"]),
+        "changed": bool(plan.ops) or bool(recovered) or bool(distro["linked"]) or bool(distro["unlinked"]),
         "arch": node_arch(),
         "src_needed": False,
         "layout": distro,
@@ -365,18 +375,25 @@ def run(module: AnsibleModule) -> dict:
         "took_over": took_over,
     }
     if module._diff:
-        if distro["linked"]:
-            before = dict(before, layout_links=[])
+        if distro["linked"] or distro["unlinked"]:
+            before = dict(before, layout_links=["%s/%s" % (distro["dir"], name) for name in distro["unlinked"]])
             after = dict(after, layout_links=["%s/%s" % (distro["dir"], name) for name in distro["linked"]])
         result["diff"] = {"before": before, "after": after}
     return result
 
 
-def fill_layout_dir(params: dict, layout: Layout, plan, check_mode: bool) -> dict:
-    """Link the current version's plugins into the distribution's own dir where their names are free."""
-    name = effective_layout(params["layout"]) if params["state"] == "present" else "standard"
+def settle_layout_dir(params: dict, layout: Layout, plan, check_mode: bool) -> dict:
+    """The distribution's own plugin dir: the current version's plugins linked where their names
+    are free (present), or the links made there taken back (absent)."""
+    name = effective_layout(params["layout"]) if params["state"] != "rollback" else "standard"
     directory = layout_dir(name, params["image_dir"])
-    found = {"name": name, "dir": directory, "linked": []}
+    found = {"name": name, "dir": directory, "linked": [], "unlinked": []}
+    current_dir = os.path.join(layout.versions_dir, "current")
+    if directory and params["state"] == "absent":
+        found["unlinked"] = our_links(directory, current_dir)
+        if found["unlinked"] and not check_mode:
+            unlink_names(directory, found["unlinked"])
+        return found
     if not directory or not plan.current:
         return found
     manifest = read_manifest(layout.version_dir(plan.current))
@@ -384,7 +401,7 @@ def fill_layout_dir(params: dict, layout: Layout, plan, check_mode: bool) -> dic
     plugins = plugin_names(manifest) if manifest else list(plan.plugins or [])
     found["linked"] = free_names(directory, plugins)
     if found["linked"] and not check_mode:
-        link_free_names(directory, found["linked"], os.path.join(layout.versions_dir, "current"))
+        link_free_names(directory, found["linked"], current_dir)
     return found
 
 
@@ -392,7 +409,7 @@ def report_src_needed(exc: SrcNeeded) -> dict:
     """Nothing changed: the caller fetches the release and runs again with src."""
     return {"changed": False, "src_needed": True, "arch": node_arch(), "reason": str(exc), "version": None,
             "previous": None, "installed": False, "plugins": [], "links": {}, "adopted": [], "pruned": [],
-            "actions": [], "recovered": "", "took_over": "", "layout": {"name": None, "dir": "", "linked": []}}
+            "actions": [], "recovered": "", "took_over": "", "layout": {"name": None, "dir": "", "linked": [], "unlinked": []}}
 
 
 def execute(module: AnsibleModule, layout: Layout, plan, journal: Journal, tarball=None) -> None:
