@@ -539,12 +539,20 @@ def test_report_mode_settles_an_intact_node_in_that_one_run(node, releases):
     assert node.snapshot() == settled
 
 
-def test_image_layout_links_free_names_only_and_is_idempotent(node, releases):
+IMAGE_BRIDGE = b"#!/bin/sh\n# the image's own bridge\n"
+
+
+def image_with_its_own_bridge(node):
+    """An image's plugin dir that already has a bridge of its own: (dir, that bridge's bytes)."""
     image_dir = os.path.join(node.root, "image-bin")
     os.makedirs(image_dir)
-    theirs = b"#!/bin/sh\n# the image's own bridge\n"
     with open(os.path.join(image_dir, "bridge"), "wb") as handle:
-        handle.write(theirs)
+        handle.write(IMAGE_BRIDGE)
+    return image_dir, IMAGE_BRIDGE
+
+
+def test_image_layout_links_free_names_only_and_is_idempotent(node, releases):
+    image_dir, theirs = image_with_its_own_bridge(node)
     before = node.snapshot()
     planned = ok(install(node, releases[A], check_mode=True, diff=True, layout="image", image_dir=image_dir))
     assert planned["layout"]["linked"] == sorted(set(RELEASE_PLUGINS) - {"bridge"})
@@ -561,11 +569,7 @@ def test_image_layout_links_free_names_only_and_is_idempotent(node, releases):
 
 
 def test_absent_takes_back_the_layout_links_it_made_and_nothing_else(node, releases):
-    image_dir = os.path.join(node.root, "image-bin")
-    os.makedirs(image_dir)
-    theirs = b"#!/bin/sh\n# the image's own bridge\n"
-    with open(os.path.join(image_dir, "bridge"), "wb") as handle:
-        handle.write(theirs)
+    image_dir, theirs = image_with_its_own_bridge(node)
     # A link of someone else's that happens to point into /opt/cni: not made by us, so it stays.
     os.symlink("/opt/cni/bin/loopback", os.path.join(image_dir, "loopback"))
     before = node.snapshot()
