@@ -15,6 +15,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import file_digest
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import ADOPTED_INDEX, STAGE_PREFIX, TRASH_PREFIX
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import MANIFEST_NAME, build_manifest, is_plugin_name, read_manifest, write_manifest
+from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import copy_plugin_dir, list_plugin_dir
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import probe_plugin
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import safe_extract
 
@@ -48,8 +49,9 @@ def _read_text(path: str):
 class Executor:
     """Runs each planned operation as one journalled step of *tx*."""
 
-    def __init__(self, layout, tx, run_command, probe_timeout: float, source_url=None):
+    def __init__(self, layout, tx, run_command, probe_timeout: float, source_url=None, source=None):
         self.layout = layout
+        self.source = source  # the package a directory source belongs to, recorded in the manifest
         self.tx = tx
         self.run_command = run_command
         self.probe_timeout = probe_timeout
@@ -78,21 +80,28 @@ class Executor:
         self.cleanup.append({"kind": "rmdir", "path": op["path"]})
 
     # versions ----------------------------------------------------------------------------------
-    def _stage(self, version: str, src: str) -> str:
-        """Extract, hash and probe the release next to its final place, invisible to runtimes."""
+    def _stage(self, version: str, src: str, src_kind: str = "tarball") -> str:
+        """Extract (or copy), hash and probe the plugins next to their final place, invisible to runtimes."""
         stage_dir = tempfile.mkdtemp(prefix="%sv%s-" % (STAGE_PREFIX, version), dir=self.layout.versions_dir)
         self.cleanup.append({"kind": "rmtree", "path": stage_dir})
         os.chmod(stage_dir, 0o755)  # mkdtemp's 0700 would hide the plugins from non-root readers
-        names = safe_extract(src, stage_dir)
+        if src_kind == "dir":
+            names = copy_plugin_dir(src, list_plugin_dir(src), stage_dir)
+        else:
+            names = safe_extract(src, stage_dir)
         for name in names:
             if is_plugin_name(name):
                 probe_plugin(self.run_command, os.path.join(stage_dir, name), self.probe_timeout)
         source_url = self.source_url or "file://" + os.path.abspath(src)
-        write_manifest(stage_dir, build_manifest(stage_dir, version, names, source_url, file_digest(src)))
+        if src_kind == "dir":
+            manifest = build_manifest(stage_dir, version, names, source_url, None, source=dict(self.source or {}, type="package", dir=src))
+        else:
+            manifest = build_manifest(stage_dir, version, names, source_url, file_digest(src))
+        write_manifest(stage_dir, manifest)
         return stage_dir
 
     def _install(self, op):
-        stage_dir = self._stage(op["version"], op["src"])
+        stage_dir = self._stage(op["version"], op["src"], op.get("src_kind", "tarball"))
         version_dir = self.layout.version_dir(op["version"])
         self.tx.step({"kind": "rename", "src": stage_dir, "dst": version_dir}, atomic_move, stage_dir, version_dir)
 
@@ -100,7 +109,7 @@ class Executor:
         # File by file, each replaced in one rename, so `current` never lacks a file; the
         # replaced file is kept (hard-linked) aside until the run commits. Files the manifest
         # does not name are left alone.
-        stage_dir = self._stage(op["version"], op["src"])
+        stage_dir = self._stage(op["version"], op["src"], op.get("src_kind", "tarball"))
         version_dir = self.layout.version_dir(op["version"])
         aside = os.path.join(self.layout.versions_dir, "%sv%s-%d" % (TRASH_PREFIX, op["version"], os.getpid()))
         self._make_dir(aside, 0o700)

@@ -246,6 +246,15 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._journal import JOURN
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import Layout
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock, LockTimeout
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name, plugin_names, read_manifest
+from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import (
+    PackageMissing,
+    UnsafeSource,
+    installed_version_name,
+    list_plugin_dir,
+    query_package,
+    refuse_overlap,
+    version_label,
+)
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import normalize_version
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive, list_members
@@ -262,15 +271,42 @@ def tarball_plugins(src, check_mode: bool):
     return [name for name in list_members(src) if is_plugin_name(name)]
 
 
+def source_plugins(params: dict, check_mode: bool):
+    """Plugin names of the tarball or the package's directory, every entry validated."""
+    if params["src_dir"]:
+        return [name for name in list_plugin_dir(params["src_dir"]) if is_plugin_name(name)]
+    return tarball_plugins(params["src"], check_mode)
+
+
 def make_plan(view: NodeView, params: dict, check_mode: bool):
     state = params["state"]
-    version = normalize_version(params["version"]) if params["version"] else None
     if state == "present":
-        wish = Wish(params, version, tarball_plugins(params["src"], check_mode), check_mode)
+        # A release is X.Y.Z; a directory source is named by its package's version label.
+        version = installed_version_name(params["version"]) if params["src_dir"] else normalize_version(params["version"])
+        wish = Wish(params, version, source_plugins(params, check_mode), check_mode)
         return plan_present(view, wish)
     if state == "rollback":
+        version = installed_version_name(params["version"]) if params["version"] else None
         return plan_rollback(view, version, params["plugins"], params["adopt"])
     return plan_absent(view)
+
+
+def resolve_package(params: dict, layout: Layout, run_command) -> dict:
+    """With package given: the installed package's version, and params["version"] set to its label.
+
+    Raises SrcNeeded when the package is not installed (the caller installs it and runs again).
+    """
+    if not params["src_dir"]:
+        raise PlanError("package %s needs src_dir, the directory the package puts its plugins in (Debian's "
+                        "containernetworking-plugins: /usr/lib/cni)" % params["package"])
+    refuse_overlap(params["src_dir"], layout)
+    try:
+        found = query_package(run_command, params["package"])
+    except PackageMissing as exc:
+        raise SrcNeeded("%s; install it first (the role's source package does)" % exc)
+    if not params["version"]:
+        params["version"] = version_label(found["version"])
+    return {"name": params["package"], "version": found["version"], "manager": found["manager"]}
 
 
 def run(module: AnsibleModule) -> dict:
@@ -280,6 +316,13 @@ def run(module: AnsibleModule) -> dict:
     if params["keep"] < 2:
         raise PlanError("keep is %d; it counts current and previous, so it must be at least 2" % params["keep"])
     refuse_unusable_dirs(layout)
+    package = None
+    if params["state"] == "present" and params["package"]:
+        package = resolve_package(params, layout, module.run_command)
+    elif params["state"] == "present" and params["src_dir"]:
+        refuse_overlap(params["src_dir"], layout)
+    if params["state"] == "present" and not params["version"]:
+        raise PlanError("version is required with state present unless package names the installed package to take it from")
     exists = os.path.isdir(layout.versions_dir)
     if params["state"] == "rollback" and not exists:
         raise PlanError("nothing to roll back to: %s does not exist" % layout.versions_dir)
@@ -305,7 +348,7 @@ def run(module: AnsibleModule) -> dict:
         plan = make_plan(view, params, check_mode)
         before = view.snapshot()
         if plan.ops and not check_mode:
-            execute(module, layout, plan, journal)
+            execute(module, layout, plan, journal, package)
         after = predict(before, plan, params["state"]) if check_mode else NodeView.read(layout).snapshot()
         distro = fill_layout_dir(params, layout, plan, check_mode)
     for warning in plan.warnings:
@@ -329,6 +372,7 @@ def run(module: AnsibleModule) -> dict:
         "actions": ([("undo the interrupted run in %s" % journal.path)] if recovered == "rolled back" else []) + plan.actions,
         "recovered": recovered,
         "took_over": took_over,
+        "package": package,
     }
     if module._diff:
         if distro["linked"]:
@@ -358,13 +402,14 @@ def report_src_needed(exc: SrcNeeded) -> dict:
     """Nothing changed: the caller fetches the release and runs again with src."""
     return {"changed": False, "src_needed": True, "arch": node_arch(), "reason": str(exc), "version": None,
             "previous": None, "installed": False, "plugins": [], "links": {}, "adopted": [], "pruned": [],
-            "actions": [], "recovered": "", "took_over": "", "layout": {"name": None, "dir": "", "linked": []}}
+            "actions": [], "recovered": "", "took_over": "", "layout": {"name": None, "dir": "", "linked": []}, "package": None}
 
 
-def execute(module: AnsibleModule, layout: Layout, plan, journal: Journal) -> None:
+def execute(module: AnsibleModule, layout: Layout, plan, journal: Journal, package=None) -> None:
     """Run the plan; on any failure undo exactly what this run changed, then report why."""
     transaction = Transaction(journal)
-    executor = Executor(layout, transaction, module.run_command, module.params["probe_timeout"], module.params["source_url"])
+    source = {"package": package["name"], "package_version": package["version"], "manager": package["manager"]} if package else None
+    executor = Executor(layout, transaction, module.run_command, module.params["probe_timeout"], module.params["source_url"], source)
     try:
         executor.run(plan)
     except BaseException as exc:
@@ -386,6 +431,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             src=dict(type="path"),
+            src_dir=dict(type="path"),
+            package=dict(type="str"),
             version=dict(type="str"),
             source_url=dict(type="str"),
             versions_dir=dict(type="path", default="/opt/cni/versions"),
@@ -401,7 +448,8 @@ def main():
             layout=dict(type="str", default="standard", choices=["auto", "standard", "k3s", "rke2", "image"]),
             image_dir=dict(type="path", default="/bin"),
         ),
-        required_if=[("state", "present", ("version",))],
+        required_if=[("state", "present", ("version", "package"), True)],
+        mutually_exclusive=[("src", "src_dir"), ("src", "package")],
         supports_check_mode=True,
     )
     try:
@@ -410,7 +458,7 @@ def main():
         if module.params["on_missing_src"] != "report":
             module.fail_json(msg=str(exc))
         result = report_src_needed(exc)
-    except (PlanError, UnsafeArchive, ProbeFailed, LockTimeout, ValueError) as exc:
+    except (PlanError, UnsafeArchive, UnsafeSource, ProbeFailed, LockTimeout, ValueError) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg="%s; the run was undone. Check that the path is writable by the user Ansible runs as "
