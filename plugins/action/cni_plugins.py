@@ -146,8 +146,9 @@ class ActionModule(ActionBase):
             module_args["update_cache"] = True
         added = self._node(package["module"], module_args)
         if added.get("failed"):
-            raise AnsibleActionFail("cannot install package %s (package_name) with %s: %s; check the name and that a repository "
-                                    "configured on the node provides it (package_update_cache refreshes the index first)"
+            raise AnsibleActionFail("cannot install package %s (package_name) with %s: %s; if the package is unknown, check the name "
+                                    "and that a repository configured on the node provides it (package_update_cache refreshes the "
+                                    "index first)"
                                     % (package["name"], package["module"], (added.get("msg") or "").strip()))
         summary = {"name": package["name"], "module": package["module"], "changed": bool(added.get("changed")), "os_family": family}
         if self._task.check_mode:
