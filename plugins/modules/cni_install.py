@@ -31,6 +31,16 @@ description:
     two spellings of one directory, or a directory, fifo or device carrying a plugin's name are
     refused before any change. A version directory without a manifest is set aside under
     C(.adopted/), never emptied. A link directory with nothing to change needs no write access.
+  - A directory can be the source instead of a tarball (O(src_dir)), typically the plugin directory of an OS
+    package (O(package)). Its entries are held to a release member's rules - plain names, regular files,
+    executable (C(LICENSE) and C(README.md) excepted), no setuid or setgid bit, size limits, no symlinks or
+    subdirectories - and a single bad entry refuses the whole directory before anything is written.
+  - With O(package), the version is the one the package manager reports (C(dpkg-query), else C(rpm)) unless
+    O(version) is given, mapped to a safe directory name - C([epoch:]upstream[-revision]) keeps upstream and
+    revision as they are, C(~) becomes C(-), a non-zero epoch becomes a C(+epoch<N>) suffix (C(:) separates
+    C(CNI_PATH) entries) - so C(1.1.1+ds1-3+b5) is C(v1.1.1+ds1-3+b5) and C(1:1.4.0-1.1) is C(v1.4.0-1.1+epoch1).
+    The upstream part must be C(X.Y.Z); otherwise pass O(version). The same package version is assumed to carry
+    the same files, so an intact version directory is kept without reading the package's files again.
 author:
   - nodeprep.cni contributors (@nodeprep)
 options:
@@ -39,11 +49,28 @@ options:
       - Path on the node of a verified release tarball, as returned by M(nodeprep.cni.cni_release).
       - Needed only when the version is not installed intact.
     type: path
+  src_dir:
+    description:
+      - A directory on the node whose files are the plugins to install, instead of O(src) - the plugin directory of
+        the package O(package) (Debian's C(containernetworking-plugins) - C(/usr/lib/cni); C(kubernetes-cni) -
+        C(/opt/cni/bin)).
+      - It must not be O(bin_dir), one of O(link_dirs) or inside O(versions_dir) - links there would replace the
+        package's own files and its next upgrade would overwrite them - so that is refused, naming the fix (choose
+        another O(bin_dir)).
+    type: path
+  package:
+    description:
+      - The installed OS package O(src_dir) belongs to. Its version (from C(dpkg-query) or C(rpm)) names the install
+        when O(version) is not given, and the manifest records the package and its version.
+      - A package that is not installed fails, or with O(on_missing_src=report) is reported as RV(src_needed) so a
+        caller can install it and run again.
+    type: str
   version:
     description:
-      - Release version, with or without a leading C(v).
-      - Required for O(state=present). For O(state=rollback), the installed version to return to;
-        defaults to the one C(previous) names.
+      - Release version, with or without a leading C(v); with O(src_dir), any version directory name
+        (C(X.Y.Z) with an optional suffix of letters, digits, C(.), C(+) and C(-)).
+      - Required for O(state=present) unless O(package) is given. For O(state=rollback), the installed version to
+        return to (a release or a package's version directory name); defaults to the one C(previous) names.
     type: str
   source_url:
     description: URL the tarball came from, recorded in the manifest.
@@ -141,6 +168,11 @@ EXAMPLES = r"""
     link_dirs:
       - /var/lib/rancher/k3s/data/cni
 
+- name: Install Debian's containernetworking-plugins package (already installed) as a version of its own
+  nodeprep.cni.cni_install:
+    package: containernetworking-plugins
+    src_dir: /usr/lib/cni
+
 - name: Go back to the previous version
   nodeprep.cni.cni_install:
     state: rollback
@@ -213,6 +245,11 @@ layout:
   returned: always
   type: dict
   sample: {name: k3s, dir: /var/lib/rancher/k3s/data/cni, linked: [macvlan, tuning]}
+package:
+  description: With O(package), the package C(name), its C(version) as the package manager reports it, and the C(manager).
+  returned: always
+  type: dict
+  sample: {name: containernetworking-plugins, version: "1.1.1+ds1-3+b5", manager: dpkg}
 recovered:
   description:
     - What happened to the journal of an interrupted run found at the start, V(rolled back) or
