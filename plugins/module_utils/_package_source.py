@@ -203,4 +203,3 @@ def package_family(os_release_text: str):
         if word in ("suse", "opensuse", "sles", "sle-micro") or word.startswith("opensuse"):
             return "Suse"
     return None
-

@@ -1,5 +1,6 @@
 """cni_plugins_source: package on an offline node: Debian's real containernetworking-plugins from a
-local flat apt repo, linked into the versioned layout; then back to a release and a rollback to it."""
+local flat apt repo, linked into the versioned layout; a package update; then a release and a
+rollback to the package's version."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +9,7 @@ import os
 
 import pytest
 
-from tests.testbed.apt_repo import PLUGINS_PACKAGE, PLUGINS_VERSION, build_flat_repo
+from tests.testbed.apt_repo import PLUGINS_PACKAGE, PLUGINS_VERSION, add_rebuilt_version, build_flat_repo
 from tests.testbed.tree import node_state, resolved_links, temp_leftovers
 
 SITE = "playbooks/site.yml"
@@ -16,6 +17,8 @@ VERIFY = "playbooks/verify.yml"
 TASK = "nodeprep.cni.cni_plugins : Install the wanted release (or the OS package) unless the node has it intact, and link it"
 # The package's version as a version directory name (see plugins/module_utils/_package_source.py).
 LABEL = PLUGINS_VERSION
+UPDATED = "1:" + PLUGINS_VERSION
+UPDATED_LABEL = PLUGINS_VERSION + "+epoch1"
 K3S_DIR = "/var/lib/rancher/k3s/data/cni"
 PACKAGE_VARS = {"cni_plugins_source": "package", "cni_plugins_package_update_cache": True, "cni_plugins_link_dirs": [K3S_DIR]}
 
@@ -84,8 +87,11 @@ def test_package_source_install_rerun_check_then_release_and_rollback(
 
     # The report names the package's version and the source.
     report_dir = tmp_path / "reports"
-    verified = run_playbook(VERIFY, inv, extra_vars={"nodeprep_report_dir": str(report_dir), "cni_plugins_link_dirs": [K3S_DIR]})
+    verified = run_playbook(VERIFY, inv, extra_vars={"nodeprep_report_dir": str(report_dir), "cni_plugins_link_dirs": [K3S_DIR]},
+                            verbosity=1)
     assert verified.rc == 0, verified.describe()
+    shown = verified.result("Show the node's report", node.name)["msg"]
+    assert "current %s, previous -" % LABEL in shown and "source: package %s %s" % (PLUGINS_PACKAGE, PLUGINS_VERSION) in shown, shown
     report = json.loads((report_dir / (node.name + ".json")).read_text())["cni_plugins"]
     assert report["current"] == LABEL and report["healthy"] is True, report
     assert report["current_source"]["type"] == "package" and report["current_source"]["package_version"] == PLUGINS_VERSION
@@ -99,18 +105,30 @@ def test_package_source_install_rerun_check_then_release_and_rollback(
     assert rechecked.rc == 0 and rechecked.changed(node.name) == 0, rechecked.describe()
     assert node_state(node) == settled
 
+    # The distribution updates the package (here: the same files under a version with an epoch, which
+    # dpkg takes as newer): the next run installs it as a version of its own, the old one is previous.
+    add_rebuilt_version(node.path("/srv/nodeprep-apt"), UPDATED)
+    node.run("apt-get update -qq && apt-get install -y -qq containernetworking-plugins >/dev/null", timeout=300)
+    updated = run_playbook(SITE, inv, extra_vars=PACKAGE_VARS)
+    assert updated.rc == 0, updated.describe()
+    assert updated.result(TASK, node.name)["version"] == UPDATED_LABEL
+    assert os.readlink(node.path("/opt/cni/versions/current")) == "v" + UPDATED_LABEL
+    assert os.readlink(node.path("/opt/cni/versions/previous")) == "v" + LABEL
+    assert json.loads(node.path("/opt/cni/versions/v%s/.nodeprep-manifest.json" % UPDATED_LABEL).read_text()
+                      )["source"]["package_version"] == UPDATED
+
     # Back to a release (the test bed's mirror, fetched on the controller): the package's version is previous.
     released = run_playbook(SITE, inv, extra_vars=role_vars("9.0.0"))
     assert released.rc == 0, released.describe()
     assert os.readlink(node.path("/opt/cni/versions/current")) == "v9.0.0"
-    assert os.readlink(node.path("/opt/cni/versions/previous")) == "v" + LABEL
+    assert os.readlink(node.path("/opt/cni/versions/previous")) == "v" + UPDATED_LABEL
     assert resolved_links(node)["bridge"] == "/opt/cni/versions/v9.0.0/bridge"
 
     # Rollback returns to the package's version, byte for byte.
     rolled = run_playbook(module_playbook(state="rollback"), inv)
     assert rolled.rc == 0, rolled.describe()
-    assert os.readlink(node.path("/opt/cni/versions/current")) == "v" + LABEL
-    assert resolved_links(node)["bridge"] == "/opt/cni/versions/v%s/bridge" % LABEL
+    assert os.readlink(node.path("/opt/cni/versions/current")) == "v" + UPDATED_LABEL
+    assert resolved_links(node)["bridge"] == "/opt/cni/versions/v%s/bridge" % UPDATED_LABEL
     through_link = node.run(["sha256sum", "/opt/cni/bin/bridge"]).stdout.split()[0]
     assert through_link == sha256(package_dir / "bridge")
     node.run("CNI_COMMAND=VERSION /opt/cni/bin/bridge </dev/null")

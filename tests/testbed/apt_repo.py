@@ -6,8 +6,10 @@ downloaded once with ``apt-get download`` into the test bed's cache (tools/testb
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from tests.testbed.node import TESTBED_CACHE
@@ -46,6 +48,28 @@ def ensure_debs() -> None:
     subprocess.run(["apt-get", "download", "-qq"] + names, cwd=DEBS_CACHE, check=True)
 
 
+def add_rebuilt_version(repo: Path, version: str) -> Path:
+    """Debian's package rebuilt under another *version* (same files), added to *repo* and indexed.
+
+    Stands for a package update from the distribution: dpkg upgrades to it like to any newer version.
+    """
+    with tempfile.TemporaryDirectory(prefix="deb-") as scratch:
+        tree = Path(scratch) / "tree"
+        subprocess.run(["dpkg-deb", "-R", str(_found(PLUGINS_PACKAGE)), str(tree)], check=True)
+        control = tree / "DEBIAN" / "control"
+        control.write_text(re.sub(r"(?m)^Version: .*$", "Version: " + version, control.read_text()))
+        built = repo / ("%s_%s_amd64.deb" % (PLUGINS_PACKAGE, version.replace(":", "%3a")))
+        subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tree), str(built)], check=True, capture_output=True)
+    _index(repo)
+    return built
+
+
+def _index(repo: Path) -> None:
+    index = subprocess.run(["dpkg-scanpackages", "--multiversion", ".", "/dev/null"], cwd=repo, capture_output=True,
+                           text=True, check=True)
+    (repo / "Packages").write_text(index.stdout)
+
+
 def build_flat_repo(dest: Path) -> Path:
     """Copy the packages into *dest* and index them there; returns *dest*."""
     missing = missing_debs()
@@ -55,7 +79,5 @@ def build_flat_repo(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for package in (PLUGINS_PACKAGE,) + DEPENDENCIES:
         shutil.copy2(_found(package), dest)
-    index = subprocess.run(["dpkg-scanpackages", "--multiversion", ".", "/dev/null"], cwd=dest, capture_output=True,
-                           text=True, check=True)
-    (dest / "Packages").write_text(index.stdout)
+    _index(dest)
     return dest

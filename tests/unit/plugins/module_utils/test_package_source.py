@@ -98,7 +98,7 @@ def test_the_real_debian_plugin_dir_is_accepted():
     ("notexec", lambda p: (p.write_bytes(b"x"), os.chmod(p, 0o644)), "is not executable"),
     ("link", lambda p: os.symlink("/bin/sh", p), "is a symlink"),
     ("sub", lambda p: p.mkdir(), "is a subdirectory"),
-    ("fifo", lambda p: os.mkfifo(p), "special file"),
+    ("fifo", os.mkfifo, "special file"),
     (".hidden", lambda p: (p.write_bytes(b"x"), os.chmod(p, 0o755)), "hidden name"),
     ("bad name", lambda p: (p.write_bytes(b"x"), os.chmod(p, 0o755)), "not a plain plugin file name"),
 ])
