@@ -139,7 +139,7 @@ def test_package_source_install_rerun_check_then_release_and_rollback(
     node.run("CNI_COMMAND=VERSION /opt/cni/bin/bridge </dev/null")
 
 
-def test_unknown_package_is_refused_naming_it_and_nothing_changes(offline_node, inventory, run_playbook):
+def test_unknown_package_and_download_settings_are_refused_and_nothing_changes(offline_node, inventory, run_playbook):
     node = offline_node
     inv = inventory([node])
     before = node_state(node)
@@ -152,4 +152,14 @@ def test_unknown_package_is_refused_naming_it_and_nothing_changes(offline_node, 
     assert "check the name and that a repository configured on the node provides it" in message, message
     assert node_state(node) == before
     assert not node.path("/opt/cni/versions").exists()
+    assert node.path("/var/lib/dpkg/status").read_bytes() == dpkg_before
+
+    # Download settings mean nothing to a package: refused before the node is asked anything.
+    mixed = run_playbook(SITE, inv, extra_vars=dict(PACKAGE_VARS, cni_plugins_base_url="http://127.0.0.1:9/mirror",
+                                                    cni_plugins_mirrors=["http://127.0.0.1:9/other"]))
+    assert mixed.rc != 0
+    message = failure_messages(mixed)
+    assert "source is package, so base_url, mirrors would not be used" in message, message
+    assert "leave base_url, mirrors at the default or set source to release" in message, message
+    assert node_state(node) == before
     assert node.path("/var/lib/dpkg/status").read_bytes() == dpkg_before
