@@ -15,7 +15,7 @@ from tests.testbed.tree import node_state, resolved_links, temp_leftovers
 
 SITE = "playbooks/site.yml"
 VERIFY = "playbooks/verify.yml"
-TASK = "nodeprep.cni.cni_plugins : Install the wanted release (or the OS package) unless the node has it intact, and link it"
+TASK = "nodeprep.cni.cni_plugins : Install the wanted release unless the node has it intact, and link it"
 # The package's version as a version directory name (see plugins/module_utils/_package_source.py).
 LABEL = PLUGINS_VERSION
 UPDATED = "1:" + PLUGINS_VERSION
