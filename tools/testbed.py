@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.testbed import apt_repo  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import containerd_rootfs  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import node as node_mod  # noqa: E402  (needs REPO on sys.path)
 
@@ -294,6 +295,8 @@ def cmd_bootstrap(_args: argparse.Namespace) -> int:
     ensure_rootfs()
     for suite in node_mod.SUITES:
         ensure_containerd_rootfs(suite)
+    # The package-source test installs Debian's real package from a local repo inside an offline node.
+    apt_repo.ensure_debs()
     node_mod.raise_inotify_limit()
     check_node_boots()
     log("bootstrap done in %.1f s" % (time.monotonic() - started))

@@ -10,6 +10,11 @@
    a cache shared by every fork and host (cni_release's lock and cache), or on the node.
 3. The verified tarball goes into the node's cache (temp name, then a rename) and cni_install runs
    again with it.
+
+With source package the same shape: cni_install reads the package's version from the node's package
+manager and settles an intact install in that one run; only when the package is missing is it
+installed (apt, dnf or zypper, as the OS family's os_packages entry says), then its plugin dir is
+copied into the version named after the package's version.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import LockTimeout
+from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_family
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
     BROKEN_VERSIONS,
     DEFAULT_BASE_URL,
@@ -35,7 +41,12 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
 from ansible_collections.nodeprep.cni.plugins.modules import cni_release
 
 ARGUMENT_SPEC = {
-    "version": {"type": "str", "required": True},
+    "source": {"type": "str", "default": "release", "choices": ["release", "package"]},
+    "version": {"type": "str"},
+    "package_name": {"type": "str", "default": ""},
+    "package_dir": {"type": "str", "default": ""},
+    "package_update_cache": {"type": "bool", "default": False},
+    "os_packages": {"type": "dict", "default": {}},
     "base_url": {"type": "str", "default": DEFAULT_BASE_URL},
     "mirrors": {"type": "list", "elements": "str", "default": []},
     "checksums": {"type": "dict", "default": {}},
@@ -61,6 +72,8 @@ ARGUMENT_SPEC = {
     "retries": {"type": "int", "default": 3},
 }
 RELEASE_KEYS = ("path", "sha256", "url", "version", "arch", "downloaded", "checksum_source")
+# Options that only say how a release is downloaded; with source package the package manager fetches.
+DOWNLOAD_OPTIONS = ("base_url", "mirrors", "checksums", "checksum_algorithm", "require_pinned", "download_on", "headers", "ca_path")
 
 
 class ActionModule(ActionBase):
@@ -80,6 +93,10 @@ class ActionModule(ActionBase):
     # --- the three steps -------------------------------------------------------------------
 
     def _settle(self, args):
+        if args["source"] == "package":
+            return self._settle_package(args)
+        if not args["version"]:
+            raise AnsibleActionFail("version is required with source release; set cni_plugins_version (for example 1.9.1)")
         version = self._refuse_early(args)
         asked = self._node("nodeprep.cni.cni_install", self._install_args(args, version, on_missing_src="report"))
         if asked.get("failed") or not asked.get("src_needed"):
@@ -109,6 +126,63 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("retries must be 0 or more, timeout and deadline more than 0 (got retries=%s, timeout=%s, deadline=%s)"
                                     % (args["retries"], args["timeout"], args["deadline"]))
         return version
+
+    # --- source package -----------------------------------------------------------------------
+
+    def _settle_package(self, args):
+        """Like a release: ask the node first; install the package only when it is missing, then link it."""
+        self._refuse_download_options(args)
+        if args["keep"] < 2:
+            raise AnsibleActionFail("keep is %d; it counts current and previous, so set it to 2 or more" % args["keep"])
+        family, package = self._os_package(args, need_module=False)
+        install = self._install_args(args, None, package=package["name"], src_dir=package["dir"])
+        asked = self._node("nodeprep.cni.cni_install", dict(install, on_missing_src="report"))
+        if asked.get("failed") or not asked.get("src_needed"):
+            return dict(asked, package_install=None)
+        if not package.get("module"):
+            family, package = self._os_package(args, need_module=True)
+        module_args = {"name": package["name"], "state": "present"}
+        if args["package_update_cache"]:
+            module_args["update_cache"] = True
+        added = self._node(package["module"], module_args)
+        if added.get("failed"):
+            raise AnsibleActionFail("cannot install package %s (package_name) with %s: %s; if the package is unknown, check the name "
+                                    "and that a repository configured on the node provides it (package_update_cache refreshes the "
+                                    "index first)"
+                                    % (package["name"], package["module"], (added.get("msg") or "").strip()))
+        summary = {"name": package["name"], "module": package["module"], "changed": bool(added.get("changed")), "os_family": family}
+        if self._task.check_mode:
+            # The package is not there to read its version from: report what a real run would do.
+            return {"changed": True, "src_needed": False, "version": None, "package": {"name": package["name"], "version": None},
+                    "actions": ["install package %s with %s" % (package["name"], package["module"]),
+                                "install its plugins from %s as the package's version and make it current" % package["dir"]],
+                    "package_install": summary}
+        installed = self._node("nodeprep.cni.cni_install", install)
+        return dict(installed, changed=bool(installed.get("changed") or added.get("changed")), package_install=summary)
+
+    def _refuse_download_options(self, args):
+        given = [key for key in DOWNLOAD_OPTIONS if args[key] != ARGUMENT_SPEC[key]["default"]]
+        if given:
+            raise AnsibleActionFail("source is package, so %s would not be used (the package manager fetches the plugins); "
+                                    "leave %s at the default or set source to release" % (", ".join(given), ", ".join(given)))
+
+    def _os_package(self, args, need_module):
+        """The package's name, plugin dir and install module: given ones first, else the node's OS family's."""
+        given = {"name": args["package_name"], "dir": args["package_dir"]}
+        if given["name"] and given["dir"] and not need_module:
+            return None, given
+        done = self._low_level_execute_command("cat /etc/os-release /usr/lib/os-release 2>/dev/null")
+        family = package_family(done.get("stdout") or "")
+        entry = (args["os_packages"] or {}).get(family) if family else None
+        if not entry:
+            raise AnsibleActionFail("no package known for this node's OS (family %s from /etc/os-release; os_packages has %s); "
+                                    "set package_name and package_dir, or add the family to os_packages"
+                                    % (family or "unknown", ", ".join(sorted(args["os_packages"] or {})) or "nothing"))
+        chosen = {"name": given["name"] or entry.get("name"), "dir": given["dir"] or entry.get("dir"), "module": entry.get("module")}
+        missing = [key for key in ("name", "dir", "module") if not chosen[key]]
+        if missing:
+            raise AnsibleActionFail("os_packages entry %s lacks %s; give name, dir and module" % (family, ", ".join(missing)))
+        return family, chosen
 
     def _fetch_on_controller(self, args, version, arch):
         """The verified tarball in the controller's cache; its lock makes parallel forks fetch it once."""
@@ -158,7 +232,8 @@ class ActionModule(ActionBase):
     @staticmethod
     def _install_args(args, version, **extra):
         values = {key: args[key] for key in ("versions_dir", "bin_dir", "link_dirs", "keep", "adopt", "layout", "image_dir")}
-        values["version"] = version
+        if version:
+            values["version"] = version
         if args["plugins"]:
             values["plugins"] = args["plugins"]
         values.update(extra)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._adoption import describe, keep_copy, put_back
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_move, atomic_symlink, atomic_write, missing_dirs, unlink_quietly
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import ADOPTED_INDEX, STAGE_PREFIX, TRASH_PREFIX
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import MANIFEST_NAME, build_manifest, is_plugin_name, read_manifest, write_manifest
+from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import copy_plugin_dir, list_plugin_dir
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import probe_plugin
 
 
@@ -45,9 +47,10 @@ def _read_text(path: str):
 class Executor:
     """Runs each planned operation as one journalled step of *tx*."""
 
-    def __init__(self, layout, tx, run_command, probe_timeout: float, source_url=None, tarball=None):
+    def __init__(self, layout, tx, run_command, probe_timeout: float, source_url=None, tarball=None, source=None):
         self.layout = layout
         self.tarball = tarball  # the ReleaseTarball of src, for install and repair
+        self.source = source  # the package a directory source belongs to, recorded in the manifest
         self.tx = tx
         self.run_command = run_command
         self.probe_timeout = probe_timeout
@@ -76,20 +79,27 @@ class Executor:
         self.cleanup.append({"kind": "rmdir", "path": op["path"]})
 
     # versions ----------------------------------------------------------------------------------
-    def _stage(self, version: str, src: str) -> str:
-        """The release unpacked next to its final place, invisible to runtimes, probed and manifested."""
-        stage_dir, unpacked = self.tarball.staged()
-        self.cleanup.append({"kind": "rmtree", "path": stage_dir})
-        for name in unpacked.names:
+    def _stage(self, version: str, src: str, src_kind: str = "tarball") -> str:
+        """The plugins unpacked (or copied) next to their final place, invisible to runtimes, probed and manifested."""
+        if src_kind == "dir":
+            stage_dir = tempfile.mkdtemp(prefix="%sv%s-" % (STAGE_PREFIX, version), dir=self.layout.versions_dir)
+            os.chmod(stage_dir, 0o755)  # mkdtemp's 0700 would hide the plugins from non-root readers
+            self.cleanup.append({"kind": "rmtree", "path": stage_dir})
+            names = copy_plugin_dir(src, list_plugin_dir(src), stage_dir)
+            archive_sha256, digests, source = None, None, dict(self.source or {}, type="package", dir=src)
+        else:
+            stage_dir, unpacked = self.tarball.staged()
+            self.cleanup.append({"kind": "rmtree", "path": stage_dir})
+            names, archive_sha256, digests, source = unpacked.names, unpacked.archive_sha256, unpacked.digests, None
+        for name in names:
             if is_plugin_name(name):
                 probe_plugin(self.run_command, os.path.join(stage_dir, name), self.probe_timeout)
         source_url = self.source_url or "file://" + os.path.abspath(src)
-        write_manifest(stage_dir, build_manifest(stage_dir, version, unpacked.names, source_url, unpacked.archive_sha256,
-                                                 digests=unpacked.digests))
+        write_manifest(stage_dir, build_manifest(stage_dir, version, names, source_url, archive_sha256, digests=digests, source=source))
         return stage_dir
 
     def _install(self, op):
-        stage_dir = self._stage(op["version"], op["src"])
+        stage_dir = self._stage(op["version"], op["src"], op.get("src_kind", "tarball"))
         version_dir = self.layout.version_dir(op["version"])
         self.tx.step({"kind": "rename", "src": stage_dir, "dst": version_dir}, atomic_move, stage_dir, version_dir)
 
@@ -97,7 +107,7 @@ class Executor:
         # File by file, each replaced in one rename, so `current` never lacks a file; the
         # replaced file is kept (hard-linked) aside until the run commits. Files the manifest
         # does not name are left alone.
-        stage_dir = self._stage(op["version"], op["src"])
+        stage_dir = self._stage(op["version"], op["src"], op.get("src_kind", "tarball"))
         version_dir = self.layout.version_dir(op["version"])
         aside = os.path.join(self.layout.versions_dir, "%sv%s-%d" % (TRASH_PREFIX, op["version"], os.getpid()))
         self._make_dir(aside, 0o700)

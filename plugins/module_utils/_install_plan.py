@@ -129,9 +129,11 @@ class Wish:
 
     def __init__(self, params: dict, version, src_plugins, check_mode: bool):
         self.version = version
-        self.src = params.get("src")
-        # Names in the tarball when src was given: a list, or a callable that reads the tarball
-        # the first time the plan needs them (never when the wanted version is intact).
+        # A tarball (src) or a package's plugin directory (src_dir): installed the same way.
+        self.src = params.get("src") or params.get("src_dir")
+        self.src_kind = "dir" if params.get("src_dir") and not params.get("src") else "tarball"
+        # Names in the tarball or directory when a source was given: a list, or a callable that
+        # reads the tarball the first time the plan needs them (never when the version is intact).
         self._src_plugins = src_plugins
         self.subset = params.get("plugins")
         self.keep = params.get("keep", 3)
@@ -175,13 +177,13 @@ def plan_present(view: NodeView, wish: Wish) -> Plan:
                      op="set_aside", path=version_dir, stored=stored)
             plan.adopted.append(version_dir)
             verdict["manifest"] = None
-            plan.add("install v%s from %s" % (version, wish.src), op="install", version=version, src=wish.src)
+            plan.add("install v%s from %s" % (version, wish.src), op="install", version=version, src=wish.src, src_kind=wish.src_kind)
         elif verdict["manifest"] is None:
-            plan.add("install v%s from %s" % (version, wish.src), op="install", version=version, src=wish.src)
+            plan.add("install v%s from %s" % (version, wish.src), op="install", version=version, src=wish.src, src_kind=wish.src_kind)
         else:
             damaged = verdict["missing"] + verdict["drifted"]
             plan.add("repair v%s (%s) from %s" % (version, ", ".join(damaged), wish.src),
-                     op="repair", version=version, src=wish.src, files=damaged)
+                     op="repair", version=version, src=wish.src, src_kind=wish.src_kind, files=damaged)
         plan.installed = True
 
     _plan_switch(view, plan, version)

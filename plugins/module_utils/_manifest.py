@@ -22,8 +22,9 @@ def is_plugin_name(name: str) -> bool:
     return name not in NON_PLUGIN_FILES and not name.startswith(".")
 
 
-def build_manifest(version_dir: str, version: str, names, source_url: str, tarball_sha256: str, digests=None) -> dict:
-    """The manifest of *version_dir*; *digests* are sha256 values taken while the files were written."""
+def build_manifest(version_dir: str, version: str, names, source_url: str, tarball_sha256, digests=None, source=None) -> dict:
+    """The manifest of *version_dir*; *digests* are sha256 values taken while the files were written,
+    *source* says where the files came from: a release (the default) or a package and its version."""
     files = {}
     for name in sorted(names):
         path = os.path.join(version_dir, name)
@@ -37,6 +38,7 @@ def build_manifest(version_dir: str, version: str, names, source_url: str, tarba
         "version": version,
         "source_url": source_url,
         "tarball_sha256": tarball_sha256,
+        "source": source or {"type": "release", "url": source_url},
         "installed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "files": files,
     }

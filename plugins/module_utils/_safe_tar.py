@@ -80,14 +80,21 @@ def _member_name(label, member):
     if len(parts) != 1:
         raise _refuse(label, member, "is in a subdirectory; release tarballs are flat")
     name = parts[0]
-    if _CONTROL.search(name):
-        raise _refuse(label, member, "has control characters or terminal escapes in its name")
-    if name.startswith("."):
-        raise _refuse(label, member, "has a hidden name starting with '.'")
-    if len(name) > MAX_NAME_LENGTH or not _PLAIN_NAME.match(name):
-        raise _refuse(label, member, "is not a plain plugin file name (letters, digits, '.', '_', '+', '-'; at most %d)"
-                      % MAX_NAME_LENGTH)
+    problem = plain_name_problem(name)
+    if problem:
+        raise _refuse(label, member, problem)
     return name
+
+
+def plain_name_problem(name):
+    """Why *name* is not a plain plugin file name, or "" when it is (tarball members and package dirs alike)."""
+    if _CONTROL.search(name):
+        return "has control characters or terminal escapes in its name"
+    if name.startswith("."):
+        return "has a hidden name starting with '.'"
+    if len(name) > MAX_NAME_LENGTH or not _PLAIN_NAME.match(name):
+        return "is not a plain plugin file name (letters, digits, '.', '_', '+', '-'; at most %d)" % MAX_NAME_LENGTH
+    return ""
 
 
 def _check_member(label, member, limits):

@@ -138,6 +138,13 @@ previous:
   returned: always
   type: str
   sample: "1.8.0"
+current_source:
+  description:
+    - Where the C(current) version came from - V(release) with its URL, or V(package) with the package's name,
+      its version as the package manager reports it, the manager and the directory copied. Null without C(current).
+  returned: always
+  type: dict
+  sample: {type: package, package: containernetworking-plugins, package_version: "1.1.1+ds1-3+b5", manager: dpkg, dir: /usr/lib/cni}
 versions:
   description: Every installed version with its manifest check.
   returned: always
@@ -152,7 +159,18 @@ versions:
       plugins: [bridge, host-local]
       source_url: https://github.com/containernetworking/plugins/releases/download/v1.9.1/cni-plugins-linux-amd64-v1.9.1.tgz
       tarball_sha256: b98f74a0f8522f0a83867178729c1aa70f2158f90c45a2ca8fa791db1c76b303
+      source: {type: release, url: https://github.com/containernetworking/plugins/releases/download/v1.9.1/cni-plugins-linux-amd64-v1.9.1.tgz}
       installed_at: "2026-11-21T10:00:00Z"
+    - version: "1.1.1+ds1-3+b5"
+      path: /opt/cni/versions/v1.1.1+ds1-3+b5
+      intact: true
+      missing: []
+      drifted: []
+      plugins: [bridge, host-local]
+      source_url: file:///usr/lib/cni
+      tarball_sha256: null
+      source: {type: package, package: containernetworking-plugins, package_version: "1.1.1+ds1-3+b5", manager: dpkg, dir: /usr/lib/cni}
+      installed_at: "2026-11-22T10:00:00Z"
 links:
   description: Status of each plugin of the current version in each link directory.
   returned: always
@@ -286,6 +304,8 @@ def version_report(layout: Layout) -> list:
             "plugins": plugin_names(manifest) if manifest else [],
             "source_url": manifest.get("source_url"),
             "tarball_sha256": manifest.get("tarball_sha256"),
+            # Manifests written before sources were recorded all came from a release.
+            "source": manifest.get("source") or ({"type": "release", "url": manifest.get("source_url")} if manifest else None),
             "installed_at": manifest.get("installed_at"),
         })
     return report
@@ -380,6 +400,7 @@ def gather(module: AnsibleModule) -> dict:
         "link_dirs": layout.link_dirs,
         "current": current,
         "previous": layout.pointer("previous"),
+        "current_source": current_entry["source"] if current_entry else None,
         "versions": versions,
         "links": links,
         "link_summary": summary,

@@ -31,6 +31,16 @@ description:
     two spellings of one directory, or a directory, fifo or device carrying a plugin's name are
     refused before any change. A version directory without a manifest is set aside under
     C(.adopted/), never emptied. A link directory with nothing to change needs no write access.
+  - A directory can be the source instead of a tarball (O(src_dir)), typically the plugin directory of an OS
+    package (O(package)). Its entries are held to a release member's rules - plain names, regular files,
+    executable (C(LICENSE) and C(README.md) excepted), no setuid or setgid bit, size limits, no symlinks or
+    subdirectories - and a single bad entry refuses the whole directory before anything is written.
+  - With O(package), the version is the one the package manager reports (C(dpkg-query), else C(rpm)) unless
+    O(version) is given, mapped to a safe directory name - C([epoch:]upstream[-revision]) keeps upstream and
+    revision as they are, C(~) becomes C(-), a non-zero epoch becomes a C(+epoch<N>) suffix (C(:) separates
+    C(CNI_PATH) entries) - so C(1.1.1+ds1-3+b5) is C(v1.1.1+ds1-3+b5) and C(1:1.4.0-1.1) is C(v1.4.0-1.1+epoch1).
+    The upstream part must be C(X.Y.Z); otherwise pass O(version). The same package version is assumed to carry
+    the same files, so an intact version directory is kept without reading the package's files again.
 author:
   - nodeprep.cni contributors (@nodeprep)
 options:
@@ -39,11 +49,28 @@ options:
       - Path on the node of a verified release tarball, as returned by M(nodeprep.cni.cni_release).
       - Needed only when the version is not installed intact.
     type: path
+  src_dir:
+    description:
+      - A directory on the node whose files are the plugins to install, instead of O(src) - the plugin directory of
+        the package O(package) (Debian's C(containernetworking-plugins) - C(/usr/lib/cni); C(kubernetes-cni) -
+        C(/opt/cni/bin)).
+      - It must not be O(bin_dir), one of O(link_dirs) or inside O(versions_dir) - links there would replace the
+        package's own files and its next upgrade would overwrite them - so that is refused, naming the fix (choose
+        another O(bin_dir)).
+    type: path
+  package:
+    description:
+      - The installed OS package O(src_dir) belongs to. Its version (from C(dpkg-query) or C(rpm)) names the install
+        when O(version) is not given, and the manifest records the package and its version.
+      - A package that is not installed fails, or with O(on_missing_src=report) is reported as RV(src_needed) so a
+        caller can install it and run again.
+    type: str
   version:
     description:
-      - Release version, with or without a leading C(v).
-      - Required for O(state=present). For O(state=rollback), the installed version to return to;
-        defaults to the one C(previous) names.
+      - Release version, with or without a leading C(v); with O(src_dir), any version directory name
+        (C(X.Y.Z) with an optional suffix of letters, digits, C(.), C(+) and C(-)).
+      - Required for O(state=present) unless O(package) is given. For O(state=rollback), the installed version to
+        return to (a release or a package's version directory name); defaults to the one C(previous) names.
     type: str
   source_url:
     description: URL the tarball came from, recorded in the manifest.
@@ -105,7 +132,8 @@ options:
   layout:
     description:
       - The distribution's own plugin directory, filled after the install with the current version's plugins
-        whose names are free there; whatever already carries a name there is left alone.
+        whose names are free there; whatever already carries a name there is left alone. O(state=absent)
+        removes the links made there (those to C(<versions_dir>/current/<name>)) and nothing else.
       - V(standard) and V(rke2) - none (RKE2 uses O(bin_dir)).
       - V(k3s) - C(/var/lib/rancher/k3s/data/cni), or C(data/current/bin) of k3s releases before October 2024.
         k3s re-creates its own links there at every start, so those stay k3s's.
@@ -140,6 +168,11 @@ EXAMPLES = r"""
     source_url: "{{ cni_release.url }}"
     link_dirs:
       - /var/lib/rancher/k3s/data/cni
+
+- name: Install Debian's containernetworking-plugins package (already installed) as a version of its own
+  nodeprep.cni.cni_install:
+    package: containernetworking-plugins
+    src_dir: /usr/lib/cni
 
 - name: Go back to the previous version
   nodeprep.cni.cni_install:
@@ -209,10 +242,17 @@ src_needed:
   returned: always
   type: bool
 layout:
-  description: The layout in effect (O(layout) with V(auto) resolved) and its plugin dir (empty for none).
+  description:
+    - The layout in effect (O(layout) with V(auto) resolved) and its plugin dir (empty for none).
+    - C(linked) names the links made there by this run, C(unlinked) those an O(state=absent) run took back.
   returned: always
   type: dict
-  sample: {name: k3s, dir: /var/lib/rancher/k3s/data/cni, linked: [macvlan, tuning]}
+  sample: {name: k3s, dir: /var/lib/rancher/k3s/data/cni, linked: [macvlan, tuning], unlinked: []}
+package:
+  description: With O(package), the package C(name), its C(version) as the package manager reports it, and the C(manager).
+  returned: always
+  type: dict
+  sample: {name: containernetworking-plugins, version: "1.1.1+ds1-3+b5", manager: dpkg}
 recovered:
   description:
     - What happened to the journal of an interrupted run found at the start, V(rolled back) or
@@ -229,7 +269,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodeprep.cni.plugins.module_utils._addons import ADDON_CONF_DIRS, takeover_summary
 from ansible_collections.nodeprep.cni.plugins.module_utils._arch import node_arch
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import make_dirs, unlink_quietly
-from ansible_collections.nodeprep.cni.plugins.module_utils._distro_layout import effective_layout, free_names, layout_dir, link_free_names
+from ansible_collections.nodeprep.cni.plugins.module_utils._distro_layout import (
+    effective_layout,
+    free_names,
+    layout_dir,
+    link_free_names,
+    our_links,
+    unlink_names,
+)
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_ops import Executor, clean_leftovers
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import (
     NodeView,
@@ -245,7 +292,16 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import 
 from ansible_collections.nodeprep.cni.plugins.module_utils._journal import JOURNAL_NAME, Journal, Transaction, recover
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import Layout
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock, LockTimeout
-from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import plugin_names, read_manifest
+from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name, plugin_names, read_manifest
+from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import (
+    PackageMissing,
+    UnsafeSource,
+    installed_version_name,
+    list_plugin_dir,
+    query_package,
+    refuse_overlap,
+    version_label,
+)
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import normalize_version
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive
@@ -264,15 +320,42 @@ def release_tarball(params: dict, versions_dir: str, check_mode: bool):
     return ReleaseTarball(src, versions_dir, normalize_version(params["version"]), may_write=not check_mode)
 
 
+def source_plugins(params: dict, tarball):
+    """Plugin names of the package's directory (every entry validated), or the tarball's, read lazily."""
+    if params["src_dir"]:
+        return [name for name in list_plugin_dir(params["src_dir"]) if is_plugin_name(name)]
+    return tarball.plugin_names if tarball else None
+
+
 def make_plan(view: NodeView, params: dict, check_mode: bool, tarball=None):
     state = params["state"]
-    version = normalize_version(params["version"]) if params["version"] else None
     if state == "present":
-        wish = Wish(params, version, tarball.plugin_names if tarball else None, check_mode)
+        # A release is X.Y.Z; a directory source is named by its package's version label.
+        version = installed_version_name(params["version"]) if params["src_dir"] else normalize_version(params["version"])
+        wish = Wish(params, version, source_plugins(params, tarball), check_mode)
         return plan_present(view, wish)
     if state == "rollback":
+        version = installed_version_name(params["version"]) if params["version"] else None
         return plan_rollback(view, version, params["plugins"], params["adopt"])
     return plan_absent(view)
+
+
+def resolve_package(params: dict, layout: Layout, run_command) -> dict:
+    """With package given: the installed package's version, and params["version"] set to its label.
+
+    Raises SrcNeeded when the package is not installed (the caller installs it and runs again).
+    """
+    if not params["src_dir"]:
+        raise PlanError("package %s needs src_dir, the directory the package puts its plugins in (Debian's "
+                        "containernetworking-plugins: /usr/lib/cni)" % params["package"])
+    refuse_overlap(params["src_dir"], layout)
+    try:
+        found = query_package(run_command, params["package"])
+    except PackageMissing as exc:
+        raise SrcNeeded("%s; install it first (the role's source package does)" % exc)
+    if not params["version"]:
+        params["version"] = version_label(found["version"])
+    return {"name": params["package"], "version": found["version"], "manager": found["manager"]}
 
 
 def discard_stage(tarball) -> None:
@@ -302,6 +385,13 @@ def run(module: AnsibleModule) -> dict:
     if params["keep"] < 2:
         raise PlanError("keep is %d; it counts current and previous, so it must be at least 2" % params["keep"])
     refuse_unusable_dirs(layout)
+    package = None
+    if params["state"] == "present" and params["package"]:
+        package = resolve_package(params, layout, module.run_command)
+    elif params["state"] == "present" and params["src_dir"]:
+        refuse_overlap(params["src_dir"], layout)
+    if params["state"] == "present" and not params["version"]:
+        raise PlanError("version is required with state present unless package names the installed package to take it from")
     exists = os.path.isdir(layout.versions_dir)
     if params["state"] == "rollback" and not exists:
         raise PlanError("nothing to roll back to: %s does not exist" % layout.versions_dir)
@@ -332,7 +422,7 @@ def run(module: AnsibleModule) -> dict:
             plan = make_plan(view, params, check_mode, tarball)
             before = view.snapshot()
             if plan.ops and not check_mode:
-                execute(module, layout, plan, journal, tarball)
+                execute(module, layout, plan, journal, tarball, package)
         except BaseException:
             # A refusal, a bad archive or a failure undone in full leaves a fresh node as it was.
             discard_stage(tarball)
@@ -341,7 +431,7 @@ def run(module: AnsibleModule) -> dict:
             raise
         discard_stage(tarball)
         after = predict(before, plan, params["state"]) if check_mode else NodeView.read(layout).snapshot()
-        distro = fill_layout_dir(params, layout, plan, check_mode)
+        distro = settle_layout_dir(params, layout, plan, check_mode)
     for warning in plan.warnings:
         module.warn(warning)
     took_over = takeover_summary([{"original": op["path"]} for op in plan.ops if op["op"] == "adopt"],
@@ -349,7 +439,7 @@ def run(module: AnsibleModule) -> dict:
     if took_over and not check_mode:
         module.warn(took_over)
     result = {
-        "changed": bool(plan.ops) or bool(recovered) or bool(distro["linked"]),
+        "changed": bool(plan.ops) or bool(recovered) or bool(distro["linked"]) or bool(distro["unlinked"]),
         "arch": node_arch(),
         "src_needed": False,
         "layout": distro,
@@ -363,20 +453,28 @@ def run(module: AnsibleModule) -> dict:
         "actions": ([("undo the interrupted run in %s" % journal.path)] if recovered == "rolled back" else []) + plan.actions,
         "recovered": recovered,
         "took_over": took_over,
+        "package": package,
     }
     if module._diff:
-        if distro["linked"]:
-            before = dict(before, layout_links=[])
+        if distro["linked"] or distro["unlinked"]:
+            before = dict(before, layout_links=["%s/%s" % (distro["dir"], name) for name in distro["unlinked"]])
             after = dict(after, layout_links=["%s/%s" % (distro["dir"], name) for name in distro["linked"]])
         result["diff"] = {"before": before, "after": after}
     return result
 
 
-def fill_layout_dir(params: dict, layout: Layout, plan, check_mode: bool) -> dict:
-    """Link the current version's plugins into the distribution's own dir where their names are free."""
-    name = effective_layout(params["layout"]) if params["state"] == "present" else "standard"
+def settle_layout_dir(params: dict, layout: Layout, plan, check_mode: bool) -> dict:
+    """The distribution's own plugin dir: the current version's plugins linked where their names
+    are free (present), or the links made there taken back (absent)."""
+    name = effective_layout(params["layout"]) if params["state"] != "rollback" else "standard"
     directory = layout_dir(name, params["image_dir"])
-    found = {"name": name, "dir": directory, "linked": []}
+    found = {"name": name, "dir": directory, "linked": [], "unlinked": []}
+    current_dir = os.path.join(layout.versions_dir, "current")
+    if directory and params["state"] == "absent":
+        found["unlinked"] = our_links(directory, current_dir)
+        if found["unlinked"] and not check_mode:
+            unlink_names(directory, found["unlinked"])
+        return found
     if not directory or not plan.current:
         return found
     manifest = read_manifest(layout.version_dir(plan.current))
@@ -384,7 +482,7 @@ def fill_layout_dir(params: dict, layout: Layout, plan, check_mode: bool) -> dic
     plugins = plugin_names(manifest) if manifest else list(plan.plugins or [])
     found["linked"] = free_names(directory, plugins)
     if found["linked"] and not check_mode:
-        link_free_names(directory, found["linked"], os.path.join(layout.versions_dir, "current"))
+        link_free_names(directory, found["linked"], current_dir)
     return found
 
 
@@ -392,14 +490,16 @@ def report_src_needed(exc: SrcNeeded) -> dict:
     """Nothing changed: the caller fetches the release and runs again with src."""
     return {"changed": False, "src_needed": True, "arch": node_arch(), "reason": str(exc), "version": None,
             "previous": None, "installed": False, "plugins": [], "links": {}, "adopted": [], "pruned": [],
-            "actions": [], "recovered": "", "took_over": "", "layout": {"name": None, "dir": "", "linked": []}}
+            "actions": [], "recovered": "", "took_over": "", "layout": {"name": None, "dir": "", "linked": [], "unlinked": []},
+            "package": None}
 
 
-def execute(module: AnsibleModule, layout: Layout, plan, journal: Journal, tarball=None) -> None:
+def execute(module: AnsibleModule, layout: Layout, plan, journal: Journal, tarball=None, package=None) -> None:
     """Run the plan; on any failure undo exactly what this run changed, then report why."""
     transaction = Transaction(journal)
+    source = {"package": package["name"], "package_version": package["version"], "manager": package["manager"]} if package else None
     executor = Executor(layout, transaction, module.run_command, module.params["probe_timeout"], module.params["source_url"],
-                        tarball)
+                        tarball, source)
     try:
         executor.run(plan)
     except BaseException as exc:
@@ -421,6 +521,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             src=dict(type="path"),
+            src_dir=dict(type="path"),
+            package=dict(type="str"),
             version=dict(type="str"),
             source_url=dict(type="str"),
             versions_dir=dict(type="path", default="/opt/cni/versions"),
@@ -436,7 +538,8 @@ def main():
             layout=dict(type="str", default="standard", choices=["auto", "standard", "k3s", "rke2", "image"]),
             image_dir=dict(type="path", default="/bin"),
         ),
-        required_if=[("state", "present", ("version",))],
+        required_if=[("state", "present", ("version", "package"), True)],
+        mutually_exclusive=[("src", "src_dir"), ("src", "package")],
         supports_check_mode=True,
     )
     try:
@@ -445,7 +548,7 @@ def main():
         if module.params["on_missing_src"] != "report":
             module.fail_json(msg=str(exc))
         result = report_src_needed(exc)
-    except (PlanError, UnsafeArchive, ProbeFailed, LockTimeout, ValueError) as exc:
+    except (PlanError, UnsafeArchive, UnsafeSource, ProbeFailed, LockTimeout, ValueError) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg="%s; the run was undone. Check that the path is writable by the user Ansible runs as "

@@ -22,13 +22,59 @@ description:
   - Then runs M(nodeprep.cni.cni_install) with the tarball - versioned directory, manifest, atomic switch, links,
     prune - and fills the distribution's own plugin dir (O(layout)) where names are free.
   - Refuses known-broken releases (O(broken_versions)) and a O(keep) below 2 before touching the node or the network.
+  - With O(source=package) the OS package is the source instead of a release. The first run of
+    M(nodeprep.cni.cni_install) reads the package's version from the node's package manager (dpkg, else rpm) and, when
+    the version directory named after it is intact, settles the node in that one run. Only when the package is not
+    installed does the node's package module (the O(os_packages) entry of its OS family - M(ansible.builtin.apt),
+    M(ansible.builtin.dnf) or M(community.general.zypper)) install it; then the package's plugin directory is copied,
+    validated like a release's members, into C(<versions_dir>/v<package version>/) with a manifest recording the
+    package and its version, and switched to exactly as a release is. A later package upgrade (a new package
+    version) installs a new version directory and the old one becomes C(previous).
+  - The package version names the directory as in M(nodeprep.cni.cni_install) - C(1.1.1+ds1-3+b5) stays as it is,
+    C(~) becomes C(-), an epoch C(N:) becomes a C(+epochN) suffix.
 author:
   - nodeprep.cni contributors (@nodeprep)
 options:
-  version:
-    description: Release to install, with or without a leading C(v).
+  source:
+    description:
+      - V(release) fetches and installs upstream's verified release tarball O(version).
+      - V(package) installs the OS package and links its plugins into the same versioned layout; O(version) is not
+        used (the package manager names the version), and download options other than their defaults (O(base_url),
+        O(mirrors), O(checksums), O(checksum_algorithm), O(require_pinned), O(download_on), O(headers), O(ca_path))
+        are refused, since nothing is downloaded.
     type: str
-    required: true
+    choices: [release, package]
+    default: release
+  version:
+    description: Release to install, with or without a leading C(v). Required with O(source=release).
+    type: str
+  package_name:
+    description:
+      - O(source=package) - the package to install. Empty takes the O(os_packages) entry of the node's OS family.
+      - C(kubernetes-cni) from a repository configured on the node works too, with O(package_dir=/opt/cni/bin) and
+        O(bin_dir) set to another directory.
+    type: str
+    default: ""
+  package_dir:
+    description:
+      - O(source=package) - the directory the package puts its plugins in (Debian's C(containernetworking-plugins) -
+        C(/usr/lib/cni)). Empty takes the O(os_packages) entry of the node's OS family.
+      - It must not be O(bin_dir) or one of O(link_dirs) - links there would replace the package's own files and the
+        package's next upgrade would overwrite the links - so that is refused, naming the fix.
+    type: str
+    default: ""
+  package_update_cache:
+    description: O(source=package) - refresh the package index before installing (after adding a repository).
+    type: bool
+    default: false
+  os_packages:
+    description:
+      - O(source=package) - per OS family (V(Debian), V(RedHat), V(Suse), as the node's C(/etc/os-release) C(ID) and
+        C(ID_LIKE) say), a dict of C(name) (the package), C(dir) (its plugin directory) and C(module) (the module that
+        installs it). The role passes its table from C(vars/main.yml); the node's family is read only when
+        O(package_name) or O(package_dir) is empty, or when the package must be installed.
+    type: dict
+    default: {}
   base_url:
     description: Base URL in upstream's release layout.
     type: str
@@ -157,6 +203,22 @@ EXAMPLES = r"""
     download_on: node
     base_url: https://mirror.example.com/containernetworking/plugins/releases/download
     link_dirs: [/var/lib/rancher/k3s/data/cni]
+
+- name: Use Debian's containernetworking-plugins package, linked into the versioned layout
+  nodeprep.cni.cni_plugins:
+    source: package
+    os_packages:
+      Debian: {name: containernetworking-plugins, dir: /usr/lib/cni, module: ansible.builtin.apt}
+
+- name: Use kubernetes-cni from the Kubernetes package repository configured on the node
+  nodeprep.cni.cni_plugins:
+    source: package
+    package_name: kubernetes-cni
+    package_dir: /opt/cni/bin
+    package_update_cache: true
+    bin_dir: /opt/cni/nodeprep-bin
+    os_packages:
+      Debian: {name: kubernetes-cni, dir: /opt/cni/bin, module: ansible.builtin.apt}
 """
 
 RETURN = r"""
@@ -192,6 +254,19 @@ release:
   description:
     - The fetched release (C(path), C(sha256), C(url), C(downloaded), C(checksum_source), C(arch), and C(where) it was
       fetched, V(controller) or V(node)); null when the node had the wanted version intact.
-  returned: always
+    - Absent with O(source=package).
+  returned: with source release
   type: dict
+package:
+  description: With O(source=package), the installed package - C(name), C(version) as its manager reports it, C(manager).
+  returned: with source package
+  type: dict
+  sample: {name: containernetworking-plugins, version: "1.1.1+ds1-3+b5", manager: dpkg}
+package_install:
+  description:
+    - With O(source=package), the package module's run (C(name), C(module), C(changed), C(os_family)); null when the
+      package was installed already.
+  returned: with source package
+  type: dict
+  sample: {name: containernetworking-plugins, module: ansible.builtin.apt, changed: true, os_family: Debian}
 """

@@ -539,18 +539,26 @@ def test_report_mode_settles_an_intact_node_in_that_one_run(node, releases):
     assert node.snapshot() == settled
 
 
-def test_image_layout_links_free_names_only_and_is_idempotent(node, releases):
+IMAGE_BRIDGE = b"#!/bin/sh\n# the image's own bridge\n"
+
+
+def image_with_its_own_bridge(node):
+    """An image's plugin dir that already has a bridge of its own: (dir, that bridge's bytes)."""
     image_dir = os.path.join(node.root, "image-bin")
     os.makedirs(image_dir)
-    theirs = b"#!/bin/sh\n# the image's own bridge\n"
     with open(os.path.join(image_dir, "bridge"), "wb") as handle:
-        handle.write(theirs)
+        handle.write(IMAGE_BRIDGE)
+    return image_dir, IMAGE_BRIDGE
+
+
+def test_image_layout_links_free_names_only_and_is_idempotent(node, releases):
+    image_dir, theirs = image_with_its_own_bridge(node)
     before = node.snapshot()
     planned = ok(install(node, releases[A], check_mode=True, diff=True, layout="image", image_dir=image_dir))
     assert planned["layout"]["linked"] == sorted(set(RELEASE_PLUGINS) - {"bridge"})
     assert node.snapshot() == before
     done = ok(install(node, releases[A], layout="image", image_dir=image_dir))
-    assert done["layout"] == {"name": "image", "dir": image_dir, "linked": planned["layout"]["linked"]}
+    assert done["layout"] == {"name": "image", "dir": image_dir, "linked": planned["layout"]["linked"], "unlinked": []}
     with open(os.path.join(image_dir, "bridge"), "rb") as handle:
         assert handle.read() == theirs
     for name in done["layout"]["linked"]:
@@ -558,3 +566,27 @@ def test_image_layout_links_free_names_only_and_is_idempotent(node, releases):
         assert sha256_file(os.path.join(image_dir, name)) == sha256_bytes(releases[A].files[name])
     again = ok(run(node, version=A, layout="image", image_dir=image_dir))
     assert again["changed"] is False and again["layout"]["linked"] == []
+
+
+def test_absent_takes_back_the_layout_links_it_made_and_nothing_else(node, releases):
+    image_dir, theirs = image_with_its_own_bridge(node)
+    # A link of someone else's that happens to point into /opt/cni: not made by us, so it stays.
+    os.symlink("/opt/cni/bin/loopback", os.path.join(image_dir, "loopback"))
+    before = node.snapshot()
+    done = ok(install(node, releases[A], layout="image", image_dir=image_dir))
+    assert "loopback" not in done["layout"]["linked"] and "bridge" not in done["layout"]["linked"]
+
+    planned = ok(run(node, state="absent", check_mode=True, diff=True, layout="image", image_dir=image_dir))
+    assert planned["changed"] is True and planned["layout"]["unlinked"] == done["layout"]["linked"]
+    assert planned["diff"]["before"]["layout_links"] == ["%s/%s" % (image_dir, name) for name in done["layout"]["linked"]]
+    assert all(os.path.islink(os.path.join(image_dir, name)) for name in done["layout"]["linked"])
+
+    removed = ok(run(node, state="absent", layout="image", image_dir=image_dir))
+    assert removed["layout"]["unlinked"] == done["layout"]["linked"]
+    assert sorted(os.listdir(image_dir)) == ["bridge", "loopback"]
+    assert os.readlink(os.path.join(image_dir, "loopback")) == "/opt/cni/bin/loopback"
+    with open(os.path.join(image_dir, "bridge"), "rb") as handle:
+        assert handle.read() == theirs
+    assert only_the_lock_remains(node, node.snapshot()) == before
+    again = ok(run(node, state="absent", layout="image", image_dir=image_dir))
+    assert again["changed"] is False and again["layout"]["unlinked"] == []

@@ -1,0 +1,205 @@
+# Copyright: nodeprep.cni contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plugins that an OS package installed, as a source for the versioned layout.
+
+Three things live here: the package manager's view of one package (installed? which version?),
+the mapping of a package version to a safe version-directory name, and reading the package's
+plugin directory with the same distrust as a release tarball's members.
+
+Version mapping (``version_label``): a package version ``[epoch:]upstream[-revision]`` keeps its
+upstream and revision as they are, because the layout's version names already allow ``+``, ``-``
+and ``.`` after ``X.Y.Z``; ``~`` (Debian's "sorts before") becomes ``-``; a non-zero epoch is
+appended as ``+epoch<N>``, since ``:`` separates the entries of ``CNI_PATH`` and ``PATH``. So
+``1.1.1+ds1-3+b5`` -> ``v1.1.1+ds1-3+b5`` and ``1:1.4.0-1.1`` -> ``v1.4.0-1.1+epoch1``. A version
+whose upstream part is not ``X.Y.Z`` has no such name: the caller passes ``version`` itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+
+from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import CHUNK_SIZE
+from ansible_collections.nodeprep.cni.plugins.module_utils._layout import VERSION_DIR_RE
+from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import NON_PLUGIN_FILES
+from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import MAX_MEMBER_BYTES, MAX_MEMBERS, MAX_TOTAL_BYTES, plain_name_problem
+
+MAX_LABEL_LENGTH = 100
+_PACKAGE_VERSION = re.compile(r"^(?:([0-9]+):)?([0-9][0-9A-Za-z.+~-]*)$")
+# Package names as dpkg and rpm allow them; anything else is refused before a command is run.
+_PACKAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]*$")
+
+
+class UnsafeSource(ValueError):
+    """The package's plugin directory holds something we refuse to copy; nothing was written."""
+
+
+class PackageMissing(ValueError):
+    """The package is not installed on the node."""
+
+
+def version_label(package_version: str) -> str:
+    """The version-directory name (without the leading ``v``) for a package version; ValueError if none is safe."""
+    text = str(package_version or "").strip()
+    match = _PACKAGE_VERSION.match(text)
+    label = None
+    if match:
+        epoch, rest = match.groups()
+        label = rest.replace("~", "-")
+        if epoch and int(epoch) != 0:
+            label += "+epoch%d" % int(epoch)
+    if label is None or not VERSION_DIR_RE.match("v" + label) or len(label) > MAX_LABEL_LENGTH:
+        raise ValueError("package version %r does not map to a version directory name (it must start with X.Y.Z and use "
+                         "only letters, digits, '.', '+', '-', '~' and an epoch); pass version to name it yourself"
+                         % (package_version,))
+    return label
+
+
+def installed_version_name(version: str) -> str:
+    """An installed version's name as given by a user (``v`` optional): a release or a package label."""
+    text = str(version or "").strip()
+    if text.startswith("v"):
+        text = text[1:]
+    if not VERSION_DIR_RE.match("v" + text) or len(text) > MAX_LABEL_LENGTH:
+        raise ValueError("version %r is not an installed version's name; use the name under versions_dir without the "
+                         "leading v, such as 1.9.1 or 1.1.1+ds1-3+b5" % (version,))
+    return text
+
+
+def check_package_name(name: str) -> str:
+    if not _PACKAGE_NAME.match(name or ""):
+        raise ValueError("package %r is not a package name; give the name the package manager knows, such as "
+                         "containernetworking-plugins or kubernetes-cni" % (name,))
+    return name
+
+
+def query_package(run_command, name: str) -> dict:
+    """``{"manager", "version"}`` of the installed package; PackageMissing when it is not installed.
+
+    dpkg is asked first (Debian family), then rpm; a node with neither cannot use a package source.
+    """
+    check_package_name(name)
+    if shutil.which("dpkg-query"):
+        rc, out, dummy = run_command(["dpkg-query", "-W", "-f=${db:Status-Abbrev}|${Version}", name])
+        status, dummy, version = out.partition("|")
+        if rc != 0 or not status.startswith("ii"):
+            raise PackageMissing("package %s is not installed (dpkg-query)" % name)
+        return {"manager": "dpkg", "version": version.strip()}
+    if shutil.which("rpm"):
+        rc, out, dummy = run_command(["rpm", "-q", "--qf", "%{EPOCH}:%{VERSION}-%{RELEASE}", name])
+        if rc != 0:
+            raise PackageMissing("package %s is not installed (rpm)" % name)
+        epoch, dummy, version = out.strip().partition(":")
+        return {"manager": "rpm", "version": version if epoch in ("(none)", "0", "") else "%s:%s" % (epoch, version)}
+    raise ValueError("package source needs dpkg-query or rpm on the node and neither is there; use source release")
+
+
+def _refuse(src_dir: str, name: str, reason: str) -> UnsafeSource:
+    return UnsafeSource("package_dir %s: %s %s; refusing the whole directory (nodeprep copies only flat, regular, "
+                        "executable plugin files; set package_dir to the directory of the package's plugins)"
+                        % (src_dir, name, reason))
+
+
+def list_plugin_dir(src_dir: str) -> list:
+    """Names of the files to copy from *src_dir*, each checked like a release tarball's member."""
+    try:
+        entries = sorted(os.listdir(src_dir))
+    except FileNotFoundError:
+        raise UnsafeSource("package_dir %s does not exist; set package_dir to where the package puts its plugins "
+                           "(dpkg -L or rpm -ql lists them)" % src_dir)
+    except NotADirectoryError:
+        raise UnsafeSource("package_dir %s is not a directory; set package_dir to where the package puts its plugins" % src_dir)
+    if not entries:
+        raise UnsafeSource("package_dir %s is empty: the package put no plugins there; set package_dir to where the package "
+                           "puts its plugins (dpkg -L or rpm -ql lists them)" % src_dir)
+    if len(entries) > MAX_MEMBERS:
+        raise UnsafeSource("package_dir %s holds more than %d entries, where a plugin dir has about 25; set package_dir to "
+                           "the package's plugin directory" % (src_dir, MAX_MEMBERS))
+    total = 0
+    for name in entries:
+        problem = plain_name_problem(name)
+        if problem:
+            raise _refuse(src_dir, repr(name), problem)
+        info = os.lstat(os.path.join(src_dir, name))
+        if stat.S_ISLNK(info.st_mode):
+            raise _refuse(src_dir, name, "is a symlink")
+        if stat.S_ISDIR(info.st_mode):
+            raise _refuse(src_dir, name, "is a subdirectory")
+        if not stat.S_ISREG(info.st_mode):
+            raise _refuse(src_dir, name, "is a device, fifo or other special file")
+        if info.st_mode & (stat.S_ISUID | stat.S_ISGID):
+            raise _refuse(src_dir, name, "has the setuid or setgid bit (mode %04o)" % stat.S_IMODE(info.st_mode))
+        if not info.st_mode & stat.S_IXUSR and name not in NON_PLUGIN_FILES:
+            raise _refuse(src_dir, name, "is not executable")
+        if info.st_size > MAX_MEMBER_BYTES:
+            raise _refuse(src_dir, name, "is %d bytes, far more than any plugin" % info.st_size)
+        total += info.st_size
+        if total > MAX_TOTAL_BYTES:
+            raise _refuse(src_dir, name, "brings the total over %d bytes, far more than any plugin set" % MAX_TOTAL_BYTES)
+    return entries
+
+
+def copy_plugin_dir(src_dir: str, names, dest_dir: str) -> list:
+    """Copy *names* (from ``list_plugin_dir``) into the existing *dest_dir*; return the names written.
+
+    Each file is opened without following links and checked again on the open descriptor, so a
+    file swapped for a link or special file after listing is refused, not read. Files are created
+    by us, 0755 (0644 for LICENSE/README.md); a failure removes what was written.
+    """
+    written = []
+    try:
+        for name in names:
+            source = os.path.join(src_dir, name)
+            target = os.path.join(dest_dir, name)
+            in_fd = os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(in_fd, "rb") as reader:
+                info = os.fstat(reader.fileno())
+                if not stat.S_ISREG(info.st_mode) or info.st_mode & (stat.S_ISUID | stat.S_ISGID) or info.st_size > MAX_MEMBER_BYTES:
+                    raise _refuse(src_dir, name, "changed while it was read")
+                out_fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+                written.append(target)
+                with os.fdopen(out_fd, "wb") as writer:
+                    shutil.copyfileobj(reader, writer, CHUNK_SIZE)
+                    writer.flush()
+                    os.fsync(writer.fileno())
+            os.chmod(target, 0o644 if name in NON_PLUGIN_FILES else 0o755)
+    except BaseException:
+        for path in written:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        raise
+    return [os.path.basename(path) for path in written]
+
+
+def refuse_overlap(package_dir: str, layout) -> None:
+    """A package dir that is also a link dir would have its files replaced by our links; refuse that."""
+    canonical = os.path.realpath(os.path.abspath(package_dir))
+    if canonical in layout.link_dirs:
+        raise ValueError("package_dir %s is also bin_dir/link_dirs entry %s: the package owns the files there, our links would "
+                         "replace them and its next upgrade would overwrite our links; set bin_dir to another directory "
+                         "(for example /opt/cni/nodeprep-bin) and point the runtime at it, or use source release"
+                         % (package_dir, canonical))
+    if canonical == layout.versions_dir or canonical.startswith(layout.versions_dir + os.sep):
+        raise ValueError("package_dir %s is inside versions_dir %s; set package_dir to the package's plugin directory"
+                         % (package_dir, layout.versions_dir))
+
+
+def package_family(os_release_text: str):
+    """Debian, RedHat or Suse from the text of /etc/os-release (ID and ID_LIKE), else None."""
+    words = []
+    for line in (os_release_text or "").splitlines():
+        key, dummy, value = line.partition("=")
+        if key.strip() in ("ID", "ID_LIKE"):
+            words.extend(value.strip().strip("\"'").lower().split())
+    for word in words:
+        if word in ("debian", "ubuntu"):
+            return "Debian"
+        if word in ("rhel", "fedora", "centos", "rocky", "almalinux", "ol", "amzn"):
+            return "RedHat"
+        if word in ("suse", "opensuse", "sles", "sle-micro") or word.startswith("opensuse"):
+            return "Suse"
+    return None

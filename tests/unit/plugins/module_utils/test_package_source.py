@@ -1,0 +1,169 @@
+"""Package versions to version-dir names, and a package's plugin dir read with a tarball's distrust."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import subprocess
+
+import pytest
+
+from ansible_collections.nodeprep.cni.plugins.module_utils._layout import Layout, version_key
+from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import (
+    PackageMissing,
+    UnsafeSource,
+    copy_plugin_dir,
+    installed_version_name,
+    list_plugin_dir,
+    package_family,
+    query_package,
+    refuse_overlap,
+    version_label,
+)
+
+
+@pytest.mark.parametrize("package_version, label", [
+    ("1.1.1+ds1-3+b5", "1.1.1+ds1-3+b5"),          # Debian bookworm's containernetworking-plugins
+    ("1.9.1+ds1-1", "1.9.1+ds1-1"),                # sid
+    ("1.4.0-1.1", "1.4.0-1.1"),                    # kubernetes-cni from pkgs.k8s.io
+    ("0.8.7-00", "0.8.7-00"),                      # kubernetes-cni from the old apt.kubernetes.io
+    ("1:1.4.0-1.1", "1.4.0-1.1+epoch1"),           # an epoch: ':' separates CNI_PATH entries
+    ("0:1.4.0-1", "1.4.0-1"),                      # epoch 0 is no epoch
+    ("1.2.0~rc1-1", "1.2.0-rc1-1"),                # Debian's '~' (sorts before)
+    ("1.1.1-3.el9", "1.1.1-3.el9"),                # rpm version-release
+    ("1.3.0", "1.3.0"),
+])
+def test_version_label_maps_package_versions_to_safe_names(package_version, label):
+    assert version_label(package_version) == label
+    layout_name = "v" + version_label(package_version)
+    assert ":" not in layout_name and "/" not in layout_name and "~" not in layout_name
+    # The layout reads the name back as an installed version.
+    assert installed_version_name(layout_name) == label
+
+
+@pytest.mark.parametrize("package_version", [
+    "", "1.1", "1.1+ds1-1", "a1.2.3", "1.2.3/../../etc", "1.2.3 x", "1:2:1.2.3", "1.2.3-" + "x" * 120, "1.2.3$(id)",
+])
+def test_version_label_refuses_unmappable_versions_naming_the_fix(package_version):
+    with pytest.raises(ValueError, match="pass version to name it yourself"):
+        version_label(package_version)
+
+
+def test_package_labels_sort_after_their_release_number():
+    assert version_key(version_label("1.1.1+ds1-3+b5")) > version_key("1.1.0")
+    assert version_key(version_label("1.1.1+ds1-3+b5")) < version_key("1.2.0")
+
+
+@pytest.mark.parametrize("given", ["1.2", "v1.2", "../v1.2.3", "1.2.3/x", ""])
+def test_installed_version_name_refuses_what_is_no_version_dir(given):
+    with pytest.raises(ValueError, match="not an installed version's name"):
+        installed_version_name(given)
+
+
+def _plugin_dir(tmp_path, files):
+    directory = tmp_path / "usr-lib-cni"
+    directory.mkdir()
+    for name, (data, mode) in files.items():
+        path = directory / name
+        path.write_bytes(data)
+        os.chmod(path, mode)
+    return directory
+
+
+def test_list_and_copy_a_plugin_dir_byte_for_byte(tmp_path):
+    src = _plugin_dir(tmp_path, {"bridge": (b"\x7fELF bridge", 0o755), "host-local": (b"\x7fELF hl", 0o700),
+                                 "LICENSE": (b"Apache-2.0", 0o644)})
+    names = list_plugin_dir(str(src))
+    assert names == ["LICENSE", "bridge", "host-local"]
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    assert copy_plugin_dir(str(src), names, str(stage)) == names
+    for name in names:
+        assert hashlib.sha256((stage / name).read_bytes()).hexdigest() == hashlib.sha256((src / name).read_bytes()).hexdigest()
+    # Modes are ours: executables 0755, LICENSE 0644, whatever the package had.
+    assert stat.S_IMODE((stage / "host-local").stat().st_mode) == 0o755
+    assert stat.S_IMODE((stage / "LICENSE").stat().st_mode) == 0o644
+
+
+def test_the_real_debian_plugin_dir_is_accepted():
+    if not os.path.isdir("/usr/lib/cni"):
+        pytest.fail("Debian's containernetworking-plugins is missing on this host: run tools/bootstrap")
+    names = list_plugin_dir("/usr/lib/cni")
+    assert {"bridge", "host-local", "loopback", "portmap", "macvlan"} <= set(names)
+
+
+@pytest.mark.parametrize("name, make, reason", [
+    ("setuid", lambda p: (p.write_bytes(b"x"), os.chmod(p, 0o4755)), "setuid or setgid"),
+    ("notexec", lambda p: (p.write_bytes(b"x"), os.chmod(p, 0o644)), "is not executable"),
+    ("link", lambda p: os.symlink("/bin/sh", p), "is a symlink"),
+    ("sub", lambda p: p.mkdir(), "is a subdirectory"),
+    ("fifo", os.mkfifo, "special file"),
+    (".hidden", lambda p: (p.write_bytes(b"x"), os.chmod(p, 0o755)), "hidden name"),
+    ("bad name", lambda p: (p.write_bytes(b"x"), os.chmod(p, 0o755)), "not a plain plugin file name"),
+])
+def test_list_refuses_what_a_tarball_member_may_not_be(tmp_path, name, make, reason):
+    src = _plugin_dir(tmp_path, {"bridge": (b"\x7fELF", 0o755)})
+    make(src / name)
+    with pytest.raises(UnsafeSource, match=reason) as caught:
+        list_plugin_dir(str(src))
+    assert str(src) in str(caught.value) and "package_dir" in str(caught.value)
+
+
+def test_list_refuses_an_empty_or_missing_dir_naming_the_fix(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UnsafeSource, match="is empty: the package put no plugins there; set package_dir"):
+        list_plugin_dir(str(empty))
+    with pytest.raises(UnsafeSource, match="does not exist; set package_dir"):
+        list_plugin_dir(str(tmp_path / "nowhere"))
+
+
+def test_copy_removes_what_it_wrote_when_a_file_turns_into_a_link(tmp_path):
+    src = _plugin_dir(tmp_path, {"a": (b"\x7fELF a", 0o755), "b": (b"\x7fELF b", 0o755)})
+    names = list_plugin_dir(str(src))
+    (src / "b").unlink()
+    os.symlink("/etc/shadow", src / "b")
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    with pytest.raises(OSError):
+        copy_plugin_dir(str(src), names, str(stage))
+    assert not list(stage.iterdir())
+
+
+def test_refuse_overlap_names_bin_dir_and_the_fix(tmp_path):
+    layout = Layout(str(tmp_path / "versions"), str(tmp_path / "bin"), [str(tmp_path / "k3s")])
+    with pytest.raises(ValueError, match="also bin_dir/link_dirs entry .*set bin_dir to another directory"):
+        refuse_overlap(str(tmp_path / "bin"), layout)
+    with pytest.raises(ValueError, match="inside versions_dir"):
+        refuse_overlap(str(tmp_path / "versions" / "v1.2.3"), layout)
+    refuse_overlap("/usr/lib/cni", layout)
+
+
+def test_query_package_reads_dpkg_and_refuses_a_missing_package():
+    if not os.path.exists("/usr/bin/dpkg-query"):
+        pytest.fail("this test needs dpkg-query (Debian host)")
+
+    def run_command(argv):
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return done.returncode, done.stdout, done.stderr
+
+    found = query_package(run_command, "containernetworking-plugins")
+    assert found["manager"] == "dpkg" and version_label(found["version"]).startswith("1.1.1")
+    with pytest.raises(PackageMissing, match="package no-such-cni-package is not installed"):
+        query_package(run_command, "no-such-cni-package")
+    with pytest.raises(ValueError, match="is not a package name"):
+        query_package(run_command, "-rf /")
+
+
+@pytest.mark.parametrize("text, family", [
+    ('ID=debian\nVERSION_ID="12"\n', "Debian"),
+    ('ID=ubuntu\nID_LIKE=debian\n', "Debian"),
+    ('ID="rocky"\nID_LIKE="rhel centos fedora"\n', "RedHat"),
+    ('ID=fedora\n', "RedHat"),
+    ('ID="opensuse-leap"\nID_LIKE="suse opensuse"\n', "Suse"),
+    ('ID=flatcar\n', None),
+    ("", None),
+])
+def test_package_family_from_os_release(text, family):
+    assert package_family(text) == family
