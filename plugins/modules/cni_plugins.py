@@ -25,8 +25,8 @@ description:
   - With O(source=package) the OS package is the source instead of a release. The first run of
     M(nodeprep.cni.cni_install) reads the package's version from the node's package manager (dpkg, else rpm) and, when
     the version directory named after it is intact, settles the node in that one run. Only when the package is not
-    installed does the node's package module (the O(os_packages) entry of its OS family - M(ansible.builtin.apt),
-    M(ansible.builtin.dnf) or M(community.general.zypper)) install it; then the package's plugin directory is copied,
+    installed does the node's package module (the O(os_packages) entry of its OS family - C(ansible.builtin.apt),
+    C(ansible.builtin.dnf) or C(community.general.zypper)) install it; then the package's plugin directory is copied,
     validated like a release's members, into C(<versions_dir>/v<package version>/) with a manifest recording the
     package and its version, and switched to exactly as a release is. A later package upgrade (a new package
     version) installs a new version directory and the old one becomes C(previous).
