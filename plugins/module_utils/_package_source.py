@@ -24,7 +24,13 @@ import stat
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import CHUNK_SIZE
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import VERSION_DIR_RE
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import NON_PLUGIN_FILES
-from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import MAX_MEMBER_BYTES, MAX_MEMBERS, MAX_TOTAL_BYTES, plain_name_problem
+from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import (
+    MAX_MEMBER_BYTES,
+    MAX_MEMBERS,
+    MAX_TOTAL_BYTES,
+    plain_name_problem,
+    remove_written,
+)
 
 MAX_LABEL_LENGTH = 100
 _PACKAGE_VERSION = re.compile(r"^(?:([0-9]+):)?([0-9][0-9A-Za-z.+~-]*)$")
@@ -166,11 +172,7 @@ def copy_plugin_dir(src_dir: str, names, dest_dir: str) -> list:
                     os.fsync(writer.fileno())
             os.chmod(target, 0o644 if name in NON_PLUGIN_FILES else 0o755)
     except BaseException:
-        for path in written:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        remove_written(written)
         raise
     return [os.path.basename(path) for path in written]
 

@@ -19,6 +19,7 @@ import stat
 import tarfile
 import zlib
 
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import unlink_quietly
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import CHUNK_SIZE
 
 MIB = 1024 * 1024
@@ -297,14 +298,11 @@ def unpack(tar_path, dest_dir, label=None, limits=None):
                         digests[name] = _extract_member(label, archive, member, name, dest_dir, written)
                 checker.finish()
             archive_sha256 = reader.drain()
-    except (UnsafeArchive, ExtractionFailed):
-        _remove(written)
-        raise
     except _READ_ERRORS as exc:
-        _remove(written)
+        remove_written(written)
         raise UnsafeArchive("%s: not a readable tar.gz archive (%s); the file is truncated or corrupt" % (label, exc))
     except BaseException:
-        _remove(written)
+        remove_written(written)
         raise
     return Unpacked([os.path.basename(path) for path in written], digests, archive_sha256)
 
@@ -314,9 +312,7 @@ def safe_extract(tar_path, dest_dir, label=None, limits=None):
     return unpack(tar_path, dest_dir, label, limits).names
 
 
-def _remove(paths):
+def remove_written(paths):
+    """Remove the files a failed extraction or copy created (each one created by us with O_EXCL)."""
     for path in paths:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+        unlink_quietly(path)
