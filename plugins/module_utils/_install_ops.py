@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._adoption import describe, keep_copy, put_back
@@ -16,6 +15,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._layout import ADOPTE
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import MANIFEST_NAME, build_manifest, is_plugin_name, read_manifest, write_manifest
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import copy_plugin_dir, list_plugin_dir
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import probe_plugin
+from ansible_collections.nodeprep.cni.plugins.module_utils._staging import make_stage
 
 
 def clean_leftovers(versions_dir: str) -> None:
@@ -82,8 +82,7 @@ class Executor:
     def _stage(self, version: str, src: str, src_kind: str = "tarball") -> str:
         """The plugins unpacked (or copied) next to their final place, invisible to runtimes, probed and manifested."""
         if src_kind == "dir":
-            stage_dir = tempfile.mkdtemp(prefix="%sv%s-" % (STAGE_PREFIX, version), dir=self.layout.versions_dir)
-            os.chmod(stage_dir, 0o755)  # mkdtemp's 0700 would hide the plugins from non-root readers
+            stage_dir = make_stage(self.layout.versions_dir, version)
             self.cleanup.append({"kind": "rmtree", "path": stage_dir})
             names = copy_plugin_dir(src, list_plugin_dir(src), stage_dir)
             archive_sha256, digests, source = None, None, dict(self.source or {}, type="package", dir=src)

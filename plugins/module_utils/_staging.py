@@ -20,6 +20,13 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_p
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import list_members, unpack
 
 
+def make_stage(versions_dir: str, version: str) -> str:
+    """A new private stage dir for *version* in versions_dir, where the finished version is renamed from."""
+    stage_dir = tempfile.mkdtemp(prefix="%sv%s-" % (STAGE_PREFIX, version), dir=versions_dir)
+    os.chmod(stage_dir, 0o755)  # mkdtemp's 0700 would hide the plugins from non-root readers
+    return stage_dir
+
+
 class ReleaseTarball:
     """*src* for one run of cni_install; *versions_dir* is where a stage may be made."""
 
@@ -55,9 +62,8 @@ class ReleaseTarball:
             self._stage_dir = None
 
     def _unpack(self) -> None:
-        stage_dir = tempfile.mkdtemp(prefix="%sv%s-" % (STAGE_PREFIX, self.version), dir=self.versions_dir)
+        stage_dir = make_stage(self.versions_dir, self.version)
         try:
-            os.chmod(stage_dir, 0o755)  # mkdtemp's 0700 would hide the plugins from non-root readers
             self._unpacked = unpack(self.src, stage_dir)
         except BaseException:
             shutil.rmtree(stage_dir, ignore_errors=True)
