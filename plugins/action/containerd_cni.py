@@ -338,5 +338,3 @@ class ActionModule(ActionBase):
                 if written.get("backup_file"):
                     result["backup_file"] = written["backup_file"]
         return result
-
-

@@ -20,7 +20,7 @@ description:
     C(version = 3) (containerd 2.0 to 2.2) and C(version = 4) (2.3 and later, the same CRI tables) get C(conf_dir)
     and, under C([plugins."io.containerd.cri.v1.runtime".cni]), C(bin_dirs) (a list) where containerd reads it
     (2.1 and later) or C(bin_dir) (2.0). Which of the two a containerd reads is asked of the node's containerd
-    itself (the keys its C(containerd config default) lists: 2.4 no longer reads C(bin_dir)), its version only where
+    itself (the keys its C(containerd config default) lists; 2.4 no longer reads C(bin_dir)), its version only where
     it cannot run. An existing C(bin_dir) is moved into C(bin_dirs), keeping its directory; a file never ends with
     both keys. The file is never converted between versions.
   - containerd's version comes from C(containerd --version) on the node, else from O(containerd_version), else from
