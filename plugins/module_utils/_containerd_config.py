@@ -320,7 +320,8 @@ def wanted_bin_dirs(bin_dirs, existing_table, path, table_path):
         for key in BIN_KEYS:
             if key in existing_table:
                 for item in string_list(existing_table, key, path, table_path):
-                    if item not in wanted:
+                    # An empty bin_dir is containerd's "unset" (2.3's default file writes bin_dir = '').
+                    if item and item not in wanted:
                         wanted.append(item)
     return wanted
 
@@ -489,14 +490,14 @@ def sets_bin_dir(text, path):
     if dialect == 2:
         return False
     table = lookup(document, cni_table_path(dialect), path)
-    return table is not None and "bin_dir" in table
+    return table is not None and "bin_dir" in table and bool(string_list(table, "bin_dir", path, cni_table_path(dialect))[0])
 
 
 def drop_in_seed(main_text, path):
-    """The start of a new drop-in: the main file's ``version`` and a copy of its CNI table.
+    """The start of a new drop-in: the main file's ``version`` and a copy of its CNI dir keys.
 
-    Copying the table keeps what the main file already sets (k3s points bin_dir at its static
-    dir) and tells a version-3 drop-in which key this containerd takes.
+    Copying them keeps what the main file already sets (k3s points bin_dir at its static dir)
+    and tells a version-3 drop-in which key this containerd takes.
     """
     main = parse(main_text, path)
     dialect = file_dialect(main, path)
@@ -506,7 +507,7 @@ def drop_in_seed(main_text, path):
     if existing is not None:
         table = _ensure_table(seed, cni_table_path(dialect), path)
         for key, value in existing.items():
-            if not isinstance(value, dict):
+            if key in BIN_KEYS + ("conf_dir",):
                 table[key] = value
     return tomlkit.dumps(seed)
 

@@ -145,6 +145,15 @@ def test_unknown_version_is_refused(text, hint):
     assert "4" in message and "2.3" in message
 
 
+def test_drop_in_seed_copies_the_main_cni_dir_keys():
+    seed = config.drop_in_seed(DEFAULT_V4, "config.toml")
+    assert tomllib.loads(seed) == {"version": 4, "plugins": {"io.containerd.cri.v1.runtime": {"cni": {
+        "bin_dir": "", "bin_dirs": ["/opt/cni/bin"], "conf_dir": "/etc/cni/net.d"}}}}
+    text, _facts = config.edit(seed, "drop-in", ["/opt/nodeprep/bin"], "/etc/cni/net.d", (2, 3, 7))
+    assert tomllib.loads(text)["plugins"]["io.containerd.cri.v1.runtime"]["cni"] == {
+        "bin_dirs": ["/opt/nodeprep/bin", "/opt/cni/bin"], "conf_dir": "/etc/cni/net.d"}
+
+
 def test_drop_in_seed_copies_the_main_cni_table():
     k3s = 'version = 3\n[plugins."io.containerd.cri.v1.runtime".cni]\n  bin_dir = "/var/lib/rancher/k3s/data/cni"\n'
     seed = config.drop_in_seed(k3s, "config.toml")
@@ -178,6 +187,7 @@ imports = ['/etc/containerd/conf.d/*.toml']
     enable_selinux = false
 
     [plugins.'io.containerd.cri.v1.runtime'.cni]
+      bin_dir = ''
       bin_dirs = ['/opt/cni/bin']
       conf_dir = '/etc/cni/net.d'
       max_conf_num = 1
@@ -193,7 +203,10 @@ def real_dump(binary, path):
 
 def test_v4_file_is_edited_like_v3_in_place():
     text, facts = config.edit(DEFAULT_V4, "f", ["/opt/nodeprep/bin", "/opt/cni/bin"], "/etc/cni/net.d", (2, 3, 4))
-    assert text == DEFAULT_V4.replace("bin_dirs = ['/opt/cni/bin']", "bin_dirs = ['/opt/nodeprep/bin', '/opt/cni/bin']")
+    # 2.3 writes an unset bin_dir as ''; it is no directory to keep, and never left beside bin_dirs.
+    assert text == DEFAULT_V4.replace("      bin_dir = ''\n", "").replace(
+        "bin_dirs = ['/opt/cni/bin']", "bin_dirs = ['/opt/nodeprep/bin', '/opt/cni/bin']")
+    assert not config.sets_bin_dir(DEFAULT_V4, "f") and config.sets_bin_dir(USER_V3, "f")
     assert facts["dialect"] == 4 and facts["bin_dir_key"] == "bin_dirs"
     assert facts["table"] == 'plugins."io.containerd.cri.v1.runtime".cni'
 
