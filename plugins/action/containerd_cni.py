@@ -259,7 +259,11 @@ class ActionModule(ActionBase):
             keys = list(config.BIN_KEYS) if dirs != facts["bin_dirs"] else ["conf_dir"]
         setters = set(name for key in keys for name in config.cni_setters(files, key))
         winners = [name for name, _text in files if name in setters and name != target]
-        if winners:
+        if target != path and target not in [name for name, _text in imported]:
+            why = "%s is not among the files %s imports (%s)" % (
+                target, path, ", ".join(config.imports_of(texts[path])) or "it imports none")
+            fix = "import it from %s, or leave drop_in unset, then run again" % path
+        elif winners:
             why = "%s sets %s later in containerd's load order" % (
                 winners[-1], "the whole CRI plugin table, which replaces ours on containerd 1.x" if legacy
                 else "cni." + "/".join(keys))

@@ -4,7 +4,8 @@ Each case runs the action plugin through ansible-playbook on this machine (local
 a config tree of its own under tmp_path and a real containerd as ``containerd_binary``: Debian's
 1.6 (this machine's), 1.7 and 2.1 (from the test bed's node roots). Validation runs containerd's
 own ``config dump`` of main file plus imports with the candidate in place, in a private mount
-namespace over the tree; the tests check that containerd's view names our dirs, that a refused
+namespace over the tree. containerd 2.3 and 2.4 are the test bed's builds from their release tags
+(tests/testbed/runtimes.py; built on first use, cached by version); the tests check that containerd's view names our dirs, that a refused
 candidate leaves every file as it was, and what the user sees.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.testbed import ansible_runner
+from tests.testbed import ansible_runner, runtimes
 
 TESTBED = Path("/var/cache/nodeprep-testbed")
 CONTAINERD = {
@@ -55,8 +56,16 @@ def tree(tmp_path):
     return Tree(tmp_path / "node")
 
 
+def containerd(version: str) -> str:
+    """Debian's binary, or the test bed's build of the newest pinned release of that line."""
+    if version not in CONTAINERD:
+        release = [v for v in runtimes.CONTAINERD_VERSIONS if v.startswith(version + ".")][-1]
+        CONTAINERD[version] = str(runtimes.ensure_built(runtimes.containerd(release)) / "containerd")
+    return CONTAINERD[version]
+
+
 def run(tmp_path, version, check=False, diff=False, **options):
-    binary = CONTAINERD[version]
+    binary = containerd(version)
     assert os.access(binary, os.X_OK), "the test bed's containerd %s is missing: run tools/bootstrap" % version
     options.setdefault("containerd_binary", binary)
     options.setdefault("bin_dirs", ["/opt/cni/bin"])
@@ -74,7 +83,7 @@ def run(tmp_path, version, check=False, diff=False, **options):
 
 
 def dump_cni(version, main: Path) -> dict:
-    out = subprocess.run([CONTAINERD[version], "--config", str(main), "config", "dump"], capture_output=True,
+    out = subprocess.run([containerd(version), "--config", str(main), "config", "dump"], capture_output=True,
                          text=True, check=True).stdout
     plugins = tomllib.loads(out)["plugins"]
     return (plugins.get("io.containerd.cri.v1.runtime") or plugins["io.containerd.grpc.v1.cri"])["cni"]
@@ -195,4 +204,63 @@ def test_wrong_typed_table_is_named_and_nothing_changes(tmp_path, tree):
     result, edit = run(tmp_path, "1.6", path=str(tree.main))
     assert result.rc != 0
     assert edit["msg"].startswith("%s: 'plugins.\"io.containerd.grpc.v1.cri\".cni' is an array of tables" % tree.main)
+    assert tree.snapshot() == before
+
+
+def config_default(version) -> str:
+    return subprocess.run([containerd(version), "config", "default"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_containerd_23_default_file_gets_a_conf_d_drop_in(tmp_path, tree):
+    default = config_default("2.3")
+    assert default.startswith("version = 4\n") and "imports = ['/etc/containerd/conf.d/*.toml']" in default
+    # The file 2.3 writes, importing this tree's conf.d instead of the machine's.
+    tree.main.write_text(default.replace("/etc/containerd/conf.d", str(tree.conf_d)))
+    main_before = tree.main.read_bytes()
+    wanted = ["/opt/cni/bin", "/var/lib/rancher/k3s/data/cni"]
+    checked, edit = run(tmp_path, "2.3", check=True, path=str(tree.main), bin_dirs=wanted)
+    assert checked.rc == 0 and edit["changed"] and not tree.conf_d.exists(), checked.describe()
+    result, edit = run(tmp_path, "2.3", path=str(tree.main), bin_dirs=wanted)
+    assert result.rc == 0 and edit["validated"] and edit["dialect"] == 4, result.describe()
+    drop_in = tree.conf_d / "90-nodeprep-cni.toml"
+    assert edit["path"] == str(drop_in) and tree.main.read_bytes() == main_before
+    assert tomllib.loads(drop_in.read_text()) == {"version": 4, "plugins": {"io.containerd.cri.v1.runtime": {
+        "cni": {"bin_dirs": wanted, "conf_dir": "/etc/cni/net.d"}}}}
+    cni = dump_cni("2.3", tree.main)
+    assert cni["bin_dirs"] == wanted and not cni["bin_dir"] and cni["conf_dir"] == "/etc/cni/net.d"
+    again, edit = run(tmp_path, "2.3", path=str(tree.main), bin_dirs=wanted)
+    assert again.rc == 0 and not edit["changed"], again.describe()
+
+
+def test_containerd_24_knows_no_bin_dir_and_a_v3_file_ends_with_bin_dirs_alone(tmp_path, tree):
+    assert "bin_dir =" not in config_default("2.4") and "bin_dirs =" in config_default("2.4")
+    tree.main.write_text("# ours\nversion = 3\n\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n"
+                         "  bin_dir = '/usr/lib/cni'  # as 2.0 took it\n  conf_dir = '/etc/cni/net.d'\n")
+    # What containerd 2.4 makes of the file as it stands: bin_dir is ignored, the default searched.
+    assert dump_cni("2.4", tree.main)["bin_dirs"] == ["/opt/cni/bin"]
+    result, edit = run(tmp_path, "2.4", path=str(tree.main), bin_dirs=["/opt/nodeprep/bin"])
+    assert result.rc == 0 and edit["validated"] and edit["bin_dir_key"] == "bin_dirs", result.describe()
+    assert tree.main.read_text() == ("# ours\nversion = 3\n\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n"
+                                     "  bin_dirs = ['/opt/nodeprep/bin', '/usr/lib/cni']  # as 2.0 took it\n"
+                                     "  conf_dir = '/etc/cni/net.d'\n")
+    assert dump_cni("2.4", tree.main)["bin_dirs"] == ["/opt/nodeprep/bin", "/usr/lib/cni"]
+
+
+def test_containerd_24_is_never_given_bin_dir_even_when_told_20(tmp_path, tree):
+    # containerd_version is only a fallback: the node's own containerd says which key it reads.
+    tree.main.write_text("version = 3\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dir = '/usr/lib/cni'\n")
+    result, edit = run(tmp_path, "2.4", path=str(tree.main), containerd_version="2.0")
+    assert result.rc == 0 and edit["version_source"] == "node", result.describe()
+    cni = tomllib.loads(tree.main.read_text())["plugins"]["io.containerd.cri.v1.runtime"]["cni"]
+    assert cni == {"bin_dirs": ["/opt/cni/bin", "/usr/lib/cni"], "conf_dir": "/etc/cni/net.d"}
+
+
+def test_drop_in_the_main_file_does_not_import_is_refused(tmp_path, tree):
+    tree.main.write_text("version = 3\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dirs = ['/usr/lib/cni']\n")
+    before = tree.snapshot()
+    drop_in = tree.etc / "elsewhere.d" / "90-nodeprep-cni.toml"
+    result, edit = run(tmp_path, "2.1", path=str(tree.main), drop_in=str(drop_in), bin_dirs=["/opt/nodeprep/bin"])
+    assert result.rc != 0, result.describe()
+    assert "%s is not among the files %s imports" % (drop_in, tree.main) in edit["msg"], edit["msg"]
     assert tree.snapshot() == before
