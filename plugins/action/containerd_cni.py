@@ -316,6 +316,13 @@ class ActionModule(ActionBase):
             version_source = "file"
         new_text, facts = config.edit(text, target, args["bin_dirs"], args["conf_dir"], version,
                                       known_keys if version_source == "node" else None)
+        if target != path and facts["bin_dir_key"] == "bin_dirs" and main_text and config.sets_bin_dir(main_text, path):
+            # containerd 2.x merges imports key by key: bin_dirs here and bin_dir there is "both set".
+            raise config.ContainerdConfigError(
+                "%s sets cni.bin_dir, which this containerd reads only as a deprecated key; bin_dirs in the drop-in %s "
+                "beside it would make containerd's CRI plugin refuse to start (both set). Leave drop_in unset so that "
+                "%s itself is migrated to bin_dirs, or remove bin_dir there, then run again; nothing was changed." % (
+                    path, target, path))
         changed = new_text != (before or "")
         result = dict(facts, changed=changed, path=target, main_config=path,
                       containerd_version=config.format_version(version), version_source=version_source)

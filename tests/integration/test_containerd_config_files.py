@@ -264,3 +264,19 @@ def test_drop_in_the_main_file_does_not_import_is_refused(tmp_path, tree):
     assert result.rc != 0, result.describe()
     assert "%s is not among the files %s imports" % (drop_in, tree.main) in edit["msg"], edit["msg"]
     assert tree.snapshot() == before
+
+
+def test_drop_in_beside_a_main_bin_dir_is_refused_without_a_containerd_to_ask(tmp_path, tree):
+    # An image bake: no containerd runs, so nothing validates; the merge would still hold both keys.
+    v3_main(tree, "  bin_dir = '/usr/lib/cni'\n")
+    before = tree.snapshot()
+    result, edit = run(tmp_path, "2.1", path=str(tree.main), containerd_binary=str(tmp_path / "absent"),
+                       containerd_version="2.3", drop_in=str(tree.conf_d / "90-nodeprep-cni.toml"))
+    assert result.rc != 0, result.describe()
+    assert edit["msg"].startswith("%s sets cni.bin_dir" % tree.main) and "Leave drop_in unset" in edit["msg"]
+    assert tree.snapshot() == before
+    result, edit = run(tmp_path, "2.1", path=str(tree.main), containerd_binary=str(tmp_path / "absent"),
+                       containerd_version="2.3")
+    assert result.rc == 0 and edit["path"] == str(tree.main) and edit["validation_skipped"], result.describe()
+    assert tomllib.loads(tree.main.read_text())["plugins"]["io.containerd.cri.v1.runtime"]["cni"] == {
+        "bin_dirs": ["/opt/cni/bin", "/usr/lib/cni"], "conf_dir": "/etc/cni/net.d"}
