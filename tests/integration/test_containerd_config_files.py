@@ -106,7 +106,16 @@ def test_main_importing_conf_d_gets_a_drop_in_that_containerd_merges(tmp_path, t
     cni = dump_cni("2.1", tree.main)
     assert cni["bin_dirs"] == ["/opt/cni/bin", "/opt/k3s/cni", "/usr/lib/cni"] and not cni["bin_dir"]
     again, edit = run(tmp_path, "2.1", path=str(tree.main), bin_dirs=["/opt/cni/bin", "/opt/k3s/cni"])
-    assert again.rc == 0 and not edit["changed"], again.describe()
+    assert again.rc == 0 and not edit["changed"] and edit["validated"], again.describe()
+    # A later drop-in overrides what is already in place: every run says so, not only the first.
+    (tree.conf_d / "95-addon.toml").write_text("version = 3\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n"
+                                               "  bin_dirs = ['/opt/addon/bin']\n")
+    before = tree.snapshot()
+    overridden, edit = run(tmp_path, "2.1", path=str(tree.main), bin_dirs=["/opt/cni/bin", "/opt/k3s/cni"])
+    assert overridden.rc != 0, overridden.describe()
+    assert edit["msg"].startswith("containerd does not use the CNI settings in %s" % drop_in), edit["msg"]
+    assert "%s sets cni.bin_dirs later in containerd's load order" % (tree.conf_d / "95-addon.toml") in edit["msg"]
+    assert tree.snapshot() == before
 
 
 def test_main_holding_bin_dir_is_migrated_in_place_not_beside_a_drop_in(tmp_path, tree):
