@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.nodeprep.cni.plugins.module_utils import _containerd_config as config
 from tests.testbed import ansible_runner, runtimes
 
 TESTBED = Path("/var/cache/nodeprep-testbed")
@@ -243,7 +244,10 @@ def test_containerd_23_default_file_gets_a_conf_d_drop_in(tmp_path, tree):
 
 
 def test_containerd_24_knows_no_bin_dir_and_a_v3_file_ends_with_bin_dirs_alone(tmp_path, tree):
-    assert "bin_dir =" not in config_default("2.4") and "bin_dirs =" in config_default("2.4")
+    default_cni = tomllib.loads(config_default("2.4"))["plugins"]["io.containerd.cri.v1.runtime"]["cni"]
+    assert "bin_dir" not in default_cni and default_cni["bin_dirs"] == ["/opt/cni/bin"]
+    assert config.node_cni_defaults(config_default("2.4")) == ({"bin_dirs"}, ["/opt/cni/bin"])
+    assert config.node_cni_defaults(config_default("2.3")) == ({"bin_dir", "bin_dirs"}, ["/opt/cni/bin"])
     tree.main.write_text("# ours\nversion = 3\n\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n"
                          "  bin_dir = '/usr/lib/cni'  # as 2.0 took it\n  conf_dir = '/etc/cni/net.d'\n")
     # What containerd 2.4 makes of the file as it stands: bin_dir is ignored, the default searched.
