@@ -4,7 +4,7 @@ Each case runs the action plugin through ansible-playbook on this machine (local
 a config tree of its own under tmp_path and a real containerd as ``containerd_binary``: Debian's
 1.6 (this machine's), 1.7 and 2.1 (from the test bed's node roots). Validation runs containerd's
 own ``config dump`` of main file plus imports with the candidate in place, in a private mount
-namespace over the tree. containerd 2.3 and 2.4 are the test bed's builds from their release tags
+namespace over the tree. containerd 2.2, 2.3 and 2.4 are the test bed's builds from their release tags
 (tests/testbed/runtimes.py; built on first use, cached by version); the tests check that containerd's view names our dirs, that a refused
 candidate leaves every file as it was, and what the user sees.
 """
@@ -119,14 +119,15 @@ def test_main_importing_conf_d_gets_a_drop_in_that_containerd_merges(tmp_path, t
     assert tree.snapshot() == before
 
 
-def test_main_holding_bin_dir_is_migrated_in_place_not_beside_a_drop_in(tmp_path, tree):
+@pytest.mark.parametrize("version", ["2.1", "2.2", "2.3", "2.4"])
+def test_main_holding_bin_dir_is_migrated_in_place_not_beside_a_drop_in(tmp_path, tree, version):
     v3_main(tree, "  bin_dir = '/usr/lib/cni'   # as 2.0 wrote it\n")
-    result, edit = run(tmp_path, "2.1", path=str(tree.main))
+    result, edit = run(tmp_path, version, path=str(tree.main))
     assert result.rc == 0 and edit["path"] == str(tree.main), result.describe()
     assert not tree.conf_d.exists()
     assert "  bin_dirs = ['/opt/cni/bin', '/usr/lib/cni']   # as 2.0 wrote it\n" in tree.main.read_text()
-    cni = dump_cni("2.1", tree.main)
-    assert cni["bin_dirs"] == ["/opt/cni/bin", "/usr/lib/cni"] and not cni["bin_dir"]
+    cni = dump_cni(version, tree.main)
+    assert cni["bin_dirs"] == ["/opt/cni/bin", "/usr/lib/cni"] and not cni.get("bin_dir")
 
 
 def test_drop_in_that_would_leave_both_keys_in_the_merge_is_refused(tmp_path, tree):
