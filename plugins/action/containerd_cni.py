@@ -35,21 +35,17 @@ DROP_IN_NAME = "90-nodeprep-cni.toml"
 FILES_MARK = "#--nodeprep-loaded-files--"
 FILE_MARK = "#--nodeprep-file "
 NO_NAMESPACE = 97
-# Runs containerd's own `config dump` on the config as it will be loaded: a private copy of the
-# config's directory with the candidate in place is bind-mounted over the real one inside a
-# private mount namespace, so containerd resolves every import exactly as at start, and the
-# node's files are never touched. Then prints the imported files, for naming the one that wins.
+# Runs containerd's own `config dump` on the config as it will be loaded. With a candidate, a
+# private copy of the config's directory with the candidate in place is bind-mounted over the real
+# one inside a private mount namespace, so containerd resolves every import exactly as at start and
+# the node's files are never touched; without one, the node's files as they are. Then prints the
+# imported files, for naming the one that wins.
 VALIDATE_SCRIPT = r"""
 set -eu
 tree=$1 overlay=$2 rel=$3 candidate=$4
 shift 4
-mkdir -p "$tree"
-if [ -d "$overlay" ]; then cp -a "$overlay/." "$tree/"; fi
-mkdir -p "$(dirname "$tree/$rel")"
-cp "$candidate" "$tree/$rel"
-command -v unshare >/dev/null 2>&1 || { echo "unshare (util-linux) is not installed" >&2; exit 97; }
-exec unshare -m --propagation private sh -c '
-  mount --bind "$1" "$2" || exit 97
+load='
+  if [ -n "$1" ]; then mount --bind "$1" "$2" || exit 97; fi
   binary=$3 main=$4
   shift 4
   "$binary" --config "$main" config dump || exit $?
@@ -60,7 +56,14 @@ exec unshare -m --propagation private sh -c '
       if [ -f "$file" ]; then echo "#--nodeprep-file $file"; base64 < "$file" | tr -d "\n"; echo; fi
     done
   done
-' sh "$tree" "$overlay" "$@"
+'
+if [ -z "$candidate" ]; then exec sh -c "$load" sh "" "" "$@"; fi
+mkdir -p "$tree"
+cp -a "$overlay/." "$tree/"
+mkdir -p "$(dirname "$tree/$rel")"
+cp "$candidate" "$tree/$rel"
+command -v unshare >/dev/null 2>&1 || { echo "unshare (util-linux) is not installed" >&2; exit 97; }
+exec unshare -m --propagation private sh -c "$load" sh "$tree" "$overlay" "$@"
 """
 
 
@@ -193,24 +196,30 @@ class ActionModule(ActionBase):
     # --- validation by containerd itself -------------------------------------------------
 
     def _dump(self, binary, path, target, candidate, remote_tmp, main_text):
-        """containerd's ``config dump`` of the config as it will load, and the imported files."""
+        """containerd's ``config dump`` of the config as it will load, and the imported files.
+
+        *candidate* None: the node's files as they are (nothing to change, still to be checked).
+        """
         if target == path and not config.imports_of(main_text):
             res = self._low_level_execute_command("%s --config %s config dump" % (
-                shlex.quote(binary), shlex.quote(candidate)))
+                shlex.quote(binary), shlex.quote(candidate or path)))
             return res, []
         main_dir = posixpath.dirname(path) or "/"
         target_dir = posixpath.dirname(target) or "/"
-        overlay = main_dir if (target_dir + "/").startswith(main_dir.rstrip("/") + "/") else target_dir
-        while overlay not in ("/", "") and not self._stat(overlay)["exists"]:
-            overlay = posixpath.dirname(overlay)
-        if overlay in ("/", ""):
-            raise config.ContainerdConfigError(
-                "cannot check %s with containerd: no directory of it exists yet; create %s first, then run again; "
-                "nothing was changed." % (target, target_dir))
+        overlay = rel = ""
+        if candidate:
+            overlay = main_dir if (target_dir + "/").startswith(main_dir.rstrip("/") + "/") else target_dir
+            while overlay not in ("/", "") and not self._stat(overlay)["exists"]:
+                overlay = posixpath.dirname(overlay)
+            if overlay in ("/", ""):
+                raise config.ContainerdConfigError(
+                    "cannot check %s with containerd: no directory of it exists yet; create %s first, then run "
+                    "again; nothing was changed." % (target, target_dir))
+            rel = posixpath.relpath(target, overlay)
         patterns = [entry if entry.startswith("/") else posixpath.join(main_dir, entry)
                     for entry in config.imports_of(main_text)]
         argv = ["sh", "-c", VALIDATE_SCRIPT, "sh", self._connection._shell.join_path(remote_tmp, "tree"),
-                overlay, posixpath.relpath(target, overlay), candidate, binary, path] + patterns
+                overlay, rel, candidate or "", binary, path] + patterns
         res = self._low_level_execute_command(" ".join(shlex.quote(arg) for arg in argv))
         files = []
         out = res.get("stdout", "")
@@ -225,14 +234,15 @@ class ActionModule(ActionBase):
         return res, [tuple(entry) for entry in files]
 
     def _validate(self, binary, version, path, target, texts, candidate, remote_tmp, facts):
-        """Fails unless containerd, loading main file plus imports with the candidate in place,
-        searches exactly the dirs we want; nothing has been written at this point."""
+        """Fails unless containerd, loading main file plus imports with the candidate in place
+        (or as they are, when nothing changes), searches exactly the dirs we want; nothing has
+        been written at this point."""
         res, imported = self._dump(binary, path, target, candidate, remote_tmp, texts[path])
         if res["rc"] == NO_NAMESPACE:
             raise config.ContainerdConfigError(
                 "cannot check %s with containerd as it will load it (main file plus imports): a private mount "
-                "namespace needs root and util-linux's unshare on the node (%s). Run with become, or set "
-                "containerd_validate: false; nothing was changed." % (
+                "namespace needs root and util-linux's unshare on the node (%s). Run with become, or set validate: "
+                "false (the role's containerd_validate); nothing was changed." % (
                     target, (res.get("stderr") or "").strip()[-500:]))
         if res["rc"] != 0:
             said = (res.get("stderr") or res.get("stdout") or "").strip()[-2000:]
@@ -257,8 +267,8 @@ class ActionModule(ActionBase):
             keys = ["bin_dir"]
         else:
             keys = list(config.BIN_KEYS) if dirs != facts["bin_dirs"] else ["conf_dir"]
-        setters = set(name for key in keys for name in config.cni_setters(files, key))
-        winners = [name for name, _text in files if name in setters and name != target]
+        sets = {key: config.cni_setters(files, key) for key in keys}
+        winners = [name for name, _text in files if name != target and any(name in found for found in sets.values())]
         if target != path and target not in [name for name, _text in imported]:
             why = "%s is not among the files %s imports (%s)" % (
                 target, path, ", ".join(config.imports_of(texts[path])) or "it imports none")
@@ -266,16 +276,17 @@ class ActionModule(ActionBase):
         elif winners:
             why = "%s sets %s later in containerd's load order" % (
                 winners[-1], "the whole CRI plugin table, which replaces ours on containerd 1.x" if legacy
-                else "cni." + "/".join(keys))
+                else " and ".join("cni." + key for key in keys if winners[-1] in sets[key]))
             fix = "remove that from %s (or set the same value there), then run again" % winners[-1]
         else:
             why = "containerd %s does not read cni.%s as written in %s" % (
                 config.format_version(version), facts["bin_dir_key"], target)
             fix = "set the key this containerd reads (its 'containerd config default' shows it), then run again"
         raise config.ContainerdConfigError(
-            "containerd would not use what this run writes to %s: its config dump of the main file plus imports "
+            "containerd %s: its config dump of the main file plus imports "
             "%s, wanted bin dirs %s and conf_dir %s; %s. Fix: %s. Nothing was written." % (
-                target, problem or "searches %s for plugins with conf_dir %s" % (dirs, conf_dir), facts["bin_dirs"],
+                ("would not use what this run writes to %s" if candidate else "does not use the CNI settings in %s")
+                % target, problem or "searches %s for plugins with conf_dir %s" % (dirs, conf_dir), facts["bin_dirs"],
                 facts["conf_dir"], why, fix))
 
     # --- the edit ------------------------------------------------------------------------
@@ -334,17 +345,18 @@ class ActionModule(ActionBase):
                               "before_header": header if before is not None else "%s (absent)" % target,
                               "after_header": header}
         validate = args["validate"] and version_source == "node"
-        result["validated"] = bool(validate and changed)
+        result["validated"] = bool(validate)
         if not validate:
             result["validation_skipped"] = "no containerd binary on the node" if args["validate"] else "validate=false"
-        if changed:
+        if changed or validate:
             remote_tmp = self._make_tmp_path()
-            candidate = self._upload(remote_tmp, "candidate.toml", new_text)
+            # Unchanged settings are checked too: a later import can override what is already there.
+            candidate = self._upload(remote_tmp, "candidate.toml", new_text) if changed else None
             if validate:
                 texts = {path: new_text if target == path else main_text, target: new_text}
                 self._validate(binary, version, path, target, texts, candidate, remote_tmp,
                                dict(facts, default_bin_dirs=default_bin_dirs))
-            if not self._task.check_mode:
+            if changed and not self._task.check_mode:
                 written = self._write(target, candidate, args["backup"], target_stat)
                 if written.get("backup_file"):
                     result["backup_file"] = written["backup_file"]

@@ -35,7 +35,8 @@ description:
     files are never touched) and must name exactly the wanted plugin and config directories. When it does not
     (a key this containerd ignores, a later import that overrides ours, an import replacing the whole CRI table on
     1.x, both C(bin_dir) and C(bin_dirs) set across files), the task fails naming the file that wins and the key,
-    and nothing is written. This runs in check mode too, so C(--check) predicts the refusal.
+    and nothing is written. This runs in check mode too, so C(--check) predicts the refusal, and also when nothing
+    needs to change, so a later import that overrides settings already in place is reported on every run.
   - A malformed file, a table of the wrong type, an unsupported C(version) or a symbolic link (replace it by a copy
     of its target) fails naming the file, key and fix, and nothing changes. A UTF-8 byte order mark is read and kept
     (containerd 1.x reads it; 2.x refuses it, and the validation says so).
@@ -173,7 +174,9 @@ version_source:
   returned: always
   type: str
 validated:
-  description: Whether the node's containerd checked the change (its config dump named exactly the wanted dirs).
+  description:
+    - Whether the node's containerd checked the result - its config dump of the main file plus imports (with the
+      change in place, or as they are when nothing changes) named exactly the wanted dirs.
   returned: always
   type: bool
 validation_skipped:

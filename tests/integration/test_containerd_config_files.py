@@ -4,7 +4,7 @@ Each case runs the action plugin through ansible-playbook on this machine (local
 a config tree of its own under tmp_path and a real containerd as ``containerd_binary``: Debian's
 1.6 (this machine's), 1.7 and 2.1 (from the test bed's node roots). Validation runs containerd's
 own ``config dump`` of main file plus imports with the candidate in place, in a private mount
-namespace over the tree. containerd 2.3 and 2.4 are the test bed's builds from their release tags
+namespace over the tree. containerd 2.2, 2.3 and 2.4 are the test bed's builds from their release tags
 (tests/testbed/runtimes.py; built on first use, cached by version); the tests check that containerd's view names our dirs, that a refused
 candidate leaves every file as it was, and what the user sees.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.nodeprep.cni.plugins.module_utils import _containerd_config as config
 from tests.testbed import ansible_runner, runtimes
 
 TESTBED = Path("/var/cache/nodeprep-testbed")
@@ -106,17 +107,27 @@ def test_main_importing_conf_d_gets_a_drop_in_that_containerd_merges(tmp_path, t
     cni = dump_cni("2.1", tree.main)
     assert cni["bin_dirs"] == ["/opt/cni/bin", "/opt/k3s/cni", "/usr/lib/cni"] and not cni["bin_dir"]
     again, edit = run(tmp_path, "2.1", path=str(tree.main), bin_dirs=["/opt/cni/bin", "/opt/k3s/cni"])
-    assert again.rc == 0 and not edit["changed"], again.describe()
+    assert again.rc == 0 and not edit["changed"] and edit["validated"], again.describe()
+    # A later drop-in overrides what is already in place: every run says so, not only the first.
+    (tree.conf_d / "95-addon.toml").write_text("version = 3\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n"
+                                               "  bin_dirs = ['/opt/addon/bin']\n")
+    before = tree.snapshot()
+    overridden, edit = run(tmp_path, "2.1", path=str(tree.main), bin_dirs=["/opt/cni/bin", "/opt/k3s/cni"])
+    assert overridden.rc != 0, overridden.describe()
+    assert edit["msg"].startswith("containerd does not use the CNI settings in %s" % drop_in), edit["msg"]
+    assert "%s sets cni.bin_dirs later in containerd's load order" % (tree.conf_d / "95-addon.toml") in edit["msg"]
+    assert tree.snapshot() == before
 
 
-def test_main_holding_bin_dir_is_migrated_in_place_not_beside_a_drop_in(tmp_path, tree):
+@pytest.mark.parametrize("version", ["2.1", "2.2", "2.3", "2.4"])
+def test_main_holding_bin_dir_is_migrated_in_place_not_beside_a_drop_in(tmp_path, tree, version):
     v3_main(tree, "  bin_dir = '/usr/lib/cni'   # as 2.0 wrote it\n")
-    result, edit = run(tmp_path, "2.1", path=str(tree.main))
+    result, edit = run(tmp_path, version, path=str(tree.main))
     assert result.rc == 0 and edit["path"] == str(tree.main), result.describe()
     assert not tree.conf_d.exists()
     assert "  bin_dirs = ['/opt/cni/bin', '/usr/lib/cni']   # as 2.0 wrote it\n" in tree.main.read_text()
-    cni = dump_cni("2.1", tree.main)
-    assert cni["bin_dirs"] == ["/opt/cni/bin", "/usr/lib/cni"] and not cni["bin_dir"]
+    cni = dump_cni(version, tree.main)
+    assert cni["bin_dirs"] == ["/opt/cni/bin", "/usr/lib/cni"] and not cni.get("bin_dir")
 
 
 def test_drop_in_that_would_leave_both_keys_in_the_merge_is_refused(tmp_path, tree):
@@ -234,7 +245,10 @@ def test_containerd_23_default_file_gets_a_conf_d_drop_in(tmp_path, tree):
 
 
 def test_containerd_24_knows_no_bin_dir_and_a_v3_file_ends_with_bin_dirs_alone(tmp_path, tree):
-    assert "bin_dir =" not in config_default("2.4") and "bin_dirs =" in config_default("2.4")
+    default_cni = tomllib.loads(config_default("2.4"))["plugins"]["io.containerd.cri.v1.runtime"]["cni"]
+    assert "bin_dir" not in default_cni and default_cni["bin_dirs"] == ["/opt/cni/bin"]
+    assert config.node_cni_defaults(config_default("2.4")) == ({"bin_dirs"}, ["/opt/cni/bin"])
+    assert config.node_cni_defaults(config_default("2.3")) == ({"bin_dir", "bin_dirs"}, ["/opt/cni/bin"])
     tree.main.write_text("# ours\nversion = 3\n\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n"
                          "  bin_dir = '/usr/lib/cni'  # as 2.0 took it\n  conf_dir = '/etc/cni/net.d'\n")
     # What containerd 2.4 makes of the file as it stands: bin_dir is ignored, the default searched.
