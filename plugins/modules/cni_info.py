@@ -198,8 +198,13 @@ configs:
     - Each CNI config read from O(conf_dirs) or O(network_attachments) (C(kind) V(conf), V(conflist)
       or V(nad)), plus one V(required) entry for O(required_plugins); the plugins each uses, and
       what is not covered.
-    - C(path) is the file (for a NAD, C(<source>#<namespace>/<name>)); C(error) is the parse error
-      of a config that is not valid JSON.
+    - C(path) is the file (for a NAD, C(<source>#<namespace>/<name>)); C(error) says why the runtime
+      would refuse it, naming the file, as its loader (libcni) does - not valid JSON (JSON nested
+      deeper than the runtime's 10000 levels included), a field of the wrong type, a plugin without
+      C(type), a conflist without C(name) or without plugins - or why it cannot be read at all (a
+      dangling symlink, a symlink loop, a FIFO, which is never opened).
+    - A conf dir that cannot be listed (a file, a symlink loop) is one entry of C(kind) V(conf_dir)
+      with its C(error); a missing conf dir holds no configs.
   returned: always
   type: list
   elements: dict
