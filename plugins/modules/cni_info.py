@@ -58,6 +58,9 @@ options:
     description:
       - NetworkAttachmentDefinitions to check, already decoded from YAML (the role reads files and
         inline YAML on the controller, so the node needs no YAML library).
+      - Read them with the P(nodeprep.cni.network_attachments#filter) filter, which refuses YAML aliases
+        (a few hundred bytes of nested aliases can stand for billions of values) and keeps only what
+        this check reads of each definition (kind, name, namespace and C(spec.config)).
     type: list
     elements: dict
     default: []
@@ -123,7 +126,7 @@ EXAMPLES = r"""
     plugin_dirs: [/opt/cni/bin, /usr/lib/cni]
     network_attachments:
       - source: nads/macvlan.yaml
-        definition: "{{ lookup('ansible.builtin.file', 'nads/macvlan.yaml') | ansible.builtin.from_yaml }}"
+        definition: "{{ lookup('ansible.builtin.file', 'nads/macvlan.yaml') | nodeprep.cni.network_attachments('nads/macvlan.yaml') }}"
   register: cni
 """
 
