@@ -74,6 +74,8 @@ FILTER_OUTPUTS = {
     "fleet_report": '"node ',
     "cni_version": '"msg": "/srv/cni/v1.9.1"',
     "network_attachments": '"name": "macvlan",',
+    "systemd_escape_path": '"msg": "run-net\\\\x20ns.mount"',
+    "systemd_exec_arg": '"msg": "ExecStart=/bin/mount --make-shared \\"/run/net ns$$1\\""',
 }
 
 
