@@ -185,8 +185,8 @@ def test_a_hostile_conf_dir_is_named_file_by_file_in_bounded_time(tmp_path, user
     assert errors == {
         str(conf / "10-deep.conflist"): None,
         str(conf / "20-plugins-object.conflist"): "%s: 'plugins' is an object, not a list" % (conf / "20-plugins-object.conflist"),
-        str(conf / "30-no-plugins.conflist"): "%s has no plugins: no 'plugins' list (and no .conf files in %s)"
-                                             % (conf / "30-no-plugins.conflist", conf / "n"),
+        str(conf / "30-no-plugins.conflist"):
+            "%s has no plugins: no 'plugins' list (and no .conf files in %s)" % (conf / "30-no-plugins.conflist", conf / "n"),
         str(conf / "40-type-number.conf"): "%s.type is a number, not a string" % (conf / "40-type-number.conf"),
         str(conf / "50-no-type.conf"): "%s has no plugin 'type'" % (conf / "50-no-type.conf"),
         str(conf / "60-dangling.conflist"): "%s is a dangling symlink (to %s)" % (conf / "60-dangling.conflist", tmp_path / "gone.conflist"),

@@ -35,8 +35,8 @@ def report(result, host) -> dict:
     return shown.result["netns_report"]
 
 
-def test_netns_dir_refusals_change_nothing_and_a_hostile_dir_is_mounted_as_named(node, inventory, run_playbook,
-                                                                              tmp_path, user_files):
+def test_netns_dir_refusals_change_nothing_and_a_hostile_dir_is_mounted_as_named(
+        node, inventory, run_playbook, tmp_path, user_files):
     booted = node("netns-hostile")
     inv = inventory([booted])
     booted.run("mkdir -p /srv/m /srv/elsewhere && echo mine > /srv/ns-file && ln -s /srv/elsewhere /srv/ns-link")

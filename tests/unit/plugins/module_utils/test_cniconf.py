@@ -312,7 +312,7 @@ def test_a_conf_dir_that_is_a_file_or_a_loop_is_reported_not_empty(tmp_path):
 def test_nested_delegates_are_bounded():
     config = {"type": "multus"}
     inner = config
-    for _ in range(40):
+    for _level in range(40):
         inner["delegates"] = [{"type": "multus"}]
         inner = inner["delegates"][0]
     entry = config_entry("multus.conf", "conf", config)
