@@ -141,6 +141,7 @@ class ActionModule(ActionBase):
             return dict(asked, package_install=None)
         if not package.get("module"):
             family, package = self._os_package(args, need_module=True)
+        self._refuse_missing_module(package)
         module_args = {"name": package["name"], "state": "present"}
         if args["package_update_cache"]:
             module_args["update_cache"] = True
@@ -165,6 +166,15 @@ class ActionModule(ActionBase):
         if given:
             raise AnsibleActionFail("source is package, so %s would not be used (the package manager fetches the plugins); "
                                     "leave %s at the default or set source to release" % (", ".join(given), ", ".join(given)))
+
+    def _refuse_missing_module(self, package):
+        """The install module may come from an optional collection (SUSE's community.general.zypper)."""
+        if self._shared_loader_obj.module_loader.find_plugin_with_context(package["module"]).resolved:
+            return
+        collection = ".".join(package["module"].split(".")[:2])
+        raise AnsibleActionFail("installing package %s needs the module %s, which is not installed on the controller; install its "
+                                "collection (ansible-galaxy collection install %s) or name another module in os_packages"
+                                % (package["name"], package["module"], collection))
 
     def _os_package(self, args, need_module):
         """The package's name, plugin dir and install module: given ones first, else the node's OS family's."""
