@@ -85,6 +85,7 @@ class Transaction:
 
     def __init__(self, journal: Journal):
         self.journal = journal
+        self.committed = False
 
     def step(self, undo: dict, action, *args):
         self.journal.record(undo)
@@ -92,6 +93,7 @@ class Transaction:
 
     def commit(self, cleanup: list) -> None:
         self.journal.record({"kind": "commit", "cleanup": cleanup})
+        self.committed = True
         finish_cleanup(cleanup)
         self.journal.remove()
 
