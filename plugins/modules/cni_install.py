@@ -296,7 +296,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._package_source impor
     version_label,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed
-from ansible_collections.nodeprep.cni.plugins.module_utils._release import normalize_version
+from ansible_collections.nodeprep.cni.plugins.module_utils._release import normalize_version, public_url
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive
 from ansible_collections.nodeprep.cni.plugins.module_utils._staging import ReleaseTarball
 
@@ -374,6 +374,8 @@ def forget_fresh_dirs(layout: Layout, created: list) -> None:
 def run(module: AnsibleModule) -> dict:
     params = module.params
     check_mode = module.check_mode
+    # Only the URL without its userinfo is ever recorded or echoed back (the manifest is world-readable).
+    params["source_url"] = public_url(params["source_url"])
     # A rollback only moves `current`; the distribution's dir links through it and needs nothing.
     distro_name = effective_layout(params["layout"]) if params["state"] != "rollback" else "standard"
     distro_dir = layout_dir(distro_name, params["image_dir"])
