@@ -307,8 +307,7 @@ def version_report(layout: Layout) -> list:
             "source_url": public_url(manifest.get("source_url")),
             "tarball_sha256": manifest.get("tarball_sha256"),
             # Manifests written before sources were recorded all came from a release.
-            "source": _public_source(manifest.get("source")) or ({"type": "release", "url": public_url(manifest.get("source_url"))}
-                                                                  if manifest else None),
+            "source": _public_source(manifest.get("source") or ({"type": "release", "url": manifest.get("source_url")} if manifest else None)),
             "installed_at": manifest.get("installed_at"),
         })
     return report
