@@ -131,9 +131,12 @@ options:
     default: fail
   layout:
     description:
-      - The distribution's own plugin directory, filled after the install with the current version's plugins
-        whose names are free there; whatever already carries a name there is left alone. O(state=absent)
-        removes the links made there (those to C(<versions_dir>/current/<name>)) and nothing else.
+      - The distribution's own plugin directory, filled with the installed version's plugins whose names are free
+        there; whatever already carries a name there is left alone. O(state=absent) removes the links made there
+        (those to C(<versions_dir>/current/<name>)) and nothing else.
+      - These links are part of the plan and the journal like every other link, so a failed or killed run takes them
+        back. A directory there that does not exist, or is read-only while links must be made or removed, is refused
+        before any change (and by check mode); V(standard) leaves it alone.
       - V(standard) and V(rke2) - none (RKE2 uses O(bin_dir)).
       - V(k3s) - C(/var/lib/rancher/k3s/data/cni), or C(data/current/bin) of k3s releases before October 2024.
         k3s re-creates its own links there at every start, so those stay k3s's.
@@ -285,7 +288,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import 
 from ansible_collections.nodeprep.cni.plugins.module_utils._journal import JOURNAL_NAME, Journal, Transaction, recover
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import Layout
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock, LockTimeout
-from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name, plugin_names, read_manifest
+from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import (
     PackageMissing,
     UnsafeSource,
