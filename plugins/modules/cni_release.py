@@ -70,12 +70,16 @@ options:
   base_url:
     description:
       - Where releases are published; the tarball is fetched from C({base_url}/v{version}/{asset}).
+      - Give a private mirror's credentials in O(headers) (an C(Authorization) header), not in the URL. A user and
+        password in the URL (C(https://user:pass@host/...)) are used for the request, but the URL is stored and
+        returned without them (RV(url), the cache's record, the node's manifest, the verify report).
     type: str
     default: https://github.com/containernetworking/plugins/releases/download
   mirrors:
     description:
       - Further base URLs with the same layout as O(base_url), tried in order when O(base_url) fails.
       - A checksum mismatch is not a reason to try the next mirror; it fails at once.
+      - Credentials as for O(base_url) - in O(headers), not in the URL.
     type: list
     elements: str
     default: []
@@ -220,6 +224,7 @@ url:
     - URL the tarball was (or would be) downloaded from.
     - For a cache hit, the URL recorded when it was verified through a checksum file, else the URL it would be fetched
       from first.
+    - Never with a user or password (userinfo), whatever the URL given.
   returned: always
   type: str
   sample: https://github.com/containernetworking/plugins/releases/download/v1.6.2/cni-plugins-linux-amd64-v1.6.2.tgz
@@ -267,6 +272,7 @@ import errno
 import json
 import os
 import re
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -287,6 +293,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
     asset_name,
     broken_table,
     normalize_version,
+    public_url,
     refuse_broken,
     release_url,
 )
@@ -352,7 +359,7 @@ def read_sidecar(cache_path):
 
 
 def write_sidecar(cache_path, sha256, url, algorithm, digest):
-    record = {"sha256": sha256, "url": url, "algorithm": algorithm}
+    record = {"sha256": sha256, "url": public_url(url), "algorithm": algorithm}
     if algorithm == "sha512":
         record["sha512"] = digest
     atomic_write(sidecar_path(cache_path), (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8"))
@@ -539,6 +546,7 @@ def trust_on_first_use_warning(result):
 
 def run(module):
     result = fetch(module)
+    result["url"] = public_url(result["url"])
     result["checksum_files"] = []
     if module.params["checksum_files"]:
         result["checksum_files"] = write_checksum_files(module, result)
@@ -658,6 +666,11 @@ def cache_error(cache_dir, exc):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
+    # A password in a mirror URL is used for the request; Ansible masks it wherever it echoes the arguments.
+    for url in base_urls(params):
+        password = urlsplit(url).password
+        if password:
+            module.no_log_values.add(password)
     if params["retries"] < 0 or params["timeout"] <= 0 or params["deadline"] <= 0:
         module.fail_json(msg="retries must be 0 or more, timeout and deadline more than 0 (got retries=%s, timeout=%s, deadline=%s)"
                          % (params["retries"], params["timeout"], params["deadline"]))
