@@ -292,6 +292,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import Cover
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import LINK_OK, Layout
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import plugin_names, read_manifest, verify_version_dir
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed, probe_plugin
+from ansible_collections.nodeprep.cni.plugins.module_utils._release import public_url
 
 LINK_STATUSES = ("ok", "missing", "foreign", "dangling", "drifted", "stale")
 
@@ -310,13 +311,20 @@ def version_report(layout: Layout) -> list:
             "drifted": verdict["drifted"],
             "managed": verdict["manifest"] is not None,
             "plugins": plugin_names(manifest) if manifest else [],
-            "source_url": manifest.get("source_url"),
+            # A manifest written before URLs were stripped of their userinfo must not pass a password on.
+            "source_url": public_url(manifest.get("source_url")),
             "tarball_sha256": manifest.get("tarball_sha256"),
             # Manifests written before sources were recorded all came from a release.
-            "source": manifest.get("source") or ({"type": "release", "url": manifest.get("source_url")} if manifest else None),
+            "source": _public_source(manifest.get("source") or ({"type": "release", "url": manifest.get("source_url")} if manifest else None)),
             "installed_at": manifest.get("installed_at"),
         })
     return report
+
+
+def _public_source(source):
+    if isinstance(source, dict) and source.get("url"):
+        return dict(source, url=public_url(source["url"]))
+    return source
 
 
 def link_report(layout: Layout, current_entry):
