@@ -358,8 +358,6 @@ def cmd_bootstrap(_args: argparse.Namespace) -> int:
         ensure_containerd_rootfs(suite)
     # The package-source test installs Debian's real package from a local repo inside an offline node.
     apt_repo.ensure_debs()
-    # The Packer example is validated by a current Packer and its plugins, built from source once.
-    packer_mod.ensure_packer()
     node_mod.raise_inotify_limit()
     check_node_boots()
     log("bootstrap done in %.1f s" % (time.monotonic() - started))
@@ -367,10 +365,12 @@ def cmd_bootstrap(_args: argparse.Namespace) -> int:
 
 
 def cmd_runtimes(_args: argparse.Namespace) -> int:
-    """The runtimes built from source and their node rootfs; the node lane's first step."""
+    """What the node lane builds from source before its first test: the runtimes and their node
+    rootfs, and the current Packer (with its plugins) that validates the Packer example."""
     started = time.monotonic()
     for version in runtimes.CONTAINERD_VERSIONS:
         ensure_built_containerd_rootfs(version)
+    packer_mod.ensure_packer()
     log("runtimes ready in %.1f s" % (time.monotonic() - started))
     return 0
 
