@@ -226,7 +226,8 @@ package_owned:
   description:
     - With RV(src_needed), the files in the link directories that an OS package owns (path to package), so
       a caller can refuse them once it knows the release's plugin names, before copying anything.
-  returned: when src_needed
+    - Otherwise the package-owned files this run took over (O(adopt_package_files)), path to package.
+  returned: always
   type: dict
   sample: {"/opt/cni/bin/bridge": kubernetes-cni}
 took_over:
@@ -483,6 +484,7 @@ def run(module: AnsibleModule) -> dict:
         "recovered": recovered,
         "took_over": took_over,
         "package": package,
+        "package_owned": dict((op["path"], op["package"]) for op in plan.ops if op["op"] == "adopt" and op.get("package")),
     }
     if module._diff:
         if distro["linked"] or distro["unlinked"]:
