@@ -60,6 +60,9 @@ options:
     description:
       - NetworkAttachmentDefinitions to check, already decoded from YAML (the role reads files and
         inline YAML on the controller, so the node needs no YAML library).
+      - Read them with the P(nodeprep.cni.network_attachments#filter) filter, which refuses YAML aliases
+        (a few hundred bytes of nested aliases can stand for billions of values) and keeps only what
+        this check reads of each definition (kind, name, namespace and C(spec.config)).
     type: list
     elements: dict
     default: []
@@ -151,7 +154,7 @@ EXAMPLES = r"""
     plugin_dirs: [/opt/cni/bin, /usr/lib/cni]
     network_attachments:
       - source: nads/macvlan.yaml
-        definition: "{{ lookup('ansible.builtin.file', 'nads/macvlan.yaml') | ansible.builtin.from_yaml }}"
+        definition: "{{ lookup('ansible.builtin.file', 'nads/macvlan.yaml') | nodeprep.cni.network_attachments('nads/macvlan.yaml') }}"
   register: cni
 """
 
@@ -226,8 +229,13 @@ configs:
     - Each CNI config read from O(conf_dirs) or O(network_attachments) (C(kind) V(conf), V(conflist)
       or V(nad)), plus one V(required) entry for O(required_plugins); the plugins each uses, and
       what is not covered.
-    - C(path) is the file (for a NAD, C(<source>#<namespace>/<name>)); C(error) is the parse error
-      of a config that is not valid JSON.
+    - C(path) is the file (for a NAD, C(<source>#<namespace>/<name>)); C(error) says why the runtime
+      would refuse it, naming the file, as its loader (libcni) does - not valid JSON (JSON nested
+      deeper than the runtime's 10000 levels included), a field of the wrong type, a plugin without
+      C(type), a conflist without C(name) or without plugins - or why it cannot be read at all (a
+      dangling symlink, a symlink loop, a FIFO, which is never opened).
+    - A conf dir that cannot be listed (a file, a symlink loop) is one entry of C(kind) V(conf_dir)
+      with its C(error); a missing conf dir holds no configs.
   returned: always
   type: list
   elements: dict
@@ -485,7 +493,7 @@ def gather(module: AnsibleModule) -> dict:
         if params["cni_status"] else []
     for entry in configs:
         del entry["uses"]
-        del entry["config"]
+        entry.pop("config", None)
     probes = probe_report(module, layout, current_entry) if params["probe_plugins"] else []
     package_owned, package_warnings = package_report(module, layout, links) if params["package_owners"] else ([], [])
     for warning in package_warnings:

@@ -18,6 +18,9 @@ description:
   - The expected digest comes from, in order, O(checksum), the user table O(checksums), the table of official
     values shipped with the collection, and finally the release's own C(.sha256) or C(.sha512) file, fetched from the
     same mirror that serves the tarball. O(require_pinned=true) refuses that last fallback.
+  - A release verified only against that checksum file (also when the cached file is verified against the record
+    of such a check) is trusted on first use - the file comes from the server that serves the tarball, so it proves
+    an intact download, not an authentic one - and the module warns each time, naming the version and how to pin it.
   - A cached tarball that still verifies is returned without any network request. For versions verified through a
     release checksum file a sidecar record C(<asset>.verified.json) lets a re-run verify the cache offline.
   - Known-broken upstream releases (O(broken_versions); 1.6.1 and 1.7.0 by default) are refused before any request,
@@ -523,6 +526,17 @@ def write_checksum_files(module, result):
     return written
 
 
+def trust_on_first_use_warning(result):
+    """The warning for a release whose only proof is the checksum file served beside it, else None."""
+    if result.get("checksum_source") not in ("checksum_file", "verified_record"):
+        return None
+    return ("CNI plugins %s for %s was verified only against the checksum file served beside %s: trust on first use, "
+            "the server's own word rather than a pinned digest; pin it with checksum or checksums "
+            "({%s: {'%s': 'sha256:<hex>'}}; role: cni_plugins_checksums), or set require_pinned "
+            "(cni_plugins_require_pinned) to refuse versions that are not pinned"
+            % (result["version"], result["arch"], result["url"], result["arch"], result["version"]))
+
+
 def run(module):
     result = fetch(module)
     result["checksum_files"] = []
@@ -653,6 +667,9 @@ def main():
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg=cache_error(params["cache_dir"], exc))
+    warning = trust_on_first_use_warning(result)
+    if warning:
+        module.warn(warning)
     module.exit_json(**result)
 
 

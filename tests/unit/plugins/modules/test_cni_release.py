@@ -178,6 +178,52 @@ def test_unpinned_version_verified_by_sha512_file(server, cache_dir, capsys):
     assert record["sha512"] == SHA512 and record["sha256"] == SHA256 and record["algorithm"] == "sha512"
 
 
+TRUST_WARNING = (
+    "CNI plugins 9.0.0 for amd64 was verified only against the checksum file served beside %s: trust on first use, "
+    "the server's own word rather than a pinned digest; pin it with checksum or checksums "
+    "({amd64: {'9.0.0': 'sha256:<hex>'}}; role: cni_plugins_checksums), or set require_pinned "
+    "(cni_plugins_require_pinned) to refuse versions that are not pinned")
+
+
+def play_warnings(tmp_path, args):
+    """Runs cni_release as a playbook task, as users do; returns the warnings Ansible shows for it."""
+    play = [{"name": "Fetch", "hosts": "localhost", "gather_facts": False,
+             "tasks": [{"name": "Fetch the release", "nodeprep.cni.cni_release": args}]}]
+    playbook = tmp_path / "fetch.yml"
+    playbook.write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable, no_proxy="127.0.0.1,localhost")
+    ansible_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    done = subprocess.run([ansible_playbook, "-i", "localhost,", "-c", "local", str(playbook)], env=env,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    result = report["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    shown = [w if isinstance(w, str) else w.get("msg", "") for w in result.get("warnings", [])]
+    shown += [w if isinstance(w, str) else w.get("msg", "") for w in report.get("global_custom_stats", {}).get("warnings", [])]
+    return result, shown
+
+
+def test_release_verified_only_by_its_servers_checksum_file_warns_trust_on_first_use(server, cache_dir, tmp_path):
+    url = server.publish("9.0.0")
+    args = args_for(server, cache_dir)
+    result, shown = play_warnings(tmp_path, args)
+    assert result["checksum_source"] == "checksum_file" and shown == [TRUST_WARNING % url], shown
+    # The cached file proven by that same checksum file is no better: warned again, offline.
+    server.hits.clear()
+    result, shown = play_warnings(tmp_path, args)
+    assert result["checksum_source"] == "verified_record" and shown == [TRUST_WARNING % url], shown
+    assert server.hits == []
+
+
+@pytest.mark.parametrize("pin", ["checksum", "checksums"])
+def test_pinned_release_gives_no_trust_warning(server, cache_dir, tmp_path, pin):
+    server.publish("9.0.0", sha256_file=False)
+    given = {"checksum": "sha256:" + SHA256} if pin == "checksum" else {"checksums": {"amd64": {"9.0.0": "sha256:" + SHA256}}}
+    result, shown = play_warnings(tmp_path, args_for(server, cache_dir, **given))
+    assert result["checksum_source"] in ("checksum", "user_table") and result["downloaded"] and shown == [], (result, shown)
+
+
 def test_tampered_tarball_fails_against_checksum_file(server, cache_dir, capsys):
     server.publish("9.0.0")
     server.files["/releases/v9.0.0/" + ASSET_9] = make_tarball("evil")
