@@ -371,6 +371,7 @@ def cmd_runtimes(_args: argparse.Namespace) -> int:
     for version in runtimes.CONTAINERD_VERSIONS:
         ensure_built_containerd_rootfs(version)
     packer_mod.ensure_packer()
+    runtimes.ensure_crio()
     log("runtimes ready in %.1f s" % (time.monotonic() - started))
     return 0
 

@@ -30,7 +30,8 @@ from ansible.utils.display import Display
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import LockTimeout
-from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_family
+from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
+from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_family, package_owned_refusal
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
     BROKEN_VERSIONS,
     DEFAULT_BASE_URL,
@@ -39,6 +40,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
     normalize_version,
     refuse_broken,
 )
+from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive, list_members
 from ansible_collections.nodeprep.cni.plugins.modules import cni_release
 
 display = Display()
@@ -62,6 +64,7 @@ ARGUMENT_SPEC = {
     "plugins": {"type": "list", "elements": "str", "default": []},
     "keep": {"type": "int", "default": 3},
     "adopt": {"type": "bool", "default": True},
+    "adopt_package_files": {"type": "bool", "default": False},
     "layout": {"type": "str", "default": "auto", "choices": ["auto", "standard", "k3s", "rke2", "image"]},
     "image_dir": {"type": "path", "default": "/bin"},
     "download_on": {"type": "str", "default": "controller", "choices": ["controller", "node"]},
@@ -107,6 +110,7 @@ class ActionModule(ActionBase):
         if args["download_on"] == "node":
             return self._install_fetched_on_node(args, version)
         release = self._fetch_on_controller(args, version, asked["arch"])
+        self._refuse_package_owned(args, release["path"], asked.get("package_owned") or {})
         self._warn_trust_on_first_use(release)
         if self._task.check_mode:
             # The node is not written in check mode; cni_install plans from what the node links now.
@@ -116,6 +120,21 @@ class ActionModule(ActionBase):
         remote = self._copy_to_node_cache(release["path"], args["node_cache_dir"])
         installed = self._node("nodeprep.cni.cni_install", self._install_args(args, version, src=remote, source_url=release["url"]))
         return dict(installed, release=release)
+
+    @staticmethod
+    def _refuse_package_owned(args, tarball, package_owned):
+        """A package's files at names of this release are refused before anything reaches the node."""
+        if not package_owned or args["adopt_package_files"]:
+            return
+        try:
+            names = set(name for name in list_members(tarball) if is_plugin_name(name))
+        except UnsafeArchive as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        if args["plugins"]:
+            names &= set(args["plugins"])
+        owned = dict((path, package) for path, package in package_owned.items() if os.path.basename(path) in names)
+        if owned:
+            raise AnsibleActionFail(package_owned_refusal(owned))
 
     def _refuse_early(self, args):
         """Refusals that need neither the node nor the network."""
@@ -252,7 +271,8 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _install_args(args, version, **extra):
-        values = {key: args[key] for key in ("versions_dir", "bin_dir", "link_dirs", "keep", "adopt", "layout", "image_dir")}
+        values = {key: args[key] for key in ("versions_dir", "bin_dir", "link_dirs", "keep", "adopt", "adopt_package_files",
+                                             "layout", "image_dir")}
         if version:
             values["version"] = version
         if args["plugins"]:

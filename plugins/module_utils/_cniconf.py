@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import re
+import socket
 import stat
 
 # libcni's ConfFiles() reads these suffixes from a conf dir, without descending into subdirs.
@@ -25,6 +26,10 @@ NAD_KIND = "NetworkAttachmentDefinition"
 MAX_JSON_DEPTH = 10000
 # Multus delegates are configs of their own; nesting beyond this is refused rather than followed.
 MAX_DELEGATE_DEPTH = 32
+# Where the dhcp IPAM plugin finds its daemon unless the config says daemonSocketPath.
+DHCP_SOCKET = "/run/cni/dhcp.sock"
+# STATUS exists from this spec version on (libcni runs it only for such conflists).
+STATUS_VERSION = (1, 1, 0)
 
 
 class ConfigError(ValueError):
@@ -297,7 +302,12 @@ def plugin_uses(config: dict, inherited_versions=None, where: str = "", depth: i
     ipam = go_field(config, "ipam")
     ipam_type = go_field(ipam, "type") if isinstance(ipam, dict) else None
     if isinstance(ipam_type, str) and ipam_type:
-        uses.append({"type": ipam_type, "versions": versions, "where": (where + ".ipam" if where else "ipam")})
+        use = {"type": ipam_type, "versions": versions, "where": (where + ".ipam" if where else "ipam")}
+        if ipam_type == "dhcp":
+            # The dhcp plugin only relays to its daemon: without one, every ADD fails.
+            given = go_field(ipam, "daemonSocketPath")
+            use["daemon_socket"] = given if isinstance(given, str) and given else DHCP_SOCKET
+        uses.append(use)
     plugins = config.get("plugins")
     if isinstance(plugins, list):
         for index, child in enumerate(plugins):
@@ -316,7 +326,8 @@ def plugin_uses(config: dict, inherited_versions=None, where: str = "", depth: i
 
 def config_entry(source: str, kind: str, config=None, error=None) -> dict:
     entry = {"path": source, "kind": kind, "name": None, "cni_versions": [], "uses": [], "types": [],
-             "missing_types": [], "version_mismatches": [], "probe_errors": [], "error": error, "covered": False}
+             "missing_types": [], "version_mismatches": [], "probe_errors": [], "daemon_problems": [], "error": error,
+             "covered": False, "config": config}
     if config is not None:
         entry["name"] = config.get("name") if isinstance(config.get("name"), str) else None
         entry["cni_versions"] = config_versions(config)
@@ -336,6 +347,13 @@ def required_entry(source: str, types) -> dict:
     entry = config_entry(source, "required")
     entry["uses"] = [{"type": t, "versions": [], "where": "required"} for t in types]
     entry["types"] = sorted(set(types))
+    return entry
+
+
+def runtime_entry(runtime: str, types) -> dict:
+    """Plugins the runtime itself runs for every pod, named by no config (containerd's ``loopback``)."""
+    entry = required_entry("%s (runs it for every pod)" % runtime, types)
+    entry["kind"] = "runtime"
     return entry
 
 
@@ -485,10 +503,12 @@ def supported_versions(answer: dict) -> list:
 class Coverage:
     """Checks config entries against the plugin dirs, probing each plugin binary once."""
 
-    def __init__(self, plugin_dirs, probe=None):
+    def __init__(self, plugin_dirs, probe=None, daemon_problem=None):
         self.plugin_dirs = list(plugin_dirs)
         # probe(path) -> VERSION answer dict, or raises with a message; None skips version checks.
         self.probe = probe
+        # daemon_problem(socket_path) -> None when the dhcp daemon answers there, else why not.
+        self.daemon_problem = daemon_problem
         self._answers = {}
 
     def _supported(self, path: str):
@@ -504,8 +524,12 @@ class Coverage:
     def check(self, entry: dict) -> dict:
         if entry["error"]:
             return entry
-        missing, mismatches, probe_errors = [], [], []
+        missing, mismatches, probe_errors, daemons = [], [], [], []
         for use in entry["uses"]:
+            if use.get("daemon_socket") and self.daemon_problem is not None:
+                problem = self.daemon_problem(use["daemon_socket"])
+                if problem and problem not in daemons:
+                    daemons.append(problem)
             path = resolve_plugin(use["type"], self.plugin_dirs)
             if path is None:
                 if use["type"] not in missing:
@@ -522,7 +546,8 @@ class Coverage:
         entry["missing_types"] = sorted(missing)
         entry["version_mismatches"] = mismatches
         entry["probe_errors"] = probe_errors
-        entry["covered"] = not (missing or mismatches or probe_errors)
+        entry["daemon_problems"] = daemons
+        entry["covered"] = not (missing or mismatches or probe_errors or daemons)
         return entry
 
 
@@ -542,6 +567,8 @@ def summarize(entries: list) -> dict:
                 mismatch["plugin"], ", ".join(mismatch["supported"]) or "nothing"))
         for failure in entry["probe_errors"]:
             problems.append("%s: %s" % (entry["path"], failure["error"]))
+        for problem in entry.get("daemon_problems") or []:
+            problems.append("%s: %s" % (entry["path"], problem))
     return {
         "ok": not problems,
         "configs": len(entries),
@@ -550,3 +577,72 @@ def summarize(entries: list) -> dict:
         "errors": [e["path"] for e in entries if e["error"]],
         "problems": problems,
     }
+
+
+def dhcp_daemon_problem(socket_path: str, timeout: float = 2.0):
+    """None when something accepts connections on the dhcp daemon's socket, else why not and the fix."""
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.settimeout(timeout)
+    try:
+        client.connect(socket_path)
+    except OSError as exc:
+        return ("uses dhcp IPAM but no CNI dhcp daemon answers at %s (%s), so every pod ADD fails; start the dhcp "
+                "plugin's daemon (`dhcp daemon`, e.g. as a systemd unit) or use another IPAM type"
+                % (socket_path, exc.strerror or exc))
+    finally:
+        client.close()
+    return None
+
+
+def _version_tuple(text):
+    try:
+        return tuple(int(part) for part in str(text).split("."))
+    except ValueError:
+        return ()
+
+
+def status_candidates(entry: dict) -> list:
+    """The plugin configs libcni would send STATUS to, in order; [] when the conflist predates STATUS."""
+    config = entry.get("config")
+    if entry.get("kind") != "conflist" or not isinstance(config, dict) or not isinstance(config.get("plugins"), list):
+        return []
+    version = config.get("cniVersion")
+    if not isinstance(version, str) or _version_tuple(version) < STATUS_VERSION:
+        return []
+    found = []
+    for plugin in config["plugins"]:
+        if isinstance(plugin, dict) and isinstance(plugin.get("type"), str):
+            # libcni's buildOneConfig: the list's name and version go into each plugin's config.
+            found.append(dict(plugin, name=config.get("name"), cniVersion=version))
+    return found
+
+
+def cni_status(entry: dict, plugin_dirs, invoke) -> dict:
+    """CNI STATUS (spec 1.1.0) of one covered conflist, as a runtime asks it.
+
+    *invoke(path, stdin_bytes, cni_path)* runs the plugin with ``CNI_COMMAND=STATUS`` and returns
+    ``(rc, stdout, stderr)``. The answer is ``{"path", "ran", "ok", "message"}``.
+    """
+    answer = {"path": entry["path"], "ran": False, "ok": None, "message": ""}
+    plugins = status_candidates(entry)
+    if not plugins:
+        answer["message"] = "not asked: STATUS needs a conflist of CNI version 1.1.0 or later"
+        return answer
+    if not entry.get("covered"):
+        answer["message"] = "not asked: the conflist is not covered (see its coverage findings)"
+        return answer
+    answer["ran"] = True
+    for plugin in plugins:
+        path = resolve_plugin(plugin["type"], plugin_dirs)
+        rc, out, err = invoke(path, json.dumps(plugin).encode("utf-8"), ":".join(plugin_dirs))
+        if rc != 0:
+            try:
+                error = json.loads(out)
+                detail = "code %s: %s%s" % (error.get("code"), error.get("msg"),
+                                            (" (%s)" % error["details"]) if error.get("details") else "")
+            except (ValueError, AttributeError):
+                detail = (err or out or "exit %d" % rc).strip()[:300]
+            answer.update(ok=False, message="%s: %s" % (plugin["type"], detail))
+            return answer
+    answer.update(ok=True, message="ok")
+    return answer

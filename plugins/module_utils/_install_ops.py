@@ -165,6 +165,8 @@ class Executor:
         undo = dict(found, kind="adopt", path=path, stored=stored)
         self.tx.step(undo, keep_copy, path, stored)
         atomic_symlink(op["target"], path)  # the same step: its undo puts the kept copy back
+        if op.get("package"):
+            found = dict(found, package=op["package"])  # cni_info warns about it from this record
         self._record(path, stored, found)
 
     def _restore(self, op):

@@ -17,6 +17,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._adoption import batc
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import missing_dirs
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import version_key
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name, plugin_names, read_manifest, verify_version_dir
+from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_owned_refusal
 
 # What a name in a link directory is.
 MISSING = "missing"
@@ -31,7 +32,13 @@ class PlanError(ValueError):
 
 
 class SrcNeeded(PlanError):
-    """The wanted version is not installed intact and no tarball was given to install it from."""
+    """The wanted version is not installed intact and no tarball was given to install it from.
+
+    ``package_owned`` carries the package-owned files found in the link dirs, so a caller that
+    fetches the release can refuse them before it copies anything to the node.
+    """
+
+    package_owned: dict = {}
 
 
 class NodeView:
@@ -46,6 +53,9 @@ class NodeView:
         self.state = {"link_dirs": [], "created_dirs": []}
         self.adopted = []
         self.dirs = {}
+        # Foreign files in the link dirs that a package owns ({path: package}); the module asks the
+        # package manager (one query) after reading, so the planner itself stays free of commands.
+        self.package_owned = {}
 
     @classmethod
     def read(cls, layout):
@@ -66,6 +76,12 @@ class NodeView:
 
     def entry(self, directory: str, name: str) -> dict:
         return self.dirs[directory]["entries"].get(name, {"kind": MISSING, "target": None})
+
+    def foreign_paths(self) -> list:
+        """Every file or symlink in a link dir that is not one of our links: what a package may own."""
+        return sorted(os.path.join(directory, name) for directory in self.layout.link_dirs
+                      for name, entry in self.dirs[directory]["entries"].items()
+                      if entry["kind"] in (FOREIGN_FILE, FOREIGN_SYMLINK))
 
     def snapshot(self) -> dict:
         """The picture a diff shows: pointers, versions and every link of ours."""
@@ -141,6 +157,7 @@ class Wish:
         self.subset = params.get("plugins")
         self.keep = params.get("keep", 3)
         self.adopt = params.get("adopt", True)
+        self.adopt_package_files = bool(params.get("adopt_package_files", False))
         self.check_mode = check_mode
         # A caller that asks first (on_missing_src: report) learns of a missing tarball in check mode too.
         self.report_missing = params.get("on_missing_src") == "report"
@@ -164,8 +181,15 @@ def plan_present(view: NodeView, wish: Wish) -> Plan:
     if not verdict["intact"] and not wish.src and (wish.report_missing or not wish.check_mode):
         reason = "is not installed" if verdict["manifest"] is None else "has drifted files (%s)" % ", ".join(
             verdict["missing"] + verdict["drifted"])
-        raise SrcNeeded("version %s %s under %s; pass src (a tarball verified by nodeprep.cni.cni_release) to install it"
-                        % (version, reason, layout.versions_dir))
+        # Where the plugin set is known already (a subset, or what the node links now), a package's
+        # names are refused before the release is even fetched.
+        known = wish.subset or view.state.get("plugins")
+        if known:
+            refuse_package_owned(view, known, wish.adopt_package_files)
+        needed = SrcNeeded("version %s %s under %s; pass src (a tarball verified by nodeprep.cni.cni_release) to install it"
+                           % (version, reason, layout.versions_dir))
+        needed.package_owned = dict(view.package_owned)
+        raise needed
 
     available = _release_plugins(view, verdict, wish)
     wanted = _wanted_plugins(wish.subset, available)
@@ -190,7 +214,7 @@ def plan_present(view: NodeView, wish: Wish) -> Plan:
         plan.installed = True
 
     _plan_switch(view, plan, version)
-    _plan_links(view, plan, wanted, wish.adopt)
+    _plan_links(view, plan, wanted, wish.adopt, wish.adopt_package_files)
     _plan_distro_links(view, plan, available if available is not None else wanted)
     _plan_prune(view, plan, wish.keep)
     _plan_state(view, plan, wanted)
@@ -245,8 +269,22 @@ def _plan_switch(view: NodeView, plan: Plan, version: str) -> None:
     plan.current = version
 
 
-def _plan_links(view: NodeView, plan: Plan, wanted, adopt: bool) -> None:
+def package_owned_names(view: NodeView, wanted) -> dict:
+    """``{path: package}`` of the package-owned files at the names we would link."""
+    names = set(wanted or [])
+    return dict((path, package) for path, package in view.package_owned.items() if os.path.basename(path) in names)
+
+
+def refuse_package_owned(view: NodeView, wanted, adopt_package_files: bool) -> None:
+    owned = package_owned_names(view, wanted)
+    if owned and not adopt_package_files:
+        raise PlanError(package_owned_refusal(owned))
+
+
+def _plan_links(view: NodeView, plan: Plan, wanted, adopt: bool, adopt_package_files: bool = False) -> None:
     layout = view.layout
+    refuse_package_owned(view, wanted, adopt_package_files)
+    owned = package_owned_names(view, wanted)
     conflicts, blocked, special = [], [], []
     for directory in layout.link_dirs:
         for plugin in wanted or []:
@@ -281,7 +319,11 @@ def _plan_links(view: NodeView, plan: Plan, wanted, adopt: bool) -> None:
                 continue
             if entry["kind"] in (FOREIGN_FILE, FOREIGN_SYMLINK):
                 stored = os.path.join(batch, path.lstrip(os.sep))
-                plan.add("adopt %s" % path, op="adopt", path=path, stored=stored, target=target)
+                if path in owned:
+                    plan.add("adopt %s (owned by package %s)" % (path, owned[path]), op="adopt", path=path, stored=stored,
+                             target=target, package=owned[path])
+                else:
+                    plan.add("adopt %s" % path, op="adopt", path=path, stored=stored, target=target)
                 plan.adopted.append(path)
             else:
                 plan.add("link %s -> %s" % (path, target), op="link", path=path, target=target, before=entry["target"])
@@ -293,6 +335,10 @@ def _plan_links(view: NodeView, plan: Plan, wanted, adopt: bool) -> None:
                 plan.link_changes[path] = None
         if len(plan.ops) > before:
             _require_writable(view, directory, "bin_dir/link_dirs entry")
+    if owned:
+        plan.warnings.append("took over %s, which package %s owns (adopt_package_files): the package's next upgrade "
+                             "overwrites these links; verify.yml keeps warning about them"
+                             % (", ".join(sorted(owned)), ", ".join(sorted(set(owned.values())))))
 
 
 _LEAVE_DISTRO_DIR = "set layout (cni_plugins_layout) to standard, which leaves the distribution's dir alone"
@@ -390,7 +436,7 @@ def _plan_adopted_index(view: NodeView, plan: Plan) -> None:
 
 # rollback -----------------------------------------------------------------------------------
 
-def plan_rollback(view: NodeView, wish_version, subset, adopt: bool) -> Plan:
+def plan_rollback(view: NodeView, wish_version, subset, adopt: bool, adopt_package_files: bool = False) -> Plan:
     layout = view.layout
     refuse_unusable_dirs(layout)
     if view.versions_dir_kind != "dir":
@@ -411,7 +457,7 @@ def plan_rollback(view: NodeView, wish_version, subset, adopt: bool) -> Plan:
     plan = Plan()
     wanted = _wanted_plugins(subset, plugin_names(verdict["manifest"]))
     _plan_switch(view, plan, target)
-    _plan_links(view, plan, wanted, adopt)
+    _plan_links(view, plan, wanted, adopt, adopt_package_files)
     _plan_adopted_index(view, plan)
     extra = {"rollback": {"from": view.current, "to": target}} if target != view.current else {}
     _plan_state(view, plan, wanted, **extra)

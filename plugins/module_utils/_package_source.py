@@ -208,3 +208,72 @@ def package_family(os_release_text: str):
         if word in ("suse", "opensuse", "sles", "sle-micro") or word.startswith("opensuse"):
             return "Suse"
     return None
+
+
+# --- files a package owns in the plugin dirs --------------------------------------------------
+#
+# kubelet's packages pull in kubernetes-cni, which owns the names in /opt/cni/bin; a distribution's
+# containernetworking-plugins may own them elsewhere. A link of ours over such a name is undone by
+# the package's next upgrade, so the installer asks before adopting and cni_info reports them.
+
+_RPM_NOT_OWNED = re.compile(r"^file (.+) is not owned by any package$")
+
+
+def package_owners(run_command, paths) -> dict:
+    """``{path: package}`` for the *paths* a package owns, in one query of the node's package manager.
+
+    dpkg is asked first (``dpkg-query -S``), then rpm (``rpm -qf``); a node with neither owns nothing.
+    Several owners of one path are joined with ``, `` as dpkg prints them.
+    """
+    paths = sorted(set(paths))
+    if not paths:
+        return {}
+    if shutil.which("dpkg-query"):
+        dummy, out, dummy = run_command(["dpkg-query", "-S"] + paths, check_rc=False)
+        return _dpkg_owners(out, paths)
+    if shutil.which("rpm"):
+        dummy, out, dummy = run_command(["rpm", "-qf", "--qf", "[%{FILENAMES}\t%{=NAME}\n]"] + paths, check_rc=False)
+        return _rpm_owners(out, paths)
+    return {}
+
+
+def _dpkg_owners(output: str, paths) -> dict:
+    """``pkg1, pkg2: /path`` lines; diversion lines and paths nobody owns (on stderr) are skipped."""
+    wanted, found = set(paths), {}
+    for line in (output or "").splitlines():
+        if line.startswith("diversion "):
+            continue
+        owners, sep, path = line.partition(": ")
+        if sep and path.strip() in wanted:
+            found[path.strip()] = owners.strip()
+    return found
+
+
+def _rpm_owners(output: str, paths) -> dict:
+    """``<file>\\t<package>`` for every file of each owning package; only the asked paths count."""
+    wanted, found = set(paths), {}
+    for line in (output or "").splitlines():
+        if _RPM_NOT_OWNED.match(line):
+            continue
+        path, sep, name = line.partition("\t")
+        if sep and path in wanted and name.strip():
+            owners = found.setdefault(path, [])
+            if name.strip() not in owners:
+                owners.append(name.strip())
+    return dict((path, ", ".join(names)) for path, names in found.items())
+
+
+def package_owned_refusal(owned: dict) -> str:
+    """The refusal for plugin names a package owns; *owned* maps each path to its package."""
+    by_package = {}
+    for path in sorted(owned):
+        by_package.setdefault(owned[path], []).append(path)
+    listed = "; ".join("%s owned by package %s" % (", ".join(paths), package) for package, paths in sorted(by_package.items()))
+    first = sorted(by_package)[0]
+    return ("%s: the package's next upgrade would overwrite nodeprep's links there, so nothing was changed. Fixes: give "
+            "nodeprep a plugin dir of its own and point the runtime at it (bin_dir; role: cni_plugins_bin_dir, e.g. "
+            "/opt/cni/nodeprep-bin, which the containerd role wires into containerd or CRI-O); or use the package's plugins "
+            "(role: cni_plugins_source: package, cni_plugins_package_name: %s, cni_plugins_package_dir: the package's dir, "
+            "with cni_plugins_bin_dir set to another dir); or take the names over anyway with adopt_package_files: true "
+            "(role: cni_plugins_adopt_package_files: true): verify.yml then warns at every run that the package's next "
+            "upgrade overwrites them" % (listed, first))

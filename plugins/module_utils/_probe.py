@@ -59,3 +59,25 @@ def probe_plugin(run_command, path: str, timeout: float = 15.0) -> dict:
     if not isinstance(answer, dict) or not ("cniVersion" in answer or "supportedVersions" in answer):
         raise ProbeFailed("plugin %s answered CNI_COMMAND=VERSION without cniVersion/supportedVersions: %r" % (name, output[:200]))
     return answer
+
+
+def status_invoker(run_command, timeout: float = 15.0):
+    """``invoke(path, stdin_bytes, cni_path) -> (rc, stdout, stderr)`` running a plugin with ``CNI_COMMAND=STATUS``.
+
+    STATUS reads only the plugin's config on stdin, like a runtime sends it; a plugin that cannot
+    be started or runs too long is an answer (rc and message), never an exception.
+    """
+    limiter = shutil.which("timeout")
+
+    def invoke(path, data, cni_path):
+        argv = [limiter, "--kill-after=2", "%g" % timeout, path] if limiter else [path]
+        try:
+            rc, out, err = run_command(argv, data=data, binary_data=True, check_rc=False, handle_exceptions=False,
+                                       environ_update={"CNI_COMMAND": "STATUS", "CNI_PATH": cni_path})
+        except OSError as exc:
+            return 127, "", "cannot execute %s: %s.%s" % (path, exc, _noexec_hint(path))
+        if limiter and rc in TIMED_OUT:
+            return rc, "", "%s did not answer CNI_COMMAND=STATUS within %ss" % (os.path.basename(path), timeout)
+        return rc, out, err
+
+    return invoke

@@ -17,6 +17,8 @@ description:
     V(drifted), V(stale)).
   - Lists files in the link directories that nodeprep does not manage (other vendors' plugins) and
     files adopted by M(nodeprep.cni.cni_install).
+  - A config whose IPAM is C(dhcp) is reported when no CNI dhcp daemon answers on its socket (C(daemonSocketPath),
+    default C(/run/cni/dhcp.sock)).
   - Checks coverage of every CNI config in O(conf_dirs) and every NetworkAttachmentDefinition in
     O(network_attachments) - each plugin type it names (C(type), C(ipam.type), each entry of a
     C(.conflist)'s C(plugins), Multus C(delegates)) must resolve in O(plugin_dirs), and one of the
@@ -96,6 +98,32 @@ options:
         architecture or a corrupt file fails it).
     type: bool
     default: false
+  runtime_plugins:
+    description:
+      - Plugin types the runtime itself runs for every pod although no config names them - containerd runs
+        C(loopback) unless its C(use_internal_loopback) is set (M(nodeprep.cni.containerd_info) reads that
+        from containerd's own config dump). They count for coverage like any config's types.
+    type: list
+    elements: str
+    default: []
+  runtime_name:
+    description: How findings about O(runtime_plugins) name the runtime.
+    type: str
+    default: the runtime
+  cni_status:
+    description:
+      - Ask every covered C(.conflist) of CNI version 1.1.0 or later for its C(STATUS) as a runtime does (each
+        plugin in turn, with C(CNI_COMMAND=STATUS) and its config on stdin) and report the answers in
+        RV(cni_status). A plugin answering an error (code 50 or 51 - not available) means pods cannot be added.
+    type: bool
+    default: false
+  package_owners:
+    description:
+      - Ask the node's package manager once (C(dpkg-query -S), else C(rpm -qf)) which names in O(bin_dir) and
+        O(link_dirs) an OS package owns, report them in RV(package_owned) and warn about the ones the package's
+        next upgrade will overwrite (our links over its names) or has overwritten (its files where our links belong).
+    type: bool
+    default: true
 notes:
   - Supports C(check_mode); it never changes anything, so there is never a diff.
   - containerd watches its C(conf_dir) for write, rename and remove events but not for create, so a
@@ -274,6 +302,29 @@ plugin_probes:
   elements: dict
   sample:
     - {name: bridge, path: /opt/cni/bin/bridge, ok: true, error: null, supported_versions: ["0.3.1", "1.0.0"]}
+cni_status:
+  description:
+    - With O(cni_status), one answer per conflist - C(path), C(ran) (false for conflists before CNI 1.1.0 and
+      uncovered ones, with the reason in C(message)), C(ok), and C(message) (V(ok) or the failing plugin's error).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /etc/cni/net.d/10-bridge.conflist, ran: true, ok: true, message: ok}]
+package_owned:
+  description:
+    - Each name in the plugin dirs that an OS package owns, with its C(package) and C(status) - V(linked) (our
+      link over the package's name, taken over with C(adopt_package_files); the package's next upgrade overwrites
+      it), V(package file) (the package's own file where our link belongs, e.g. after a package upgrade), or
+      V(unmanaged) (a package's file at a name we do not link).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /opt/cni/bin/bridge, package: kubernetes-cni, status: linked}]
+package_warnings:
+  description: The warnings about RV(package_owned) names, also shown as warnings.
+  returned: always
+  type: list
+  elements: str
 healthy:
   description:
     - True when a current version is set and intact, every link is ok and every config is covered,
@@ -287,11 +338,21 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._addons import ADDON_CONF_DIRS, ADOPTED, DRIFTED, DROPPED, OURS, classify
-from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import Coverage, nad_entries, read_conf_dir, required_entry, summarize
+from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import (
+    Coverage,
+    cni_status,
+    dhcp_daemon_problem,
+    nad_entries,
+    read_conf_dir,
+    required_entry,
+    runtime_entry,
+    summarize,
+)
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import LINK_OK, Layout
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import plugin_names, read_manifest, verify_version_dir
-from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed, probe_plugin
+from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_owners
+from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed, probe_plugin, status_invoker
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import public_url
 
 LINK_STATUSES = ("ok", "missing", "foreign", "dangling", "drifted", "stale")
@@ -359,8 +420,10 @@ def coverage_report(module: AnsibleModule, plugin_dirs: list) -> list:
         entries.extend(nad_entries(attachment["source"], attachment["definition"]))
     if params["required_plugins"]:
         entries.append(required_entry("required_plugins", params["required_plugins"]))
+    if params["runtime_plugins"]:
+        entries.append(runtime_entry(params["runtime_name"], params["runtime_plugins"]))
     probe = (lambda path: probe_plugin(module.run_command, path)) if params["probe_versions"] else None
-    checker = Coverage(plugin_dirs, probe)
+    checker = Coverage(plugin_dirs, probe, dhcp_daemon_problem)
     return [checker.check(entry) for entry in entries]
 
 
@@ -382,6 +445,44 @@ def probe_report(module: AnsibleModule, layout: Layout, current_entry) -> list:
     return probes
 
 
+PACKAGE_LINKED = "linked"
+PACKAGE_FILE = "package file"
+PACKAGE_UNMANAGED = "unmanaged"
+
+
+def package_report(module: AnsibleModule, layout: Layout, links: list) -> tuple:
+    """Names in the plugin dirs that a package owns, and what that means for our links."""
+    paths = []
+    for directory in layout.link_dirs:
+        try:
+            paths.extend(os.path.join(directory, name) for name in os.listdir(directory) if not name.startswith("."))
+        except OSError:
+            continue
+    owners = package_owners(module.run_command, paths)
+    expected = set(link["path"] for link in links)
+    found = []
+    for path in sorted(owners):
+        if layout.is_ours(path):
+            status = PACKAGE_LINKED
+        elif path in expected:
+            status = PACKAGE_FILE
+        else:
+            status = PACKAGE_UNMANAGED
+        found.append({"path": path, "package": owners[path], "status": status})
+    warnings = []
+    for status, text in ((PACKAGE_LINKED, "nodeprep's links at %s take over names that package %s owns "
+                                          "(adopt_package_files): the package's next upgrade overwrites them; give nodeprep a "
+                                          "bin dir of its own (cni_plugins_bin_dir) or use cni_plugins_source: package"),
+                         (PACKAGE_FILE, "package %s's own files are where nodeprep's links belong, at %s (the package was "
+                                        "installed or upgraded since): the runtime now runs the package's plugins; re-run "
+                                        "site.yml with cni_plugins_adopt_package_files to take them back, or give nodeprep a "
+                                        "bin dir of its own (cni_plugins_bin_dir)")):
+        for package in sorted(set(entry["package"] for entry in found if entry["status"] == status)):
+            hits = ", ".join(entry["path"] for entry in found if entry["status"] == status and entry["package"] == package)
+            warnings.append(text % ((hits, package) if status == PACKAGE_LINKED else (package, hits)))
+    return found, warnings
+
+
 def gather(module: AnsibleModule) -> dict:
     params = module.params
     layout = Layout(params["versions_dir"], params["bin_dir"], params["link_dirs"])
@@ -395,9 +496,16 @@ def gather(module: AnsibleModule) -> dict:
     plugin_dirs = params["plugin_dirs"] or layout.link_dirs
     configs = coverage_report(module, plugin_dirs)
     coverage = summarize(configs)
+    invoke = status_invoker(module.run_command)
+    statuses = [cni_status(entry, plugin_dirs, invoke) for entry in configs if entry["kind"] == "conflist"] \
+        if params["cni_status"] else []
     for entry in configs:
         del entry["uses"]
+        entry.pop("config", None)
     probes = probe_report(module, layout, current_entry) if params["probe_plugins"] else []
+    package_owned, package_warnings = package_report(module, layout, links) if params["package_owners"] else ([], [])
+    for warning in package_warnings:
+        module.warn(warning)
     adopted = layout.read_adopted()
     ownership = classify(links, adopted, layout.link_dirs, params["conf_dirs"] or ADDON_CONF_DIRS)
     ownership_summary = dict((kind, 0) for kind in (OURS, ADOPTED, DROPPED, DRIFTED))
@@ -429,6 +537,9 @@ def gather(module: AnsibleModule) -> dict:
         "missing_types": coverage["missing_types"],
         "coverage": coverage,
         "plugin_probes": probes,
+        "cni_status": statuses,
+        "package_owned": package_owned,
+        "package_warnings": package_warnings,
         "healthy": healthy,
     }
 
@@ -448,6 +559,10 @@ def main():
             required_plugins=dict(type="list", elements="str", default=[]),
             probe_versions=dict(type="bool", default=True),
             probe_plugins=dict(type="bool", default=False),
+            package_owners=dict(type="bool", default=True),
+            runtime_plugins=dict(type="list", elements="str", default=[]),
+            runtime_name=dict(type="str", default="the runtime"),
+            cni_status=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

@@ -104,6 +104,19 @@ options:
         (and restored by O(state=absent)). When V(false), such files make the module fail, naming them.
     type: bool
     default: true
+  adopt_package_files:
+    description:
+      - Whether such a file may be adopted when an OS package owns it (kubelet's C(kubernetes-cni) owns the
+        names in C(/opt/cni/bin)). The node's package manager is asked once for all candidates
+        (C(dpkg-query -S), else C(rpm -qf)).
+      - When V(false), a package-owned file at a name to link fails the run before any change, naming the
+        package and the fixes - a O(bin_dir) of nodeprep's own that the runtime is pointed at, or the package's
+        plugins as the source (O(src_dir) with O(package)) - because the package's next upgrade would overwrite
+        the link.
+      - When V(true), the names are taken over like any other file, the adoption records the package, the run
+        warns, and M(nodeprep.cni.cni_info) keeps reporting the names as package-owned.
+    type: bool
+    default: false
   state:
     description:
       - V(present) installs O(version) and makes it current.
@@ -212,6 +225,14 @@ links:
   returned: always
   type: dict
   sample: {"/opt/cni/bin/bridge": "/opt/cni/versions/current/bridge"}
+package_owned:
+  description:
+    - With RV(src_needed), the files in the link directories that an OS package owns (path to package), so
+      a caller can refuse them once it knows the release's plugin names, before copying anything.
+    - Otherwise the package-owned files this run took over (O(adopt_package_files)), path to package.
+  returned: always
+  type: dict
+  sample: {"/opt/cni/bin/bridge": kubernetes-cni}
 took_over:
   description:
     - What this run took over from other installers (add-ons such as kube-router that copy plugins into the
@@ -294,6 +315,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._package_source impor
     UnsafeSource,
     installed_version_name,
     list_plugin_dir,
+    package_owners,
     query_package,
     refuse_overlap,
     version_label,
@@ -332,8 +354,16 @@ def make_plan(view: NodeView, params: dict, check_mode: bool, tarball=None):
         return plan_present(view, wish)
     if state == "rollback":
         version = installed_version_name(params["version"]) if params["version"] else None
-        return plan_rollback(view, version, params["plugins"], params["adopt"])
+        return plan_rollback(view, version, params["plugins"], params["adopt"], params["adopt_package_files"])
     return plan_absent(view)
+
+
+def read_node(module: AnsibleModule, layout: Layout) -> NodeView:
+    """The node's picture, with the package owners of the files we might adopt (one query, none on a settled node)."""
+    view = NodeView.read(layout)
+    if module.params["state"] != "absent":
+        view.package_owned = package_owners(module.run_command, view.foreign_paths())
+    return view
 
 
 def resolve_package(params: dict, layout: Layout, run_command) -> dict:
@@ -401,7 +431,7 @@ def run(module: AnsibleModule) -> dict:
     if params["state"] == "present" and not exists and not check_mode:
         if tarball is None:
             # Plan once before creating anything, so a refusal on a fresh node leaves it untouched.
-            make_plan(NodeView.read(layout), params, check_mode)
+            make_plan(read_node(module, layout), params, check_mode)
         # With a tarball the plan reads it into a stage inside versions_dir, so the dir comes
         # first; a refusal then removes what this run created (forget_fresh_dirs).
         created = make_dirs(layout.versions_dir)
@@ -418,7 +448,7 @@ def run(module: AnsibleModule) -> dict:
             module.warn("%s holds the journal of an interrupted run; a real run undoes it first" % journal.path)
         if recovered:
             module.warn("an interrupted run left %s; it was %s before this run" % (journal.path, recovered))
-        view = NodeView.read(layout)
+        view = read_node(module, layout)
         try:
             plan = make_plan(view, params, check_mode, tarball)
             before = view.snapshot()
@@ -455,6 +485,7 @@ def run(module: AnsibleModule) -> dict:
         "recovered": recovered,
         "took_over": took_over,
         "package": package,
+        "package_owned": dict((op["path"], op["package"]) for op in plan.ops if op["op"] == "adopt" and op.get("package")),
     }
     if module._diff:
         if distro["linked"] or distro["unlinked"]:
@@ -467,6 +498,7 @@ def run(module: AnsibleModule) -> dict:
 def report_src_needed(exc: SrcNeeded) -> dict:
     """Nothing changed: the caller fetches the release and runs again with src."""
     return {"changed": False, "src_needed": True, "arch": node_arch(), "reason": str(exc), "version": None,
+            "package_owned": dict(exc.package_owned),
             "previous": None, "installed": False, "plugins": [], "links": {}, "adopted": [], "pruned": [],
             "actions": [], "recovered": "", "took_over": "", "layout": {"name": None, "dir": "", "linked": [], "unlinked": []},
             "package": None}
@@ -516,6 +548,7 @@ def main():
             plugins=dict(type="list", elements="str"),
             keep=dict(type="int", default=3),
             adopt=dict(type="bool", default=True),
+            adopt_package_files=dict(type="bool", default=False),
             state=dict(type="str", default="present", choices=["present", "rollback", "absent"]),
             lock_timeout=dict(type="int", default=600),
             probe_timeout=dict(type="int", default=15),

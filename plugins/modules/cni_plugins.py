@@ -131,6 +131,14 @@ options:
     description: Adopt same-name files not installed by nodeprep instead of failing.
     type: bool
     default: true
+  adopt_package_files:
+    description:
+      - Adopt such files even when an OS package owns them (kubelet's C(kubernetes-cni) in C(/opt/cni/bin)),
+        as O(nodeprep.cni.cni_install#module:adopt_package_files). By default they are refused before anything
+        reaches the node - after the release is fetched on the controller, or at once where the plugin set is
+        already known - naming the package and the fixes.
+    type: bool
+    default: false
   layout:
     description: The distribution's own plugin dir, as O(nodeprep.cni.cni_install#module:layout).
     type: str

@@ -91,6 +91,18 @@ conf_dir:
   returned: always
   type: str
   sample: /etc/cni/net.d
+use_internal_loopback:
+  description:
+    - Whether containerd brings C(lo) up itself (C(use_internal_loopback), containerd 2.0 and later) instead of
+      running the C(loopback) plugin for every pod; false when the config (or containerd's version) has no such key.
+  returned: always
+  type: bool
+runtime_plugins:
+  description: The plugins containerd runs for every pod although no config names them (C(loopback) unless RV(use_internal_loopback)).
+  returned: always
+  type: list
+  elements: str
+  sample: [loopback]
 cri:
   description: The CRI's answer.
   returned: always
@@ -185,6 +197,27 @@ def cni_settings(text, source="the config"):
     return bin_dirs, conf_dir, ""
 
 
+_LOOPBACK_RE = re.compile(r"^\s*use_internal_loopback\s*=\s*true\s*$", re.MULTILINE)
+
+
+def _table(value):
+    """A TOML table, or an empty one where a config holds another type (reported by cni_settings)."""
+    return value if isinstance(value, dict) else {}
+
+
+def internal_loopback(text):
+    """containerd's ``use_internal_loopback`` from a config (dump): without it, every pod runs the loopback plugin."""
+    if tomllib is not None:
+        try:
+            plugins = tomllib.loads(text).get("plugins", {})
+        except ValueError:
+            plugins = None
+        if plugins is not None:
+            return any(bool(_table(_table(_table(plugins).get(table)).get("cni")).get("use_internal_loopback"))
+                       for table in CNI_TABLES)
+    return bool(_LOOPBACK_RE.search(text))
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -196,7 +229,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    result = {"changed": False, "installed": False, "version": "", "source": "none", "bin_dirs": [], "conf_dir": ""}
+    result = {"changed": False, "installed": False, "version": "", "source": "none", "bin_dirs": [], "conf_dir": "",
+              "use_internal_loopback": False}
     binary = module.get_bin_path(params["binary"]) if "/" not in params["binary"] else params["binary"]
     if binary and os.access(binary, os.X_OK):
         rc, out, _err = module.run_command([binary, "--version"])
@@ -207,6 +241,7 @@ def main():
             rc, out, err = module.run_command(args + ["config", "dump"])
             if rc == 0:
                 result["bin_dirs"], result["conf_dir"], problem = cni_settings(out, "containerd's config dump")
+                result["use_internal_loopback"] = internal_loopback(out)
                 result["source"] = "config dump"
                 if problem:
                     result["config_error"] = problem
@@ -214,7 +249,9 @@ def main():
                 result["dump_error"] = (err or out).strip()
     if result["source"] == "none" and os.path.isfile(params["config_path"]):
         with open(params["config_path"], encoding="utf-8", errors="replace") as handle:
-            result["bin_dirs"], result["conf_dir"], problem = cni_settings(handle.read(), params["config_path"])
+            text = handle.read()
+        result["bin_dirs"], result["conf_dir"], problem = cni_settings(text, params["config_path"])
+        result["use_internal_loopback"] = internal_loopback(text)
         result["source"] = "config file"
         if problem:
             result["config_error"] = problem
@@ -234,6 +271,7 @@ def main():
             result["version"] = result["version"] or found["runtime_version"]
     else:
         answer["error"] = "no CRI socket at %s (containerd is not running)" % params["socket"]
+    result["runtime_plugins"] = [] if result["use_internal_loopback"] or result["source"] == "none" else ["loopback"]
     result["cri"] = answer
     module.exit_json(**result)
 

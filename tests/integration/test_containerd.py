@@ -64,25 +64,31 @@ def test_package_config(suite, containerd_node, mirror, inventory, run_playbook,
            rerun_changed=again.changed(booted.name), sandbox_ip=sandbox.ip)
 
 
-# One suite is enough here: the same containerd code path fails on every version.
-@pytest.mark.parametrize("suite", ["trixie"])
+# One suite per left-out plugin: the same containerd code path fails on every version. A delegate
+# the conflist chains (portmap) is named by the config's coverage; loopback, which no conflist names
+# but containerd runs for every pod (use_internal_loopback is off by default), by the runtime's.
+@pytest.mark.parametrize("suite, left_out", [("trixie", "portmap"), ("sid", "loopback")])
 def test_left_out_delegate_is_named_by_verify_before_the_sandbox_fails(
-        suite, containerd_node, mirror, inventory, run_playbook, role_vars, tmp_path):
+        suite, left_out, containerd_node, mirror, inventory, run_playbook, role_vars, tmp_path):
     booted = containerd_node(suite)
     inv = inventory([booted])
-    wanted = ["bridge", "host-local", "loopback"]  # portmap, which the conflist chains, is left out
+    wanted = [name for name in ("bridge", "host-local", "loopback", "portmap") if name != left_out]
     converged = run_playbook(SITE, inv, extra_vars=role_vars("9.0.0", cni_plugins_link_dirs=[], cni_plugins_list=wanted))
     assert converged.rc == 0, converged.describe()
     booted.path("/etc/cni/net.d/10-podnet.conflist").write_text(json.dumps(CONFLIST))
 
     reports = tmp_path / "reports"
     verified = run_playbook("playbooks/verify.yml", inv, extra_vars=role_vars("9.0.0", nodeprep_report_dir=str(reports)))
-    # verify.yml writes the report, then fails naming the config and the plugin it lacks.
+    # verify.yml writes the report, then fails naming the config (or the runtime) and the plugin it lacks.
     assert verified.rc != 0, verified.describe()
     failures = " ".join(str(t.result.get("msg", "")) for t in verified.task_results(host=booted.name) if t.failed)
-    assert "10-podnet.conflist" in failures and "portmap" in failures, failures
-    runtime = json.loads((reports / ("%s.json" % booted.name)).read_text())["runtime"]
-    assert runtime["missing_types"] == ["portmap"]
+    named_by = "10-podnet.conflist" if left_out == "portmap" else "(runs it for every pod)"
+    assert named_by in failures and left_out in failures, failures
+    report = json.loads((reports / ("%s.json" % booted.name)).read_text())
+    runtime = report["runtime"]
+    assert runtime["missing_types"] == [left_out]
+    assert runtime["runtime_plugins"] == ["loopback"] and runtime["use_internal_loopback"] is False
+    assert left_out in report["coverage"]["missing_types"] and report["coverage"]["ok"] is False
     assert runtime["plugin_dirs"] == ["/opt/cni/bin"] and runtime["plugin_dirs_current"] is True
     assert runtime["network_ready"] is True  # readiness never looks at the plugin binaries
 
@@ -90,5 +96,5 @@ def test_left_out_delegate_is_named_by_verify_before_the_sandbox_fails(
         cri.wait_network_ready()
         with pytest.raises(CRIError) as failure:
             cri.run_pod_sandbox("pod-missing")
-    assert 'failed to find plugin "portmap"' in failure.value.details
+    assert 'failed to find plugin "%s"' % left_out in failure.value.details
     record(suite=suite, missing_plugin_error=failure.value.details[-160:])

@@ -64,6 +64,35 @@ def add_rebuilt_version(repo: Path, version: str) -> Path:
     return built
 
 
+KUBERNETES_CNI = "kubernetes-cni"
+
+
+def add_kubernetes_cni(repo: Path, version: str) -> Path:
+    """A ``kubernetes-cni`` package like kubelet's (its plugins owned in /opt/cni/bin), added to *repo*.
+
+    Built from Debian's plugin binaries (usr/lib/cni moved to opt/cni/bin); each *version* carries a
+    marker file of its own, so an upgrade visibly writes new bytes over every plugin name.
+    """
+    with tempfile.TemporaryDirectory(prefix="deb-") as scratch:
+        tree = Path(scratch) / "tree"
+        subprocess.run(["dpkg-deb", "-x", str(_found(PLUGINS_PACKAGE)), str(tree)], check=True)
+        bin_dir = tree / "opt" / "cni" / "bin"
+        bin_dir.mkdir(parents=True)
+        for plugin in sorted((tree / "usr" / "lib" / "cni").iterdir()):
+            plugin.rename(bin_dir / plugin.name)
+            with open(bin_dir / plugin.name, "ab") as handle:  # a trailing byte string keeps an ELF runnable
+                handle.write(("\0kubernetes-cni %s\n" % version).encode())
+        shutil.rmtree(tree / "usr")
+        (tree / "DEBIAN").mkdir()
+        (tree / "DEBIAN" / "control").write_text(
+            "Package: %s\nVersion: %s\nArchitecture: amd64\nMaintainer: nodeprep tests <tests@nodeprep.invalid>\n"
+            "Description: CNI plugins in /opt/cni/bin, shaped like kubelet's kubernetes-cni package\n" % (KUBERNETES_CNI, version))
+        built = repo / ("%s_%s_amd64.deb" % (KUBERNETES_CNI, version))
+        subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tree), str(built)], check=True, capture_output=True)
+    _index(repo)
+    return built
+
+
 def _index(repo: Path) -> None:
     index = subprocess.run(["dpkg-scanpackages", "--multiversion", ".", "/dev/null"], cwd=repo, capture_output=True,
                            text=True, check=True)

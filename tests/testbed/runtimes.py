@@ -70,6 +70,10 @@ class GoProgram:
     binaries: tuple[str, ...] = ()
     # Files of the module's source tree kept beside bin/ (e.g. containerd's own systemd unit).
     source_files: tuple[str, ...] = ()
+    # Build with ``go build`` inside the downloaded module instead of ``go install <module>@<tag>``:
+    # the proxy refuses the version list of some modules (CRI-O's), which ``go install`` reads for
+    # its deprecation check; the tagged go.mod and go.sum are the same either way.
+    in_module_dir: bool = False
 
     @property
     def tag(self) -> str:
@@ -84,9 +88,12 @@ class GoProgram:
         return self.home / "bin"
 
     def recipe(self) -> dict:
-        return {"recipe": RECIPE_VERSION, "module": self.module, "tag": self.tag,
-                "commands": list(self.commands), "tags": list(self.tags),
-                "ldflags": list(self.ldflags), "cgo": self.cgo, "source_files": list(self.source_files)}
+        recipe = {"recipe": RECIPE_VERSION, "module": self.module, "tag": self.tag,
+                  "commands": list(self.commands), "tags": list(self.tags),
+                  "ldflags": list(self.ldflags), "cgo": self.cgo, "source_files": list(self.source_files)}
+        if self.in_module_dir:
+            recipe["in_module_dir"] = True
+        return recipe
 
     def expected_binaries(self) -> tuple[str, ...]:
         return self.binaries or tuple(command.rsplit("/", 1)[-1] for command in self.commands)
@@ -100,6 +107,41 @@ def containerd(version: str) -> GoProgram:
         # What containerd's own Makefile stamps in: `containerd --version` must name the release
         # (the collection reads it to pick the CNI keys).
         ldflags=("-X", "%s.Version=%s" % (package, version), "-X", "%s.Package=%s" % (package, CONTAINERD_MODULE)))
+
+
+CRIO_MODULE = "github.com/cri-o/cri-o"
+# The newest CRI-O release the module proxy serves (its conmon and runc come from Debian).
+CRIO_VERSION = "1.36.3"
+CRICTL_MODULE = "sigs.k8s.io/cri-tools"
+CRICTL_VERSION = "1.37.0"
+# cgo for seccomp (Debian's libseccomp-dev, which tools/bootstrap installs); image signatures through
+# the pure-Go OpenPGP code instead of gpgme, and no devicemapper or btrfs graph drivers (no headers,
+# and a node uses vfs or overlay storage anyway).
+CRIO_TAGS = ("containers_image_openpgp", "seccomp", "exclude_graphdriver_devicemapper", "exclude_graphdriver_btrfs")
+
+
+def crio(version: str = CRIO_VERSION) -> GoProgram:
+    return GoProgram(
+        name="crio", module=CRIO_MODULE, version=version, commands=("cmd/crio",), tags=CRIO_TAGS, cgo=True,
+        in_module_dir=True)  # its version is a constant in the tagged source
+
+
+def crictl(version: str = CRICTL_VERSION) -> GoProgram:
+    package = CRICTL_MODULE + "/pkg/version"
+    return GoProgram(name="crictl", module=CRICTL_MODULE, version=version, commands=("cmd/crictl",),
+                     ldflags=("-X", "%s.Version=%s" % (package, version)))
+
+
+PLUGINS_MODULE = "github.com/containernetworking/plugins"
+# Upstream's plugins with CNI spec 1.1.0 (STATUS, supportedVersions up to 1.1.0); Debian's
+# bookworm build, which the release mirror repacks, stops at 1.0.0.
+PLUGINS_VERSION = "1.9.1"
+PLUGINS_COMMANDS = ("plugins/main/bridge", "plugins/main/loopback", "plugins/ipam/host-local", "plugins/meta/portmap")
+
+
+def cni_plugins(version: str = PLUGINS_VERSION) -> GoProgram:
+    return GoProgram(name="cni-plugins", module=PLUGINS_MODULE, version=version, commands=PLUGINS_COMMANDS,
+                     ldflags=("-X", "%s/pkg/utils/buildversion.BuildVersion=v%s" % (PLUGINS_MODULE, version)))
 
 
 def containerd_bin_dir(version: str) -> Path:
@@ -192,14 +234,19 @@ def _build(program: GoProgram) -> None:
     staging = Path(tempfile.mkdtemp(prefix=program.home.name + ".build-", dir=RUNTIMES_CACHE))
     try:
         env.update({"GOBIN": str(staging / "bin"), "CGO_ENABLED": "1" if program.cgo else "0"})
-        command = [go, "install", "-trimpath"]
+        command = [go, "build" if program.in_module_dir else "install", "-trimpath"]
         if program.tags:
             command += ["-tags", ",".join(program.tags)]
         command += ["-ldflags", " ".join(("-s", "-w") + program.ldflags)]
-        command += ["%s/%s@%s" % (program.module, cmd, program.tag) for cmd in program.commands]
+        if program.in_module_dir:
+            (staging / "bin").mkdir()
+            command += ["-o", str(staging / "bin") + "/"] + ["./" + cmd for cmd in program.commands]
+        else:
+            command += ["%s/%s@%s" % (program.module, cmd, program.tag) for cmd in program.commands]
         log("building %s %s (%s)" % (program.name, program.version, ", ".join(program.expected_binaries())))
-        # The staging dir as working dir: no go.mod or go.work of the caller applies.
-        result = subprocess.run(command, env=env, cwd=staging, capture_output=True, text=True, check=False)
+        # The staging dir (or the tagged module itself) as working dir: no go.mod or go.work of the caller applies.
+        result = subprocess.run(command, env=env, cwd=source if program.in_module_dir else staging,
+                                capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise BuildError("building %s %s failed:\n%s%s" % (
                 program.name, program.version, result.stdout, result.stderr))
@@ -228,10 +275,22 @@ def ensure_containerds(versions: tuple[str, ...] = CONTAINERD_VERSIONS) -> dict[
     return {version: ensure_built(containerd(version)) for version in versions}
 
 
+def ensure_crio() -> dict[str, Path]:
+    """CRI-O and upstream's CNI plugins built (what the tests use); returns their bin dirs by name."""
+    return {program.name: ensure_built(program) for program in (cni_plugins(), crio())}
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python3 -m tests.testbed.runtimes [VERSION…]``: build (or find) containerds, print their dirs."""
     import sys
     versions = tuple(argv if argv is not None else sys.argv[1:]) or CONTAINERD_VERSIONS
+    if versions == ("crio",):
+        for name, bin_dir in ensure_crio().items():
+            print("%s %s" % (name, bin_dir))
+        return 0
+    if versions == ("crictl",):  # for checking a CRI-O node by hand; no test needs it
+        print("crictl %s" % ensure_built(crictl()))
+        return 0
     for version, bin_dir in ensure_containerds(versions).items():
         print("containerd %s %s" % (version, bin_dir))
     return 0
