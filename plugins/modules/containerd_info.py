@@ -200,22 +200,24 @@ def cni_settings(text, source="the config"):
 _LOOPBACK_RE = re.compile(r"^\s*use_internal_loopback\s*=\s*true\s*$", re.MULTILINE)
 
 
-def _table(value):
-    """A TOML table, or an empty one where a config holds another type (reported by cni_settings)."""
-    return value if isinstance(value, dict) else {}
-
-
 def internal_loopback(text):
     """containerd's ``use_internal_loopback`` from a config (dump): without it, every pod runs the loopback plugin."""
-    if tomllib is not None:
+    if text.startswith(BOM):
+        text = text[len(BOM):]
+    if tomllib is None:
+        return bool(_LOOPBACK_RE.search(text))
+    try:
+        parsed = tomllib.loads(text)
+    except ValueError:
+        return bool(_LOOPBACK_RE.search(text))
+    for name in CNI_TABLES:
         try:
-            plugins = tomllib.loads(text).get("plugins", {})
-        except ValueError:
-            plugins = None
-        if plugins is not None:
-            return any(bool(_table(_table(_table(plugins).get(table)).get("cni")).get("use_internal_loopback"))
-                       for table in CNI_TABLES)
-    return bool(_LOOPBACK_RE.search(text))
+            cni = _table(parsed, ("plugins", name, "cni"))
+        except ValueError:  # a wrong-typed table: cni_settings names it
+            continue
+        if cni and cni.get("use_internal_loopback") is True:
+            return True
+    return False
 
 
 def main():

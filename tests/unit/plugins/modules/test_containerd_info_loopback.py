@@ -26,6 +26,9 @@ V2_FILE = """version = 2
     (V3_DUMP % "true", True),
     (V2_FILE, False),             # 1.6 and 1.7 have no such key: always the plugin
     ("not toml [", False),
+    ("version = 3\nplugins = 'x'\n", False),                  # wrong-typed tables are named by cni_settings,
+    ("version = 3\n[[plugins]]\nname = 'x'\n", False),       # never a crash here
+    ("\ufeff" + V3_DUMP % "true", True),                        # a byte order mark is read past
 ])
 def test_internal_loopback(text, expected):
     assert containerd_info.internal_loopback(text) is expected
