@@ -14,9 +14,9 @@ import time
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.nodeprep.cni.tests.unit.http_server import QuietServer, clear_proxies
+from ansible_collections.nodeprep.cni.tests.unit.module_runner import module_args
 from ansible_collections.nodeprep.cni.plugins.modules import cni_release
 
 ASSET_9 = "cni-plugins-linux-amd64-v9.0.0.tgz"
@@ -107,7 +107,7 @@ def cache_dir(tmp_path):
 
 def run_module(args, capsys):
     """Run the module's main(); return (failed, result) from the JSON it prints."""
-    with patch_module_args(args):
+    with module_args(args):
         with pytest.raises(SystemExit) as info:
             cni_release.main()
     result = json.loads(capsys.readouterr().out)
