@@ -5,10 +5,15 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 
-.PHONY: bootstrap demo test checks node-tests sanity lint unit core-matrix integration reliability molecule galaxy docs changelog awx bench bench-smoke
+.PHONY: lock bootstrap demo test checks node-tests sanity lint unit core-matrix integration reliability molecule galaxy docs changelog awx bench bench-smoke
 
 bootstrap:
 	tools/bootstrap
+
+# Regenerates the hashed dependency locks (tests/requirements*.txt, tools/requirements-lock.txt)
+# from their .in files; `make lock ARGS="--upgrade-package tomlkit"` bumps one package.
+lock:
+	tools/lock $(ARGS)
 
 demo: bootstrap
 	$(VENV)/python tools/testbed.py demo

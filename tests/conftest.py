@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,3 +22,36 @@ os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS_PATH))
 
 # Nodes, the release mirror and the playbook runner, shared by integration and reliability tests.
 pytest_plugins = ["tests.testbed.fixtures"]
+
+
+# The repository stands alone: no test reads a file that sits next to the clone (a sibling checkout,
+# shared data of a workspace) rather than inside it. Python's audit hook sees every file this test
+# process opens; the machine's own dirs (home, temp, system paths) are not siblings and stay allowed.
+def _sibling_root() -> str | None:
+    parent = REPO.parent
+    allowed = {Path("/"), Path.home().resolve(), Path(tempfile.gettempdir()).resolve()}
+    if parent in allowed or any(parent in a.parents for a in allowed):
+        return None
+    return str(parent) + os.sep
+
+
+_SIBLINGS = _sibling_root()
+_REPO_PREFIX = str(REPO) + os.sep
+_READS_OUTSIDE: list[str] = []
+
+
+def _watch_opens(event: str, args: tuple) -> None:
+    if event != "open" or _SIBLINGS is None or not isinstance(args[0], (str, bytes, os.PathLike)):
+        return
+    path = os.path.realpath(os.fsdecode(args[0]))
+    if path.startswith(_SIBLINGS) and not path.startswith(_REPO_PREFIX) and path not in _READS_OUTSIDE:
+        _READS_OUTSIDE.append(path)
+
+
+sys.addaudithook(_watch_opens)
+
+
+def pytest_sessionfinish(session, exitstatus):  # pylint: disable=unused-argument
+    if _READS_OUTSIDE:
+        session.exitstatus = 1
+        sys.stderr.write("tests read files outside the repository, next to it: %s\n" % ", ".join(_READS_OUTSIDE))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 # Copyright: nodeprep.cni contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Generate plugins/module_utils/_pinned_checksums.py from the shared checksum data.
+"""Generate plugins/module_utils/_pinned_checksums.py from the checksum data in tools/data/.
 
 The YAML keeps one sha256 per arch/version; where upstream re-uploaded assets (1.4.1) the
 older genuine value is recorded in a trailing "older value <hex>" comment and/or in
@@ -20,7 +20,7 @@ import sys
 import yaml
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_SOURCE = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "cni_plugins_checksums.yml")
+DEFAULT_SOURCE = os.path.join(REPO_ROOT, "tools", "data", "cni_plugins_checksums.yml")
 DEFAULT_OUTPUT = os.path.join(REPO_ROOT, "plugins", "module_utils", "_pinned_checksums.py")
 
 # Releases before 0.7.0 used other asset names; the collection does not support them.

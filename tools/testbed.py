@@ -33,9 +33,21 @@ from tests.testbed import node as node_mod  # noqa: E402  (needs REPO on sys.pat
 CACHE = REPO / ".cache"
 WHEELS = CACHE / "wheels"
 COLLECTIONS_ROOT = CACHE / "collections"
-ANSIBLE_WHEEL_VERSION = "12.3.0"
+# The wheels the test bed unpacks, pinned with their hashes (tools/lock writes this file).
+WHEELS_LOCK = REPO / "tests/requirements-wheels.txt"
+
+
+def locked_version(name: str, lock: Path = WHEELS_LOCK) -> str:
+    """The version ``lock`` pins for ``name`` (a line ``name==version \\``)."""
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        if line.startswith(name + "=="):
+            return line.split("==", 1)[1].split()[0]
+    raise SystemExit("testbed: %s pins no %s: run tools/lock" % (lock, name))
+
+
+ANSIBLE_WHEEL_VERSION = locked_version("ansible")
 BUNDLED_COLLECTIONS = ("community/general", "ansible/posix", "awx/awx")
-PIP_VERSION = "24.2"
+PIP_VERSION = locked_version("pip")
 GET_PIP = Path.home() / ".ansible/test/cache" / ("get_pip_%s.py" % PIP_VERSION.replace(".", "_"))
 VENV_PIP = REPO / ".venv/bin/pip"
 MANUAL_NODES = Path("/var/tmp/nodeprep-testbed-nodes")
@@ -48,14 +60,18 @@ def log(message: str) -> None:
 # --- wheels and collections -------------------------------------------------------------------
 
 def download_wheel(requirement: str, pattern: str) -> Path:
-    """Returns the wheel matching ``pattern`` in the wheel cache, downloading it once."""
+    """Returns the wheel matching ``pattern`` in the wheel cache, downloading it once.
+
+    Every wheel of the lock comes down in one hash-checked ``pip download``.
+    """
     found = sorted(WHEELS.glob(pattern))
     if found:
         return found[0]
     WHEELS.mkdir(parents=True, exist_ok=True)
-    log("pip download %s" % requirement)
-    subprocess.run([str(VENV_PIP), "download", "-q", "--no-deps", "--only-binary=:all:",
-                    "--dest", str(WHEELS), requirement], check=True)
+    log("pip download %s (with the wheels lock's other entries)" % requirement)
+    subprocess.run([str(VENV_PIP), "download", "-q", "--disable-pip-version-check", "--no-deps",
+                    "--only-binary=:all:", "--require-hashes", "--dest", str(WHEELS),
+                    "-r", str(WHEELS_LOCK)], check=True)
     found = sorted(WHEELS.glob(pattern))
     if not found:
         raise SystemExit("testbed: pip download %s produced no %s" % (requirement, pattern))

@@ -89,6 +89,10 @@ def run_module(module, args: dict, check_mode: bool = False, diff: bool = False)
 
 # Test data builders shared by the module and module_utils tests --------------------------------
 
+# The pinned checksum data the shipped table is generated from (inside the repository, like
+# everything the tests read).
+CHECKSUM_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                             "tools", "data", "cni_plugins_checksums.yml")
 REAL_PLUGIN_DIR = "/usr/lib/cni"  # Debian's containernetworking-plugins: real binaries, never modified
 
 

@@ -16,9 +16,9 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._checksums import (
     parse_checksum_spec,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._pinned_checksums import PINNED_SHA256
+from ansible_collections.nodeprep.cni.tests.unit.module_runner import CHECKSUM_DATA
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
-SHARED_YAML = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "cni_plugins_checksums.yml")
 GENERATOR = os.path.join(REPO_ROOT, "tools", "gen_pinned_checksums.py")
 
 SHA256 = hashlib.sha256(b"x").hexdigest()
@@ -130,8 +130,8 @@ def test_user_table_errors_name_the_entry(table, fragment):
 
 # -- generator ----------------------------------------------------------------------------------
 
-def test_committed_pinned_module_matches_shared_data(generator):
-    with open(SHARED_YAML, encoding="utf-8") as handle:
+def test_committed_pinned_module_matches_checksum_data(generator):
+    with open(CHECKSUM_DATA, encoding="utf-8") as handle:
         regenerated = generator.render(handle.read())
     with open(_pinned_checksums.__file__, encoding="utf-8") as handle:
         committed = handle.read()
@@ -160,7 +160,7 @@ def test_generator_reads_older_value_comments_and_skips_old_versions(generator):
 
 def test_generator_check_mode_detects_stale_output(generator, tmp_path):
     output = tmp_path / "_pinned.py"
-    assert generator.main(["--source", SHARED_YAML, "--output", str(output), "--check"]) == 1
-    assert generator.main(["--source", SHARED_YAML, "--output", str(output)]) == 0
-    assert generator.main(["--source", SHARED_YAML, "--output", str(output), "--check"]) == 0
+    assert generator.main(["--source", CHECKSUM_DATA, "--output", str(output), "--check"]) == 1
+    assert generator.main(["--source", CHECKSUM_DATA, "--output", str(output)]) == 0
+    assert generator.main(["--source", CHECKSUM_DATA, "--output", str(output), "--check"]) == 0
     assert output.read_text() == open(_pinned_checksums.__file__, encoding="utf-8").read()

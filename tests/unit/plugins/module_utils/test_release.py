@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import yaml
 
@@ -17,8 +15,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
     refuse_broken,
     release_url,
 )
-
-SHARED_YAML = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "shared", "data", "cni_plugins_checksums.yml")
+from ansible_collections.nodeprep.cni.tests.unit.module_runner import CHECKSUM_DATA
 
 
 @pytest.mark.parametrize("given, expected", [
@@ -70,8 +67,8 @@ def test_refuse_broken_passes_good_versions_and_custom_table():
         refuse_broken("1.2.3", broken={"1.2.3": "9.9.9"})
 
 
-def test_broken_versions_match_shared_data():
-    with open(SHARED_YAML, encoding="utf-8") as handle:
+def test_broken_versions_match_checksum_data():
+    with open(CHECKSUM_DATA, encoding="utf-8") as handle:
         data = yaml.safe_load(handle)
     assert BROKEN_VERSIONS == {str(k): str(v) for k, v in data["cni_plugins_broken_versions"].items()}
     assert _release.MINIMUM_VERSION == (0, 7, 0)
