@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 from tests.testbed import apt_repo  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import containerd_rootfs  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import node as node_mod  # noqa: E402  (needs REPO on sys.path)
+from tests.testbed import packer as packer_mod  # noqa: E402  (needs REPO on sys.path)
 
 CACHE = REPO / ".cache"
 WHEELS = CACHE / "wheels"
@@ -313,6 +314,8 @@ def cmd_bootstrap(_args: argparse.Namespace) -> int:
         ensure_containerd_rootfs(suite)
     # The package-source test installs Debian's real package from a local repo inside an offline node.
     apt_repo.ensure_debs()
+    # The Packer example is validated by a current Packer and its plugins, built from source once.
+    packer_mod.ensure_packer()
     node_mod.raise_inotify_limit()
     check_node_boots()
     log("bootstrap done in %.1f s" % (time.monotonic() - started))

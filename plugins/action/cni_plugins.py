@@ -26,6 +26,7 @@ import types
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import LockTimeout
@@ -39,6 +40,8 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
     refuse_broken,
 )
 from ansible_collections.nodeprep.cni.plugins.modules import cni_release
+
+display = Display()
 
 ARGUMENT_SPEC = {
     "source": {"type": "str", "default": "release", "choices": ["release", "package"]},
@@ -104,6 +107,7 @@ class ActionModule(ActionBase):
         if args["download_on"] == "node":
             return self._install_fetched_on_node(args, version)
         release = self._fetch_on_controller(args, version, asked["arch"])
+        self._warn_trust_on_first_use(release)
         if self._task.check_mode:
             # The node is not written in check mode; cni_install plans from what the node links now.
             src = "%s/%s" % (args["node_cache_dir"].rstrip("/"), asset_name(version, "linux", asked["arch"]))
@@ -141,6 +145,7 @@ class ActionModule(ActionBase):
             return dict(asked, package_install=None)
         if not package.get("module"):
             family, package = self._os_package(args, need_module=True)
+        self._refuse_missing_module(package)
         module_args = {"name": package["name"], "state": "present"}
         if args["package_update_cache"]:
             module_args["update_cache"] = True
@@ -165,6 +170,15 @@ class ActionModule(ActionBase):
         if given:
             raise AnsibleActionFail("source is package, so %s would not be used (the package manager fetches the plugins); "
                                     "leave %s at the default or set source to release" % (", ".join(given), ", ".join(given)))
+
+    def _refuse_missing_module(self, package):
+        """The install module may come from an optional collection (SUSE's community.general.zypper)."""
+        if self._shared_loader_obj.module_loader.find_plugin_with_context(package["module"]).resolved:
+            return
+        collection = ".".join(package["module"].split(".")[:2])
+        raise AnsibleActionFail("installing package %s needs the module %s, which is not installed on the controller; install its "
+                                "collection (ansible-galaxy collection install %s) or name another module in os_packages"
+                                % (package["name"], package["module"], collection))
 
     def _os_package(self, args, need_module):
         """The package's name, plugin dir and install module: given ones first, else the node's OS family's."""
@@ -201,6 +215,12 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(cni_release.cache_error(params["cache_dir"], exc)) from None
         return dict(((key, fetched.get(key)) for key in RELEASE_KEYS), where="controller")
 
+    @staticmethod
+    def _warn_trust_on_first_use(release):
+        warning = cni_release.trust_on_first_use_warning(release)
+        if warning:
+            display.warning(warning)
+
     def _copy_to_node_cache(self, local, cache_dir):
         """The verified tarball into the node's cache under a temp name, then renamed into place."""
         final = "%s/%s" % (cache_dir.rstrip("/"), os.path.basename(local))
@@ -223,6 +243,7 @@ class ActionModule(ActionBase):
         release = dict(((key, fetched.get(key)) for key in RELEASE_KEYS), where="node")
         if fetched.get("failed"):
             return dict(fetched, release=release)
+        self._warn_trust_on_first_use(release)
         installed = self._node("nodeprep.cni.cni_install",
                                self._install_args(args, version, src=fetched["path"], source_url=fetched["url"]))
         return dict(installed, changed=bool(installed.get("changed") or fetched.get("changed")), release=release)

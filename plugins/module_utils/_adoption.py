@@ -12,10 +12,9 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import tempfile
 import time
 
-from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import fsync_dir, unlink_quietly
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import fsync_dir, make_dirs, temp_name, unlink_quietly
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import file_digest
 
 
@@ -33,9 +32,7 @@ def describe(path: str) -> dict:
 
 def _copy_to_temp(src: str, directory: str, base: str) -> str:
     """A complete copy of *src* (a hard link where the filesystem allows) under a temp name."""
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % base, suffix=".tmp", dir=directory)
-    os.close(fd)
-    os.unlink(tmp)
+    tmp = temp_name(directory, base)
     try:
         if os.path.islink(src):
             os.symlink(os.readlink(src), tmp)
@@ -57,7 +54,7 @@ def _copy_to_temp(src: str, directory: str, base: str) -> str:
 def _place_copy(src: str, dst: str, dir_mode: int) -> None:
     """A complete copy of *src* appears at *dst* in one rename, replacing whatever was there."""
     directory = os.path.dirname(dst)
-    os.makedirs(directory, dir_mode, exist_ok=True)
+    make_dirs(directory, dir_mode)
     tmp = _copy_to_temp(src, directory, os.path.basename(dst))
     try:
         os.rename(tmp, dst)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import tempfile
 
@@ -27,18 +28,46 @@ def rmdir_quietly(path: str) -> None:
         pass
 
 
-def _temp_name(directory: str, base: str) -> str:
-    # mkstemp reserves a unique name; we only need the name for a symlink, so drop the file.
-    fd, path = tempfile.mkstemp(prefix=".%s." % base, suffix=".tmp", dir=directory)
+# A temp name is ".<final name>.<8 random characters>.tmp" beside the final name (mkstemp's
+# random part is 8 characters of [a-z0-9_]); recovery recognises its own by this shape alone.
+_TEMP_SUFFIX = ".tmp"
+
+
+def temp_file(directory: str, base: str):
+    """(fd, path) of a new private temp file for the final name *base* in *directory*."""
+    return tempfile.mkstemp(prefix=".%s." % base, suffix=_TEMP_SUFFIX, dir=directory)
+
+
+def temp_name(directory: str, base: str) -> str:
+    # mkstemp reserves a unique name; a link needs only the name, so drop the file.
+    fd, path = temp_file(directory, base)
     os.close(fd)
     os.unlink(path)
     return path
 
 
+def remove_temps(directory: str, base: str) -> list:
+    """Remove the temp names left for *base* in *directory* by a run cut off between a temp's
+    creation and its rename (or a link's); a temp is never the only copy of anything."""
+    pattern = re.compile(r"^\.%s\.[a-z0-9_]{8}%s$" % (re.escape(base), re.escape(_TEMP_SUFFIX)))
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for name in names:
+        if pattern.match(name):
+            os.unlink(os.path.join(directory, name))
+            removed.append(os.path.join(directory, name))
+    if removed:
+        fsync_dir(directory)
+    return removed
+
+
 def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     """Write *data* to *path* via a temp file in the same directory, fsync, then rename."""
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
+    fd, tmp = temp_file(directory, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -55,7 +84,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
 def atomic_symlink(target: str, path: str) -> None:
     """Point the symlink *path* at *target*, replacing whatever name was there in one rename."""
     directory = os.path.dirname(path) or "."
-    tmp = _temp_name(directory, os.path.basename(path))
+    tmp = temp_name(directory, os.path.basename(path))
     os.symlink(target, tmp)
     try:
         os.rename(tmp, path)
@@ -66,23 +95,38 @@ def atomic_symlink(target: str, path: str) -> None:
 
 
 def atomic_move(src: str, dst: str) -> None:
-    """Rename within one filesystem; both names must share a mount (callers keep temps nearby)."""
+    """Rename within one filesystem; both names must share a mount (callers keep temps nearby).
+    Both directories are persisted when they differ: the name must not survive in neither."""
     os.rename(src, dst)
     fsync_dir(os.path.dirname(dst) or ".")
+    if os.path.dirname(src) != os.path.dirname(dst):
+        fsync_dir(os.path.dirname(src) or ".")
 
 
 def fsync_dir(directory: str) -> None:
-    """Persist a rename: the directory entry itself must reach the disk."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
+    """Persist the entries of *directory* (a rename, a new file or subdirectory in it).
+
+    An error is raised, not swallowed: the caller's next step relies on what came before being
+    on the disk. EINVAL alone is tolerated: some filesystems (certain FUSE and network ones)
+    cannot fsync a directory at all, and there is nothing more durable to ask of them.
+    """
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
     finally:
         os.close(fd)
+
+
+def make_dir(path: str, mode: int = 0o755) -> None:
+    """Create one directory and persist its name in its parent before anything is put in it:
+    on a filesystem that does not order metadata, a later fsync inside it would not bring the
+    directory itself back after a power cut."""
+    os.mkdir(path, mode)
+    os.chmod(path, mode)
+    fsync_dir(os.path.dirname(path) or ".")
 
 
 def missing_dirs(path: str) -> list:
@@ -104,12 +148,11 @@ def make_dirs(path: str, mode: int = 0o755) -> list:
     created = []
     for directory in missing_dirs(path):
         try:
-            os.mkdir(directory, mode)
+            make_dir(directory, mode)
         except FileExistsError:
             if os.path.isdir(directory):
                 continue  # a concurrent run made it; it is not ours to remove later
             raise
-        os.chmod(directory, mode)
         created.append(directory)
     return created
 
@@ -123,7 +166,7 @@ def move_across(src: str, dst: str) -> None:
         if exc.errno != errno.EXDEV:
             raise
     directory = os.path.dirname(dst) or "."
-    tmp = _temp_name(directory, os.path.basename(dst))
+    tmp = temp_name(directory, os.path.basename(dst))
     if os.path.islink(src):
         os.symlink(os.readlink(src), tmp)
     else:

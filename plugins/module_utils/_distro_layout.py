@@ -1,19 +1,17 @@
 # Copyright: nodeprep.cni contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A distribution's own plugin dir (k3s's static dir, an image's /bin): found, then filled where free.
+"""A distribution's own plugin dir (k3s's static dir, an image's /bin): which one the node has.
 
 k3s re-creates its own links in its static dir at every start, and an image's /bin holds the
 image's own binaries, so such a dir only gets the current version's plugins whose names are free
 there; whatever already carries a name stays as it is (never adopted, never replaced). An
 uninstall takes back exactly the links made here (those to ``<versions_dir>/current/<name>``).
+The install plan (``_install_plan``) plans and journals those links like every other.
 """
 
 from __future__ import annotations
 
 import os
-
-from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_symlink, unlink_quietly
-from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
 
 LAYOUTS = ("auto", "standard", "k3s", "rke2", "image")
 K3S_AGENT = "/var/lib/rancher/k3s/agent"
@@ -48,40 +46,3 @@ def layout_dir(effective: str, image_dir: str, root: str = "/") -> str:
     if effective == "image":
         return image_dir
     return ""
-
-
-def free_names(directory: str, plugins) -> list:
-    """Plugins whose name nothing in *directory* carries yet (a dangling link counts as taken)."""
-    try:
-        present = set(os.listdir(directory))
-    except OSError:
-        present = set()
-    return sorted(name for name in plugins if is_plugin_name(name) and name not in present)
-
-
-def link_free_names(directory: str, names, target_dir: str) -> None:
-    """Link each name to ``<target_dir>/<name>`` (each link created atomically)."""
-    for name in names:
-        atomic_symlink(os.path.join(target_dir, name), os.path.join(directory, name))
-
-
-def our_links(directory: str, target_dir: str) -> list:
-    """Names in *directory* that are links made by link_free_names, i.e. to ``<target_dir>/<name>``."""
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    found = []
-    for name in names:
-        try:
-            target = os.readlink(os.path.join(directory, name))
-        except OSError:
-            continue  # not a link: never ours
-        if target == os.path.join(target_dir, name):
-            found.append(name)
-    return sorted(found)
-
-
-def unlink_names(directory: str, names) -> None:
-    for name in names:
-        unlink_quietly(os.path.join(directory, name))

@@ -10,7 +10,15 @@ import shutil
 import time
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._adoption import describe, keep_copy, put_back
-from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_move, atomic_symlink, atomic_write, missing_dirs, unlink_quietly
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import (
+    atomic_move,
+    atomic_symlink,
+    atomic_write,
+    fsync_dir,
+    make_dir,
+    missing_dirs,
+    unlink_quietly,
+)
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import ADOPTED_INDEX, STAGE_PREFIX, TRASH_PREFIX
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import MANIFEST_NAME, build_manifest, is_plugin_name, read_manifest, write_manifest
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import copy_plugin_dir, list_plugin_dir
@@ -68,8 +76,7 @@ class Executor:
         self._make_dir(op["path"], 0o755)
 
     def _make_dir(self, path: str, mode: int) -> None:
-        self.tx.step({"kind": "mkdir", "path": path}, os.mkdir, path, mode)
-        os.chmod(path, mode)
+        self.tx.step({"kind": "mkdir", "path": path}, make_dir, path, mode)
 
     def _make_dirs(self, path: str, mode: int) -> None:
         for directory in missing_dirs(path):
@@ -100,6 +107,8 @@ class Executor:
     def _install(self, op):
         stage_dir = self._stage(op["version"], op["src"], op.get("src_kind", "tarball"))
         version_dir = self.layout.version_dir(op["version"])
+        # The stage's entries reach the disk before one rename publishes them as the version.
+        fsync_dir(stage_dir)
         self.tx.step({"kind": "rename", "src": stage_dir, "dst": version_dir}, atomic_move, stage_dir, version_dir)
 
     def _repair(self, op):
@@ -124,12 +133,12 @@ class Executor:
         # One rename makes the version vanish; the tree is deleted once the run has committed.
         version_dir = self.layout.version_dir(op["version"])
         trash = os.path.join(self.layout.versions_dir, "%sv%s-%d" % (TRASH_PREFIX, op["version"], os.getpid()))
-        self.tx.step({"kind": "rename", "src": version_dir, "dst": trash}, os.rename, version_dir, trash)
+        self.tx.step({"kind": "rename", "src": version_dir, "dst": trash}, atomic_move, version_dir, trash)
         self.cleanup.append({"kind": "rmtree", "path": trash})
 
     def _set_aside(self, op):
         self._make_dirs(os.path.dirname(op["stored"]), 0o700)
-        self.tx.step({"kind": "rename", "src": op["path"], "dst": op["stored"]}, os.rename, op["path"], op["stored"])
+        self.tx.step({"kind": "rename", "src": op["path"], "dst": op["stored"]}, atomic_move, op["path"], op["stored"])
         self._record(op["path"], op["stored"], {"kind": "dir"})
 
     # links and pointers ------------------------------------------------------------------------
@@ -161,7 +170,7 @@ class Executor:
     def _restore(self, op):
         path, stored, record = op["path"], op["stored"], op["record"]
         if record.get("kind") == "dir":
-            self.tx.step({"kind": "rename", "src": stored, "dst": path}, os.rename, stored, path)
+            self.tx.step({"kind": "rename", "src": stored, "dst": path}, atomic_move, stored, path)
         else:
             link_target = _readlink(path) or self.layout.link_target(os.path.basename(path))
             self.tx.step({"kind": "restore", "path": path, "stored": stored, "link_target": link_target},

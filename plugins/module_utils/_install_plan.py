@@ -16,7 +16,7 @@ import stat
 from ansible_collections.nodeprep.cni.plugins.module_utils._adoption import batch_name
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import missing_dirs
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import version_key
-from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import plugin_names, read_manifest, verify_version_dir
+from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name, plugin_names, read_manifest, verify_version_dir
 
 # What a name in a link directory is.
 MISSING = "missing"
@@ -59,8 +59,8 @@ class NodeView:
         view.versions = layout.installed_versions()
         view.state = layout.read_state()
         view.adopted = layout.read_adopted()
-        for directory in list(layout.link_dirs) + list(view.state["link_dirs"]):
-            if directory not in view.dirs:
+        for directory in list(layout.link_dirs) + list(view.state["link_dirs"]) + [layout.distro_dir]:
+            if directory and directory not in view.dirs:
                 view.dirs[directory] = _read_dir(layout, directory)
         return view
 
@@ -114,6 +114,9 @@ class Plan:
         self.pruned = []
         self.warnings = []
         self.link_changes = {}
+        # Names linked into (or taken back from) the distribution's own plugin dir.
+        self.distro_linked = []
+        self.distro_unlinked = []
 
     def add(self, describe: str, **op):
         op["describe"] = describe
@@ -188,6 +191,7 @@ def plan_present(view: NodeView, wish: Wish) -> Plan:
 
     _plan_switch(view, plan, version)
     _plan_links(view, plan, wanted, wish.adopt)
+    _plan_distro_links(view, plan, available if available is not None else wanted)
     _plan_prune(view, plan, wish.keep)
     _plan_state(view, plan, wanted)
     _plan_adopted_index(view, plan)
@@ -291,13 +295,62 @@ def _plan_links(view: NodeView, plan: Plan, wanted, adopt: bool) -> None:
             _require_writable(view, directory, "bin_dir/link_dirs entry")
 
 
-def _require_writable(view: NodeView, directory: str, what: str) -> None:
+_LEAVE_DISTRO_DIR = "set layout (cni_plugins_layout) to standard, which leaves the distribution's dir alone"
+
+
+def _distro_dir(view: NodeView) -> str:
+    """The distribution's plugin dir when it needs its own handling (a link dir is handled as one)."""
+    directory = view.layout.distro_dir
+    return directory if directory and directory not in view.layout.link_dirs else ""
+
+
+def _plan_distro_links(view: NodeView, plan: Plan, plugins) -> None:
+    """The release's plugins linked into the distribution's dir where their names are free.
+
+    Whatever carries a name there (the distribution's own file or link, a dangling link) stays as
+    it is: never adopted, never replaced. These links are journalled like every other, so a failed
+    run takes them back, and a read-only dir that needs a link is refused here, before any change.
+    """
+    directory = _distro_dir(view)
+    if not directory:
+        return
+    found = view.dirs[directory]
+    names = [name for name in plugins or [] if is_plugin_name(name) and view.entry(directory, name)["kind"] == MISSING]
+    if not names:
+        return
+    if not found["exists"]:
+        raise PlanError("the layout's plugin dir %s does not exist, so the distribution does not look for plugins there; "
+                        "choose the layout the node runs (cni_plugins_layout: auto finds k3s by its own dirs), or create "
+                        "that directory first" % directory)
+    _require_writable(view, directory, "the layout's plugin dir", _LEAVE_DISTRO_DIR)
+    for name in names:
+        path = os.path.join(directory, name)
+        plan.add("link %s -> %s" % (path, view.layout.link_target(name)), op="link", path=path,
+                 target=view.layout.link_target(name), before=None)
+        plan.distro_linked.append(name)
+
+
+def _plan_distro_unlinks(view: NodeView, plan: Plan) -> None:
+    """Exactly the links made by _plan_distro_links (to ``<versions_dir>/current/<name>``) go."""
+    directory = _distro_dir(view)
+    if not directory:
+        return
+    for name, entry in sorted(view.dirs[directory]["entries"].items()):
+        if entry["kind"] == OURS and entry["target"] == view.layout.link_target(name):
+            path = os.path.join(directory, name)
+            plan.add("remove link %s" % path, op="unlink", path=path, before=entry["target"])
+            plan.distro_unlinked.append(name)
+    if plan.distro_unlinked:
+        _require_writable(view, directory, "the layout's plugin dir", _LEAVE_DISTRO_DIR)
+
+
+def _require_writable(view: NodeView, directory: str, what: str, fix: str = "choose another directory") -> None:
     # A directory with nothing to change needs no write access (a read-only image dir is fine).
     found = view.dirs[directory]
     if not found["writable"]:
         where = directory if found["exists"] else found.get("nearest", directory)
-        raise PlanError("%s %s needs changes but %s is not writable (read-only mount?); make it writable or choose "
-                        "another directory" % (what, directory, where))
+        raise PlanError("%s %s needs changes but %s is not writable (read-only mount?); make it writable or %s"
+                        % (what, directory, where, fix))
 
 
 def _plan_prune(view: NodeView, plan: Plan, keep: int) -> None:
@@ -394,6 +447,7 @@ def plan_absent(view: NodeView) -> Plan:
                 plan.link_changes[path] = None
                 if path not in restoring:  # an adopted file replaces our link in one rename instead
                     plan.add("remove link %s" % path, op="unlink", path=path, before=entry["target"])
+    _plan_distro_unlinks(view, plan)
     # Order keeps every remaining link resolvable at each step: links go before the pointers,
     # pointers before the versions they name.
     for record, original, stored in restorable:

@@ -24,9 +24,11 @@ import shutil
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._adoption import put_back, same_content
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import (
+    atomic_move,
     atomic_symlink,
     atomic_write,
     fsync_dir,
+    remove_temps,
     rmdir_quietly,
     unlink_quietly,
 )
@@ -83,6 +85,7 @@ class Transaction:
 
     def __init__(self, journal: Journal):
         self.journal = journal
+        self.committed = False
 
     def step(self, undo: dict, action, *args):
         self.journal.record(undo)
@@ -90,12 +93,15 @@ class Transaction:
 
     def commit(self, cleanup: list) -> None:
         self.journal.record({"kind": "commit", "cleanup": cleanup})
+        self.committed = True
         finish_cleanup(cleanup)
         self.journal.remove()
 
     def rollback(self) -> list:
         """Undo this run's changes, newest first; returns what could not be undone."""
-        problems = undo_entries(self.journal.entries())
+        entries = self.journal.entries()
+        remove_our_temps(entries)
+        problems = undo_entries(entries)
         self.journal.remove()
         return problems
 
@@ -105,6 +111,8 @@ def recover(journal: Journal) -> str:
     if not journal.exists():
         return ""
     entries = journal.entries()
+    # First, so that no temp keeps a directory this run made from being removed by its undo.
+    remove_our_temps(entries)
     committed = [e for e in entries if e.get("kind") == "commit"]
     if committed:
         finish_cleanup(committed[-1].get("cleanup", []))
@@ -114,6 +122,23 @@ def recover(journal: Journal) -> str:
         outcome = "rolled back"
     journal.remove()
     return outcome
+
+
+def remove_our_temps(entries: list) -> None:
+    """Remove the temp names a killed run (or a killed recovery) left beside any path it journalled.
+
+    Every temp is made beside the name it is renamed to, after that name's entry is recorded, so
+    the journal names every directory one can be in. A temp only ever holds a copy of a file that
+    still has its own name (a user's file being kept or put back), so removing it loses nothing,
+    and afterwards a user's file has exactly one name.
+    """
+    seen = set()
+    for entry in entries:
+        for key in ("path", "stored", "src", "dst", "backup"):
+            value = entry.get(key)
+            if isinstance(value, str) and value and value not in seen:
+                seen.add(value)
+                remove_temps(os.path.dirname(value), os.path.basename(value))
 
 
 def undo_entries(entries: list) -> list:
@@ -156,8 +181,7 @@ def _undo_path(entry: dict) -> None:
 
 def _undo_rename(entry: dict) -> None:
     if os.path.lexists(entry["dst"]) and not os.path.lexists(entry["src"]):
-        os.rename(entry["dst"], entry["src"])
-        fsync_dir(os.path.dirname(entry["src"]))
+        atomic_move(entry["dst"], entry["src"])
 
 
 def _undo_replace(entry: dict) -> None:
@@ -165,8 +189,7 @@ def _undo_replace(entry: dict) -> None:
     if entry.get("backup") is None:
         unlink_quietly(entry["path"])
     elif os.path.lexists(entry["backup"]):
-        os.rename(entry["backup"], entry["path"])
-        fsync_dir(os.path.dirname(entry["path"]))
+        atomic_move(entry["backup"], entry["path"])
 
 
 def _undo_mkdir(entry: dict) -> None:

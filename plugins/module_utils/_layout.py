@@ -52,8 +52,11 @@ class Layout:
     through a symlink is recognised as the directory it is.
     """
 
-    def __init__(self, versions_dir: str, bin_dir: str, link_dirs=()):
+    def __init__(self, versions_dir: str, bin_dir: str, link_dirs=(), distro_dir: str = ""):
         self.versions_dir = canonical_dir(versions_dir)
+        # A distribution's own plugin dir (k3s's static dir, an image's /bin), filled only where
+        # names are free; none ("") for the standard layout.
+        self.distro_dir = canonical_dir(distro_dir) if distro_dir else ""
         self.bin_dir = canonical_dir(bin_dir)
         self.given = {}
         self.link_dirs = []

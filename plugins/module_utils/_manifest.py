@@ -11,6 +11,7 @@ import time
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_write
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import file_digest
+from ansible_collections.nodeprep.cni.plugins.module_utils._release import public_url
 
 MANIFEST_NAME = ".nodeprep-manifest.json"
 MANIFEST_SCHEMA = 1
@@ -33,6 +34,7 @@ def build_manifest(version_dir: str, version: str, names, source_url: str, tarba
             "mode": "%04o" % stat.S_IMODE(os.lstat(path).st_mode),
             "plugin": is_plugin_name(name),
         }
+    source_url = public_url(source_url)  # the manifest is world-readable: never a password in it
     return {
         "schema_version": MANIFEST_SCHEMA,
         "version": version,

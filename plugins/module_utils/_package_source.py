@@ -152,7 +152,9 @@ def copy_plugin_dir(src_dir: str, names, dest_dir: str) -> list:
 
     Each file is opened without following links and checked again on the open descriptor, so a
     file swapped for a link or special file after listing is refused, not read. Files are created
-    by us, 0755 (0644 for LICENSE/README.md); a failure removes what was written.
+    by us: plugins 0755; LICENSE/README.md at most 0644 and never wider than the source's own mode
+    (one may be a hard link to a private file: its copy must not become readable by more users).
+    A failure removes what was written.
     """
     written = []
     try:
@@ -164,13 +166,14 @@ def copy_plugin_dir(src_dir: str, names, dest_dir: str) -> list:
                 info = os.fstat(reader.fileno())
                 if not stat.S_ISREG(info.st_mode) or info.st_mode & (stat.S_ISUID | stat.S_ISGID) or info.st_size > MAX_MEMBER_BYTES:
                     raise _refuse(src_dir, name, "changed while it was read")
+                mode = 0o644 & stat.S_IMODE(info.st_mode) if name in NON_PLUGIN_FILES else 0o755
                 out_fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
                 written.append(target)
                 with os.fdopen(out_fd, "wb") as writer:
                     shutil.copyfileobj(reader, writer, CHUNK_SIZE)
                     writer.flush()
                     os.fsync(writer.fileno())
-            os.chmod(target, 0o644 if name in NON_PLUGIN_FILES else 0o755)
+            os.chmod(target, mode)
     except BaseException:
         remove_written(written)
         raise

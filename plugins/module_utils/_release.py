@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_BASE_URL = "https://github.com/containernetworking/plugins/releases/download"
 SUPPORTED_OS = ("linux",)
@@ -70,3 +71,17 @@ def asset_name(version: str, os_name: str, arch: str) -> str:
 def release_url(base_url: str, version: str, os_name: str, arch: str) -> str:
     """``{base_url}/v{version}/{asset}``; a trailing slash on *base_url* is ignored."""
     return "%s/v%s/%s" % (base_url.rstrip("/"), version, asset_name(version, os_name, arch))
+
+
+def public_url(url):
+    """*url* without its userinfo (user and password): the only form a URL is stored or returned in.
+
+    A URL travels into module results, the cache's verified record, the node's manifest (readable
+    by every user) and the verify report; credentials belong in ``headers``, which are never stored.
+    """
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, parts.query, parts.fragment))

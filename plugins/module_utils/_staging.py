@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import fsync_dir
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import STAGE_PREFIX
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import list_members, unpack
@@ -24,6 +25,7 @@ def make_stage(versions_dir: str, version: str) -> str:
     """A new private stage dir for *version* in versions_dir, where the finished version is renamed from."""
     stage_dir = tempfile.mkdtemp(prefix="%sv%s-" % (STAGE_PREFIX, version), dir=versions_dir)
     os.chmod(stage_dir, 0o755)  # mkdtemp's 0700 would hide the plugins from non-root readers
+    fsync_dir(versions_dir)
     return stage_dir
 
 

@@ -58,6 +58,9 @@ options:
     description:
       - NetworkAttachmentDefinitions to check, already decoded from YAML (the role reads files and
         inline YAML on the controller, so the node needs no YAML library).
+      - Read them with the P(nodeprep.cni.network_attachments#filter) filter, which refuses YAML aliases
+        (a few hundred bytes of nested aliases can stand for billions of values) and keeps only what
+        this check reads of each definition (kind, name, namespace and C(spec.config)).
     type: list
     elements: dict
     default: []
@@ -123,7 +126,7 @@ EXAMPLES = r"""
     plugin_dirs: [/opt/cni/bin, /usr/lib/cni]
     network_attachments:
       - source: nads/macvlan.yaml
-        definition: "{{ lookup('ansible.builtin.file', 'nads/macvlan.yaml') | ansible.builtin.from_yaml }}"
+        definition: "{{ lookup('ansible.builtin.file', 'nads/macvlan.yaml') | nodeprep.cni.network_attachments('nads/macvlan.yaml') }}"
   register: cni
 """
 
@@ -198,8 +201,13 @@ configs:
     - Each CNI config read from O(conf_dirs) or O(network_attachments) (C(kind) V(conf), V(conflist)
       or V(nad)), plus one V(required) entry for O(required_plugins); the plugins each uses, and
       what is not covered.
-    - C(path) is the file (for a NAD, C(<source>#<namespace>/<name>)); C(error) is the parse error
-      of a config that is not valid JSON.
+    - C(path) is the file (for a NAD, C(<source>#<namespace>/<name>)); C(error) says why the runtime
+      would refuse it, naming the file, as its loader (libcni) does - not valid JSON (JSON nested
+      deeper than the runtime's 10000 levels included), a field of the wrong type, a plugin without
+      C(type), a conflist without C(name) or without plugins - or why it cannot be read at all (a
+      dangling symlink, a symlink loop, a FIFO, which is never opened).
+    - A conf dir that cannot be listed (a file, a symlink loop) is one entry of C(kind) V(conf_dir)
+      with its C(error); a missing conf dir holds no configs.
   returned: always
   type: list
   elements: dict
@@ -284,6 +292,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import Cover
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import LINK_OK, Layout
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import plugin_names, read_manifest, verify_version_dir
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed, probe_plugin
+from ansible_collections.nodeprep.cni.plugins.module_utils._release import public_url
 
 LINK_STATUSES = ("ok", "missing", "foreign", "dangling", "drifted", "stale")
 
@@ -302,13 +311,20 @@ def version_report(layout: Layout) -> list:
             "drifted": verdict["drifted"],
             "managed": verdict["manifest"] is not None,
             "plugins": plugin_names(manifest) if manifest else [],
-            "source_url": manifest.get("source_url"),
+            # A manifest written before URLs were stripped of their userinfo must not pass a password on.
+            "source_url": public_url(manifest.get("source_url")),
             "tarball_sha256": manifest.get("tarball_sha256"),
             # Manifests written before sources were recorded all came from a release.
-            "source": manifest.get("source") or ({"type": "release", "url": manifest.get("source_url")} if manifest else None),
+            "source": _public_source(manifest.get("source") or ({"type": "release", "url": manifest.get("source_url")} if manifest else None)),
             "installed_at": manifest.get("installed_at"),
         })
     return report
+
+
+def _public_source(source):
+    if isinstance(source, dict) and source.get("url"):
+        return dict(source, url=public_url(source["url"]))
+    return source
 
 
 def link_report(layout: Layout, current_entry):

@@ -131,9 +131,12 @@ options:
     default: fail
   layout:
     description:
-      - The distribution's own plugin directory, filled after the install with the current version's plugins
-        whose names are free there; whatever already carries a name there is left alone. O(state=absent)
-        removes the links made there (those to C(<versions_dir>/current/<name>)) and nothing else.
+      - The distribution's own plugin directory, filled with the installed version's plugins whose names are free
+        there; whatever already carries a name there is left alone. O(state=absent) removes the links made there
+        (those to C(<versions_dir>/current/<name>)) and nothing else.
+      - These links are part of the plan and the journal like every other link, so a failed or killed run takes them
+        back. A directory there that does not exist, or is read-only while links must be made or removed, is refused
+        before any change (and by check mode); V(standard) leaves it alone.
       - V(standard) and V(rke2) - none (RKE2 uses O(bin_dir)).
       - V(k3s) - C(/var/lib/rancher/k3s/data/cni), or C(data/current/bin) of k3s releases before October 2024.
         k3s re-creates its own links there at every start, so those stay k3s's.
@@ -269,14 +272,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.nodeprep.cni.plugins.module_utils._addons import ADDON_CONF_DIRS, takeover_summary
 from ansible_collections.nodeprep.cni.plugins.module_utils._arch import node_arch
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import make_dirs, unlink_quietly
-from ansible_collections.nodeprep.cni.plugins.module_utils._distro_layout import (
-    effective_layout,
-    free_names,
-    layout_dir,
-    link_free_names,
-    our_links,
-    unlink_names,
-)
+from ansible_collections.nodeprep.cni.plugins.module_utils._distro_layout import effective_layout, layout_dir
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_ops import Executor, clean_leftovers
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import (
     NodeView,
@@ -292,7 +288,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import 
 from ansible_collections.nodeprep.cni.plugins.module_utils._journal import JOURNAL_NAME, Journal, Transaction, recover
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import Layout
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock, LockTimeout
-from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name, plugin_names, read_manifest
+from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import (
     PackageMissing,
     UnsafeSource,
@@ -303,7 +299,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._package_source impor
     version_label,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed
-from ansible_collections.nodeprep.cni.plugins.module_utils._release import normalize_version
+from ansible_collections.nodeprep.cni.plugins.module_utils._release import normalize_version, public_url
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive
 from ansible_collections.nodeprep.cni.plugins.module_utils._staging import ReleaseTarball
 
@@ -381,7 +377,12 @@ def forget_fresh_dirs(layout: Layout, created: list) -> None:
 def run(module: AnsibleModule) -> dict:
     params = module.params
     check_mode = module.check_mode
-    layout = Layout(params["versions_dir"], params["bin_dir"], params["link_dirs"])
+    # Only the URL without its userinfo is ever recorded or echoed back (the manifest is world-readable).
+    params["source_url"] = public_url(params["source_url"])
+    # A rollback only moves `current`; the distribution's dir links through it and needs nothing.
+    distro_name = effective_layout(params["layout"]) if params["state"] != "rollback" else "standard"
+    distro_dir = layout_dir(distro_name, params["image_dir"])
+    layout = Layout(params["versions_dir"], params["bin_dir"], params["link_dirs"], distro_dir)
     if params["keep"] < 2:
         raise PlanError("keep is %d; it counts current and previous, so it must be at least 2" % params["keep"])
     refuse_unusable_dirs(layout)
@@ -431,7 +432,7 @@ def run(module: AnsibleModule) -> dict:
             raise
         discard_stage(tarball)
         after = predict(before, plan, params["state"]) if check_mode else NodeView.read(layout).snapshot()
-        distro = settle_layout_dir(params, layout, plan, check_mode)
+    distro = {"name": distro_name, "dir": distro_dir, "linked": plan.distro_linked, "unlinked": plan.distro_unlinked}
     for warning in plan.warnings:
         module.warn(warning)
     took_over = takeover_summary([{"original": op["path"]} for op in plan.ops if op["op"] == "adopt"],
@@ -439,7 +440,7 @@ def run(module: AnsibleModule) -> dict:
     if took_over and not check_mode:
         module.warn(took_over)
     result = {
-        "changed": bool(plan.ops) or bool(recovered) or bool(distro["linked"]) or bool(distro["unlinked"]),
+        "changed": bool(plan.ops) or bool(recovered),
         "arch": node_arch(),
         "src_needed": False,
         "layout": distro,
@@ -463,29 +464,6 @@ def run(module: AnsibleModule) -> dict:
     return result
 
 
-def settle_layout_dir(params: dict, layout: Layout, plan, check_mode: bool) -> dict:
-    """The distribution's own plugin dir: the current version's plugins linked where their names
-    are free (present), or the links made there taken back (absent)."""
-    name = effective_layout(params["layout"]) if params["state"] != "rollback" else "standard"
-    directory = layout_dir(name, params["image_dir"])
-    found = {"name": name, "dir": directory, "linked": [], "unlinked": []}
-    current_dir = os.path.join(layout.versions_dir, "current")
-    if directory and params["state"] == "absent":
-        found["unlinked"] = our_links(directory, current_dir)
-        if found["unlinked"] and not check_mode:
-            unlink_names(directory, found["unlinked"])
-        return found
-    if not directory or not plan.current:
-        return found
-    manifest = read_manifest(layout.version_dir(plan.current))
-    # In check mode the version may not be installed yet: the plan names its plugins.
-    plugins = plugin_names(manifest) if manifest else list(plan.plugins or [])
-    found["linked"] = free_names(directory, plugins)
-    if found["linked"] and not check_mode:
-        link_free_names(directory, found["linked"], current_dir)
-    return found
-
-
 def report_src_needed(exc: SrcNeeded) -> dict:
     """Nothing changed: the caller fetches the release and runs again with src."""
     return {"changed": False, "src_needed": True, "arch": node_arch(), "reason": str(exc), "version": None,
@@ -503,11 +481,18 @@ def execute(module: AnsibleModule, layout: Layout, plan, journal: Journal, tarba
     try:
         executor.run(plan)
     except BaseException as exc:
+        if transaction.committed:
+            # Every change is made and recorded as complete: nothing to undo, only cleanup left.
+            raise PlanError("%s after every change was made; the next run finishes the cleanup recorded in %s"
+                            % (_describe(exc), journal.path))
         problems = transaction.rollback()
         clean_leftovers(layout.versions_dir)
         if problems:
             raise PlanError("%s; undoing this run left these paths as they are: %s; adopted files stay under %s"
                             % (_describe(exc), "; ".join(problems), layout.adopted_root))
+        if isinstance(exc, OSError):
+            raise PlanError("%s; every change of this run was undone. Check that the path is writable by the user Ansible "
+                            "runs as and that its filesystem has room" % _describe(exc))
         raise
 
 
@@ -551,8 +536,9 @@ def main():
     except (PlanError, UnsafeArchive, UnsafeSource, ProbeFailed, LockTimeout, ValueError) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
-        module.fail_json(msg="%s; the run was undone. Check that the path is writable by the user Ansible runs as "
-                             "and that its filesystem has room" % _describe(exc))
+        # Not from the journalled changes (execute reports those): nothing was undone, so say only what failed.
+        module.fail_json(msg="%s. Check that the path is writable by the user Ansible runs as and that its filesystem "
+                             "has room" % _describe(exc))
     module.exit_json(**result)
 
 

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: cni_plugins
 short_description: Settle a node's CNI plugins in one task, fetching the release only when the node lacks it
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - The main path of the C(nodeprep.cni.cni_plugins) role, usable on its own.
   - Asks the node first, in one run of M(nodeprep.cni.cni_install) (O(nodeprep.cni.cni_install#module:on_missing_src=report)),
@@ -73,6 +73,9 @@ options:
         C(ID_LIKE) say), a dict of C(name) (the package), C(dir) (its plugin directory) and C(module) (the module that
         installs it). The role passes its table from C(vars/main.yml); the node's family is read only when
         O(package_name) or O(package_dir) is empty, or when the package must be installed.
+      - The SUSE entry's C(community.general.zypper) comes from the C(community.general) collection, an optional
+        dependency that only this path needs; when a package must be installed with a module that is not installed on
+        the controller, the task fails before the node is changed, naming the collection to install.
     type: dict
     default: {}
   base_url:

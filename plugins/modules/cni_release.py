@@ -18,6 +18,9 @@ description:
   - The expected digest comes from, in order, O(checksum), the user table O(checksums), the table of official
     values shipped with the collection, and finally the release's own C(.sha256) or C(.sha512) file, fetched from the
     same mirror that serves the tarball. O(require_pinned=true) refuses that last fallback.
+  - A release verified only against that checksum file (also when the cached file is verified against the record
+    of such a check) is trusted on first use - the file comes from the server that serves the tarball, so it proves
+    an intact download, not an authentic one - and the module warns each time, naming the version and how to pin it.
   - A cached tarball that still verifies is returned without any network request. For versions verified through a
     release checksum file a sidecar record C(<asset>.verified.json) lets a re-run verify the cache offline.
   - Known-broken upstream releases (O(broken_versions); 1.6.1 and 1.7.0 by default) are refused before any request,
@@ -67,12 +70,16 @@ options:
   base_url:
     description:
       - Where releases are published; the tarball is fetched from C({base_url}/v{version}/{asset}).
+      - Give a private mirror's credentials in O(headers) (an C(Authorization) header), not in the URL. A user and
+        password in the URL (C(https://user:pass@host/...)) are used for the request, but the URL is stored and
+        returned without them (RV(url), the cache's record, the node's manifest, the verify report).
     type: str
     default: https://github.com/containernetworking/plugins/releases/download
   mirrors:
     description:
       - Further base URLs with the same layout as O(base_url), tried in order when O(base_url) fails.
       - A checksum mismatch is not a reason to try the next mirror; it fails at once.
+      - Credentials as for O(base_url) - in O(headers), not in the URL.
     type: list
     elements: str
     default: []
@@ -217,6 +224,7 @@ url:
     - URL the tarball was (or would be) downloaded from.
     - For a cache hit, the URL recorded when it was verified through a checksum file, else the URL it would be fetched
       from first.
+    - Never with a user or password (userinfo), whatever the URL given.
   returned: always
   type: str
   sample: https://github.com/containernetworking/plugins/releases/download/v1.6.2/cni-plugins-linux-amd64-v1.6.2.tgz
@@ -264,6 +272,7 @@ import errno
 import json
 import os
 import re
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -284,6 +293,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
     asset_name,
     broken_table,
     normalize_version,
+    public_url,
     refuse_broken,
     release_url,
 )
@@ -349,7 +359,7 @@ def read_sidecar(cache_path):
 
 
 def write_sidecar(cache_path, sha256, url, algorithm, digest):
-    record = {"sha256": sha256, "url": url, "algorithm": algorithm}
+    record = {"sha256": sha256, "url": public_url(url), "algorithm": algorithm}
     if algorithm == "sha512":
         record["sha512"] = digest
     atomic_write(sidecar_path(cache_path), (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8"))
@@ -523,8 +533,20 @@ def write_checksum_files(module, result):
     return written
 
 
+def trust_on_first_use_warning(result):
+    """The warning for a release whose only proof is the checksum file served beside it, else None."""
+    if result.get("checksum_source") not in ("checksum_file", "verified_record"):
+        return None
+    return ("CNI plugins %s for %s was verified only against the checksum file served beside %s: trust on first use, "
+            "the server's own word rather than a pinned digest; pin it with checksum or checksums "
+            "({%s: {'%s': 'sha256:<hex>'}}; role: cni_plugins_checksums), or set require_pinned "
+            "(cni_plugins_require_pinned) to refuse versions that are not pinned"
+            % (result["version"], result["arch"], result["url"], result["arch"], result["version"]))
+
+
 def run(module):
     result = fetch(module)
+    result["url"] = public_url(result["url"])
     result["checksum_files"] = []
     if module.params["checksum_files"]:
         result["checksum_files"] = write_checksum_files(module, result)
@@ -644,6 +666,11 @@ def cache_error(cache_dir, exc):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
+    # A password in a mirror URL is used for the request; Ansible masks it wherever it echoes the arguments.
+    for url in base_urls(params):
+        password = urlsplit(url).password
+        if password:
+            module.no_log_values.add(password)
     if params["retries"] < 0 or params["timeout"] <= 0 or params["deadline"] <= 0:
         module.fail_json(msg="retries must be 0 or more, timeout and deadline more than 0 (got retries=%s, timeout=%s, deadline=%s)"
                          % (params["retries"], params["timeout"], params["deadline"]))
@@ -653,6 +680,9 @@ def main():
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg=cache_error(params["cache_dir"], exc))
+    warning = trust_on_first_use_warning(result)
+    if warning:
+        module.warn(warning)
     module.exit_json(**result)
 
 

@@ -11,20 +11,35 @@ module: containerd_cni
 short_description: Point containerd's CRI plugin at the CNI plugin and config directories
 version_added: 0.1.0
 description:
-  - Reads the node's containerd config, edits it on the controller with tomlkit (comments, key order and every
-    unrelated key are kept byte-for-byte), has the node's own C(containerd --config <candidate> config dump) validate
-    the result, and replaces the file atomically (temp file in the same directory, then rename) with a backup.
+  - Reads the node's containerd config, edits it on the controller with tomlkit (comments, key order, quote style and
+    every unrelated key are kept byte-for-byte), parses the result back, has the node's own containerd check it as it
+    will load it, and replaces the file atomically (temp file in the same directory, then rename) with a backup. The
+    replaced file and its backup keep their mode, owner, group and SELinux label.
   - The file's own C(version) decides the keys. C(version = 2) (containerd 1.6/1.7; 2.x migrates it on load) gets
     C(bin_dir) (the first of O(bin_dirs)) and C(conf_dir) under C([plugins."io.containerd.grpc.v1.cri".cni]).
-    C(version = 3) gets C(conf_dir) and, under C([plugins."io.containerd.cri.v1.runtime".cni]), C(bin_dirs) (a list)
-    on containerd 2.1 and later or C(bin_dir) on 2.0. An existing C(bin_dir) is moved into C(bin_dirs), never both.
-    The file is never converted between versions.
+    C(version = 3) (containerd 2.0 to 2.2) and C(version = 4) (2.3 and later, the same CRI tables) get C(conf_dir)
+    and, under C([plugins."io.containerd.cri.v1.runtime".cni]), C(bin_dirs) (a list) where containerd reads it
+    (2.1 and later) or C(bin_dir) (2.0). Which of the two a containerd reads is asked of the node's containerd
+    itself (the keys its C(containerd config default) lists; 2.4 no longer reads C(bin_dir)), its version only where
+    it cannot run. An existing C(bin_dir) is moved into C(bin_dirs), keeping its directory; a file never ends with
+    both keys. The file is never converted between versions.
   - containerd's version comes from C(containerd --version) on the node, else from O(containerd_version), else from
-    the existing file. A missing file is written as a minimal config for the detected version; with nothing to go
-    on the task fails asking for O(containerd_version).
-  - On containerd 2.x, when the main file imports C(<dir>/*.toml), the settings go to a drop-in
-    C(<dir>/90-nodeprep-cni.toml) instead of the main file.
-  - A malformed file or an unsupported C(version) fails with the file, line and fix, and nothing changes.
+    the existing file. A missing file is written as a minimal config of the newest version that containerd reads;
+    with nothing to go on the task fails asking for O(containerd_version).
+  - On containerd 2.x, when the main file imports C(<dir>/*.toml) (as the file C(containerd config default) writes
+    from 2.3 on does), the settings go to a drop-in C(<dir>/90-nodeprep-cni.toml) instead of the main file, unless
+    the main file itself still holds C(bin_dir), which is then migrated where it stands. containerd 1.x configs are
+    always edited in place (an imported file replaces whole plugin tables there).
+  - With O(validate), the node's C(containerd --config <main file> config dump) runs with the candidate in place
+    (a private copy of the config's directory, bind-mounted over it in a private mount namespace, so the node's
+    files are never touched) and must name exactly the wanted plugin and config directories. When it does not
+    (a key this containerd ignores, a later import that overrides ours, an import replacing the whole CRI table on
+    1.x, both C(bin_dir) and C(bin_dirs) set across files), the task fails naming the file that wins and the key,
+    and nothing is written. This runs in check mode too, so C(--check) predicts the refusal, and also when nothing
+    needs to change, so a later import that overrides settings already in place is reported on every run.
+  - A malformed file, a table of the wrong type, an unsupported C(version) or a symbolic link (replace it by a copy
+    of its target) fails naming the file, key and fix, and nothing changes. A UTF-8 byte order mark is read and kept
+    (containerd 1.x reads it; 2.x refuses it, and the validation says so).
 author:
   - nodeprep.cni contributors (@nodeprep)
 options:
@@ -46,7 +61,7 @@ options:
     default: /etc/cni/net.d
   containerd_version:
     description:
-      - containerd's version (C(1.7), C(2.1.4)), used when C(containerd --version) cannot run on the node, e.g. while
+      - containerd's version (C(1.7), C(2.3.4)), used when C(containerd --version) cannot run on the node, e.g. while
         baking an image or for an embedded containerd.
     type: str
   containerd_binary:
@@ -60,16 +75,20 @@ options:
     type: path
   drop_in_by_dialect:
     description:
-      - Like O(drop_in), chosen by O(path)'s config version - a mapping of C(2) and C(3) to drop-in files, for k3s,
+      - Like O(drop_in), chosen by O(path)'s config version - a mapping of C(2), C(3) (and C(4)) to drop-in files, for k3s,
         whose drop-in directory (C(config.toml.d/) or C(config-v3.toml.d/)) depends on its containerd.
       - A new drop-in starts as a copy of O(path)'s CNI table.
     type: dict
   validate:
-    description: Validate the candidate with the node's C(containerd --config <candidate> config dump) before writing.
+    description:
+      - Check the candidate with the node's C(containerd config dump) of the main file plus its imports, with the
+        candidate in place, before writing; needs root and util-linux's C(unshare) on the node when the config
+        imports other files or the settings go to a drop-in.
+      - Skipped when the node's containerd cannot run (an image bake); the edit is still parsed back before writing.
     type: bool
     default: true
   backup:
-    description: Keep a timestamped copy of the replaced file next to it.
+    description: Keep a timestamped copy of the replaced file next to it (same mode, owner, group and label).
     type: bool
     default: true
 attributes:
@@ -78,7 +97,9 @@ attributes:
     description: Reads the file and reports the change and its diff, writes nothing.
   diff_mode:
     support: full
-    description: A unified diff of the file before and after.
+    description:
+      - A diff of the file's CNI settings before and after (its version and CNI table), never of the rest of the
+        file, which can hold registry credentials.
   action:
     support: full
     description: Runs on the controller; needs the C(tomlkit) Python library there.
@@ -103,7 +124,7 @@ EXAMPLES = r"""
 - name: Configure a containerd that is not installed yet (image bake)
   nodeprep.cni.containerd_cni:
     bin_dirs: [/opt/cni/bin]
-    containerd_version: "2.1"
+    containerd_version: "2.3"
 """
 
 RETURN = r"""
@@ -117,7 +138,7 @@ main_config:
   returned: always
   type: str
 dialect:
-  description: The config C(version) of the file (2 or 3).
+  description: The config C(version) of the file (2, 3 or 4).
   returned: always
   type: int
   sample: 2
@@ -153,7 +174,9 @@ version_source:
   returned: always
   type: str
 validated:
-  description: Whether the node's containerd validated the written file.
+  description:
+    - Whether the node's containerd checked the result - its config dump of the main file plus imports (with the
+      change in place, or as they are when nothing changes) named exactly the wanted dirs.
   returned: always
   type: bool
 validation_skipped:

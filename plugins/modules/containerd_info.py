@@ -74,6 +74,12 @@ dump_error:
   description: Why C(config dump) failed.
   returned: when it failed
   type: str
+config_error:
+  description:
+    - Why the CNI settings could not be read from the config (not valid TOML, or a key of the wrong type), naming
+      the file and key; the directories are then empty.
+  returned: when the settings could not be read
+  type: str
 bin_dirs:
   description: The CNI plugin directories containerd searches, in order.
   returned: always
@@ -125,22 +131,50 @@ except ImportError:  # Python < 3.11 on the node
 CNI_TABLES = ("io.containerd.cri.v1.runtime", "io.containerd.grpc.v1.cri")
 _KEY_RE = re.compile(r"^\s*(bin_dirs|bin_dir|conf_dir)\s*=\s*(.+?)\s*$", re.MULTILINE)
 _STRING_RE = re.compile(r"\"([^\"]*)\"|'([^']*)'")
+BOM = "\ufeff"
 
 
-def cni_settings(text):
-    """``(bin_dirs, conf_dir)`` from a containerd config (either dialect), best effort."""
+def _table(value, keys):
+    """The table at *keys* in parsed TOML, None where missing; a non-table on the way is named."""
+    for depth, key in enumerate(keys):
+        if not isinstance(value, dict):
+            raise ValueError("'%s' is not a table" % ".".join(keys[:depth]))
+        value = value.get(key)
+        if value is None:
+            return None
+    if not isinstance(value, dict):
+        raise ValueError("'%s' is not a table" % ".".join(keys))
+    return value
+
+
+def cni_settings(text, source="the config"):
+    """``(bin_dirs, conf_dir, problem)`` from a containerd config (either dialect), best effort.
+
+    A file containerd cannot load, or one whose CNI settings have the wrong type, gives a
+    problem naming the key instead of a crash.
+    """
+    if text.startswith(BOM):
+        text = text[len(BOM):]
     if tomllib is not None:
         try:
-            plugins = tomllib.loads(text).get("plugins", {})
-        except ValueError:
-            plugins = None
-        if plugins is not None:
-            for table in CNI_TABLES:
-                cni = plugins.get(table, {}).get("cni")
-                if cni:
-                    dirs = cni.get("bin_dirs") or ([cni["bin_dir"]] if cni.get("bin_dir") else [])
-                    return list(dirs), cni.get("conf_dir", "")
-            return [], ""
+            parsed = tomllib.loads(text)
+        except ValueError as exc:
+            return [], "", "%s is not valid TOML: %s" % (source, exc)
+        for name in CNI_TABLES:
+            try:
+                cni = _table(parsed, ("plugins", name, "cni"))
+            except ValueError as exc:
+                return [], "", "%s: %s, but containerd reads it as a table: fix that line" % (source, exc)
+            if not cni:
+                continue
+            bin_dirs, bin_dir, conf_dir = cni.get("bin_dirs"), cni.get("bin_dir"), cni.get("conf_dir", "")
+            if bin_dirs is not None and not (isinstance(bin_dirs, list) and all(isinstance(d, str) for d in bin_dirs)):
+                return [], "", "%s: plugins.%s.cni.bin_dirs is not a list of directories" % (source, name)
+            if (bin_dir is not None and not isinstance(bin_dir, str)) or not isinstance(conf_dir, str):
+                return [], "", "%s: plugins.%s.cni.bin_dir and conf_dir must be strings" % (source, name)
+            dirs = bin_dirs or ([bin_dir] if bin_dir else [])
+            return list(dirs), conf_dir, ""
+        return [], "", ""
     bin_dirs, conf_dir = [], ""
     for key, value in _KEY_RE.findall(text):
         strings = [a or b for a, b in _STRING_RE.findall(value)]
@@ -148,7 +182,7 @@ def cni_settings(text):
             conf_dir = strings[0]
         elif strings and not bin_dirs:
             bin_dirs = strings
-    return bin_dirs, conf_dir
+    return bin_dirs, conf_dir, ""
 
 
 def main():
@@ -172,14 +206,18 @@ def main():
             args = [binary] + (["--config", params["config_path"]] if os.path.exists(params["config_path"]) else [])
             rc, out, err = module.run_command(args + ["config", "dump"])
             if rc == 0:
-                result["bin_dirs"], result["conf_dir"] = cni_settings(out)
+                result["bin_dirs"], result["conf_dir"], problem = cni_settings(out, "containerd's config dump")
                 result["source"] = "config dump"
+                if problem:
+                    result["config_error"] = problem
             else:
                 result["dump_error"] = (err or out).strip()
     if result["source"] == "none" and os.path.isfile(params["config_path"]):
         with open(params["config_path"], encoding="utf-8", errors="replace") as handle:
-            result["bin_dirs"], result["conf_dir"] = cni_settings(handle.read())
+            result["bin_dirs"], result["conf_dir"], problem = cni_settings(handle.read(), params["config_path"])
         result["source"] = "config file"
+        if problem:
+            result["config_error"] = problem
     answer = {"reachable": False, "error": "", "runtime_ready": False, "network_ready": False,
               "conditions": {}, "last_cni_load_status": ""}
     if os.path.exists(params["socket"]):

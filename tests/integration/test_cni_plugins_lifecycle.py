@@ -163,3 +163,22 @@ def test_download_once_and_reuse(node, mirror, inventory, run_playbook, role_var
     assert hashlib.sha256(target.read_bytes()).hexdigest() == \
         json.loads(booted.path("/opt/cni/versions/v9.0.0/.nodeprep-manifest.json").read_text())["files"]["bridge"]["sha256"]
     assert mirror.requests == [], "the cache should have served the repair"
+
+
+@pytest.mark.parametrize("download_on", ["node", "controller"])
+def test_unpinned_release_is_installed_with_a_trust_on_first_use_warning(node, mirror, inventory, run_playbook, role_vars,
+                                                                         download_on):
+    """Neither pinned nor in the user's table: verified by the mirror's own .sha256 file, and the run says so once."""
+    booted = node("tofu-" + download_on)
+    extra = role_vars("9.0.0", cni_plugins_download_on=download_on)
+    del extra["cni_plugins_checksums"]
+    first = run_playbook(SITE, inventory([booted]), extra_vars=extra)
+    assert first.rc == 0, first.describe()
+    assert os.readlink(booted.path("/opt/cni/versions/current")) == "v9.0.0"
+    task = next(t for t in first.task_results() if t.result.get("release"))
+    assert task.result["release"]["checksum_source"] == "checksum_file", task.result["release"]
+    warning = ("CNI plugins 9.0.0 for amd64 was verified only against the checksum file served beside %s: "
+               "trust on first use" % mirror.releases["9.0.0"].url(mirror.base_url))
+    shown = [str(w) for w in task.result.get("warnings", [])]
+    assert [w for w in shown if "trust on first use" in w] and all(warning in w for w in shown if "trust" in w), shown
+    assert (first.stdout + first.stderr).count("trust on first use") == 1, first.stdout[-3000:] + first.stderr[-3000:]

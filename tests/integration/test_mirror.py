@@ -155,3 +155,31 @@ def test_mirror_built_verified_resumed_and_served_alone(upstream, tmp_path, node
     assert manifest["source_url"] == static.base_url + wanted.url_path
     assert os.readlink(booted.path("/opt/cni/versions/current")) == "v" + VERSIONS[1]
     assert '"cniVersion"' in booted.run("CNI_COMMAND=VERSION /opt/cni/bin/bridge </dev/null").stdout
+
+
+def test_versions_as_typed_name_one_bundle_whose_index_matches_its_files(tmp_path, run_playbook):
+    """A version with a leading space, a "v" or a duplicate names the same release, its directory and
+    its SHA256SUMS line alike; a doubled "v" is refused, naming the variable, before any request."""
+    root = tmp_path / "source"
+    releases = [build_release(root, "9.3.0", "amd64", plugins=PLUGINS), build_release(root, "9.4.0", "amd64", plugins=PLUGINS)]
+    local = localhost_inventory(tmp_path / "localhost.yml")
+    mirror_dir = tmp_path / "bundle"
+    with MirrorServer(root) as server:
+        extra = {"nodeprep_mirror_dir": str(mirror_dir), "nodeprep_mirror_versions": [" 9.3.0", "v9.4.0", "9.4.0"],
+                 "nodeprep_mirror_archs": ["amd64"], "nodeprep_mirror_source_url": server.base_url,
+                 "cni_plugins_checksums": checksum_table(releases)}
+        built = run_playbook(MIRROR, local, extra_vars=extra)
+        assert built.rc == 0, built.describe()
+        assert sorted(p.name for p in mirror_dir.iterdir()) == ["SHA256SUMS", "v9.3.0", "v9.4.0"]
+        index = (mirror_dir / "SHA256SUMS").read_text().splitlines()
+        assert index == ["%s  %s" % (r.sha256, r.url_path.lstrip("/")) for r in releases]
+        checked = subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=mirror_dir,
+                                 capture_output=True, text=True, check=False)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+        server.clear()
+        doubled = run_playbook(MIRROR, local, extra_vars=dict(extra, nodeprep_mirror_dir=str(tmp_path / "other"),
+                                                              nodeprep_mirror_versions=["vv9.3.0"]))
+        assert doubled.rc != 0
+        assert "nodeprep_mirror_versions: invalid CNI plugins version 'vv9.3.0'" in doubled.describe()
+        assert server.requests == [] and not (tmp_path / "other").exists()

@@ -154,6 +154,17 @@ def test_unknown_package_and_download_settings_are_refused_and_nothing_changes(o
     assert not node.path("/opt/cni/versions").exists()
     assert node.path("/var/lib/dpkg/status").read_bytes() == dpkg_before
 
+    # An install module from a collection the controller lacks (SUSE's community.general.zypper is optional):
+    # refused before the node is changed, naming the collection.
+    absent = {"name": PLUGINS_PACKAGE, "dir": "/usr/lib/cni", "module": "nodeprep.absent.pkg"}
+    missing = run_playbook(SITE, inv, extra_vars=dict(PACKAGE_VARS, cni_plugins_os_packages={"Debian": absent}))
+    assert missing.rc != 0
+    message = failure_messages(missing)
+    assert "needs the module nodeprep.absent.pkg, which is not installed on the controller" in message, message
+    assert "ansible-galaxy collection install nodeprep.absent" in message, message
+    assert node_state(node) == before
+    assert node.path("/var/lib/dpkg/status").read_bytes() == dpkg_before
+
     # Download settings mean nothing to a package: refused before the node is asked anything.
     mixed = run_playbook(SITE, inv, extra_vars=dict(PACKAGE_VARS, cni_plugins_base_url="http://127.0.0.1:9/mirror",
                                                     cni_plugins_mirrors=["http://127.0.0.1:9/other"]))

@@ -85,7 +85,8 @@ def test_bottlerocket_settings_run_the_activation_script(rendered):
     assert container["mode"] == "always" and container["essential"] is True
     script = base64.b64decode(container["user-data"]).decode()
     assert script.startswith("#!/bin/sh\n")
-    assert "mount --make-shared /run/netns" in script and "mountpoint -q /run/netns" in script
+    # The dir and the options reach the inner shell as its arguments, never as its code.
+    assert script.rstrip().endswith("' netns-activate /run/netns mode=0755,nosuid,nodev,noexec")
     checked = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True, check=False)
     assert checked.returncode == 0, checked.stderr
 
@@ -104,3 +105,87 @@ def test_kustomize_overlay_mounts_the_hosts_netns_dir(rendered, target):
     assert volume["name"] == "host-run-netns" and volume["hostPath"]["path"] == target["netns_dir"] + "/"
     [mount] = spec["containers"][0]["volumeMounts"]
     assert mount["name"] == "host-run-netns" and mount["mountPropagation"] == "HostToContainer"
+
+
+def render(out, targets, **extra):
+    from tests.testbed.ansible_runner import run_playbook
+    from tests.testbed.fixtures import REPO
+    inventory = out / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+    return run_playbook(REPO / RENDER, inventory, extra_vars=dict(extra, netns_render_dir=str(out / "out"),
+                                                                  netns_render_targets=targets))
+
+
+# A valid absolute path that is also shell code: quotes, command substitutions, a separator, a
+# specifier and a variable. Each payload would create a file in /run/m (on the scratch /run of
+# run_activation) if it ever ran.
+HOSTILE_DIR = "/run/net ns'$(touch /run/m/1)'\"`touch /run/m/2`\";touch /run/m/3;%n$HOME\\x-y"
+
+
+def run_activation(script: str, target: str, tmp_path, runs: int = 2):
+    """Runs the rendered script (as Bottlerocket's bootstrap container does, as root, at every boot)
+    in a private mount and PID namespace with a scratch tmpfs on /run; returns the mounts at target
+    and what the payloads left in /run/m."""
+    path = tmp_path / "activate.sh"
+    path.write_text(script)
+    wrapper = ('mount -t tmpfs scratch /run && mkdir /run/m && for i in $(seq "$2"); do sh "$0"; done'
+               ' && ls -A /run/m && findmnt --json -o TARGET,FSTYPE,PROPAGATION,OPTIONS --mountpoint "$1"')
+    done = subprocess.run(["unshare", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
+                           "sh", "-c", wrapper, str(path), target, str(runs)],
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    markers, mounts = done.stdout.split("{", 1)
+    return json.loads("{" + mounts)["filesystems"], markers.split()
+
+
+def test_a_hostile_netns_dir_is_quoted_in_every_artifact_and_the_script_runs_no_injected_code(tmp_path):
+    target = HOSTILE_DIR
+    targets = [{"os": "fcos", "netns_dir": target}, {"os": "talos", "netns_dir": target},
+               {"os": "bottlerocket", "netns_dir": target}]
+    result = render(tmp_path, targets)
+    assert result.rc == 0, result.describe()
+    out = tmp_path / "out"
+
+    settings = tomllib.loads((out / "bottlerocket" / "netns-settings.toml").read_text())
+    script = base64.b64decode(settings["settings"]["bootstrap-containers"]["nodeprep-netns"]["user-data"]).decode()
+    # Run twice, as at every boot: the second run keeps the first mount and stacks none.
+    [mount], markers = run_activation(script, target, tmp_path)
+    assert markers == [], "the netns dir ran as shell code"
+    assert (mount["target"], mount["fstype"], mount["propagation"]) == (target, "tmpfs", "shared")
+    assert {"nosuid", "nodev", "noexec", "mode=755"} <= set(mount["options"].split(","))
+    # The same script with the old, unquoted template runs the payloads: the check can fail.
+
+    real_name = subprocess.run(["systemd-escape", "--path", "--suffix=mount", "--", target],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    ignition = json.loads((out / "ignition" / "netns-fcos.ign").read_text())
+    found = units(ignition)
+    assert sorted(found) == ["nodeprep-netns-propagation.service", real_name]
+    assert "\nWhere=%s\n" % target.replace("%", "%%") in found[real_name]["contents"]
+    service = found["nodeprep-netns-propagation.service"]["contents"]
+    assert "\nRequires=%s\nAfter=%s\n" % (real_name, real_name) in service
+    quoted = target.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    assert '\nExecStart=/usr/bin/mount --make-shared "%s"\n' % quoted in service
+    checked = subprocess.run(["ignition-validate", str(out / "ignition" / "netns-fcos.ign")], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    [talos] = yaml.safe_load((out / "talos" / "netns-patch.yaml").read_text())["machine"]["kubelet"]["extraMounts"]
+    assert talos["source"] == talos["destination"] == target
+    patch = yaml.safe_load((out / "kustomize" / "bottlerocket" / "multus-netns-patch.yaml").read_text())
+    assert patch["spec"]["template"]["spec"]["volumes"][0]["hostPath"]["path"] == target + "/"
+
+
+@pytest.mark.parametrize("bad, problem", [
+    ("var/run/netns", "is not an absolute path"),
+    ("/var/run/../netns", "is not a normalised path (write it as /var/netns)"),
+    ("/run/net\nns", "holds a control character"),
+])
+def test_a_netns_dir_that_is_not_absolute_and_normalised_is_refused_before_anything_is_written(tmp_path, bad, problem):
+    targets = [{"os": "fcos", "netns_dir": "/run/netns"}, {"os": "talos", "netns_dir": bad}]
+    result = render(tmp_path, targets)
+    assert result.rc != 0
+    messages = " ".join(str(item.get("msg", "")) for task in result.task_results() if task.failed
+                        for item in task.result.get("results", [task.result]))
+    assert "netns_render_targets[1].netns_dir %r %s" % (bad, problem) in messages, result.describe()
+    assert "set netns_render_targets[1].netns_dir to an absolute, normalised directory such as /run/netns" in messages
+    assert not (tmp_path / "out").exists()

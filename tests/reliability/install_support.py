@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -75,14 +76,20 @@ def write(node, inside: str, data: bytes, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
-def picture(node) -> dict:
+LINK_DIRS = (BIN_DIR, K3S_DIR)
+# Our temp names: ".<final name>.<8 random characters>.tmp", beside the final name.
+TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+TREES = ("/opt", "/var/lib/rancher")
+
+
+def picture(node, dirs=LINK_DIRS) -> dict:
     """What a run promises, without timestamps: pointers, versions, links, user files, leftovers."""
     versions = node.path(VERSIONS_DIR)
     found = {"current": _link(versions / "current"), "previous": _link(versions / "previous"),
              "versions": sorted(p.name for p in versions.glob("v*") if p.is_dir()) if versions.is_dir() else [],
              "leftovers": sorted(p.name for p in versions.iterdir() if p.name.startswith(LEFTOVER_PREFIXES)) if versions.is_dir() else [],
              "entries": {}}
-    for directory in (BIN_DIR, K3S_DIR):
+    for directory in dirs:
         host = node.path(directory)
         if not host.is_dir():
             continue
@@ -98,7 +105,7 @@ def _link(path: Path):
         return None
 
 
-def invariant_problems(node, *before: dict) -> list:
+def invariant_problems(node, *before: dict, dirs=LINK_DIRS) -> list:
     """Broken promises right after a run was cut off: `current` complete, every link runnable
     or as it was in one of the *before* pictures (before the run, or the user's own originals)."""
     problems = []
@@ -108,12 +115,14 @@ def invariant_problems(node, *before: dict) -> list:
         verdict = verify_version_dir(str(versions / current))
         if not verdict["intact"]:
             problems.append("current -> %s is not complete: %s" % (current, verdict))
-    for directory in (BIN_DIR, K3S_DIR):
+    for directory in dirs:
         host = node.path(directory)
         if not host.is_dir():
             continue
         for entry in sorted(host.iterdir()):
             key = directory + "/" + entry.name
+            if TEMP_NAME.match(entry.name):
+                continue  # a hidden temp of a cut-off step: no runtime looks it up; the next run removes it
             if entry.is_symlink() and os.readlink(entry).startswith(VERSIONS_DIR + "/"):
                 resolved = Path(os.path.realpath(node.path(os.readlink(entry))))
                 if not (resolved.is_file() and os.access(resolved, os.X_OK)):
@@ -132,15 +141,15 @@ def picture_entry(entry: Path):
     return ("other", stat.S_IFMT(info.st_mode))
 
 
-def save_tree(node, dest: Path) -> None:
+def save_tree(node, dest: Path, trees=TREES) -> None:
     """Keep the node's install-related trees (through the overlay) to put back between rounds."""
-    for inside in ("/opt", "/var/lib/rancher"):
+    for inside in trees:
         if node.path(inside).exists():
             shutil.copytree(node.path(inside), dest / inside.lstrip("/"), symlinks=True)
 
 
-def restore_tree(node, saved: Path) -> None:
-    for inside in ("/opt", "/var/lib/rancher"):
+def restore_tree(node, saved: Path, trees=TREES) -> None:
+    for inside in trees:
         if node.path(inside).exists():
             shutil.rmtree(node.path(inside))
         if (saved / inside.lstrip("/")).exists():

@@ -270,3 +270,23 @@ def test_check_mode_predicts_a_failure_the_real_run_would_hit(clean, releases):
     checked = run_module(clean, "cni_install", args, check_mode=True)
     assert "is not a directory" in failed(checked)
     assert support.picture(clean) == before
+
+
+def test_a_read_only_distribution_dir_is_refused_by_the_plan_and_predicted_by_check_mode(clean, releases):
+    image = "/srv/image-bin"
+    clean.run("mkdir -p {0} && mount --bind {0} {0} && mount -o remount,bind,ro {0}".format(image))
+    try:
+        args = support.args(src=support.place(clean, releases["9.0.0"]), version="9.0.0", layout="image", image_dir=image)
+        before = support.picture(clean)
+        predicted = failed(run_module(clean, "cni_install", args, check_mode=True))
+        assert image in predicted and "not writable" in predicted
+        # Refused before any change, the same way on every re-run; never claims an undo.
+        for _attempt in range(2):
+            message = failed(run_module(clean, "cni_install", args))
+            assert message == predicted and "undone" not in message
+            assert support.picture(clean) == before
+            assert not clean.path(support.VERSIONS_DIR).exists()
+        # The fix the message names works.
+        assert ok(run_module(clean, "cni_install", dict(args, layout="standard")))["version"] == "9.0.0"
+    finally:
+        clean.run("umount %s" % image)

@@ -12,7 +12,8 @@ EXPECTED = {
     "bookworm": (FILES / "config-v2.toml").read_text().replace(
         'bin_dir = "/usr/lib/cni"', 'bin_dir = "/opt/cni/bin"'),
     "sid": (FILES / "config-v3.toml").read_text().replace(
-        "bin_dir = '/usr/lib/cni'", 'bin_dirs = ["/opt/cni/bin", "/usr/lib/cni"]'),
+        # The user's literal strings stay literal.
+        "bin_dir = '/usr/lib/cni'", "bin_dirs = ['/opt/cni/bin', '/usr/lib/cni']"),
 }
 
 

@@ -203,3 +203,128 @@ def test_required_plugins_count_presence_only(tmp_path):
 def test_nad_file_with_several_documents():
     found = nad_entries("nads.yaml", [NAD, None, dict(NAD, metadata={"name": "b"})])
     assert [e["path"] for e in found] == ["nads.yaml#apps/storage", "nads.yaml#default/b"]
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_json_nested_as_deep_as_the_runtime_accepts_is_read_and_deeper_is_refused(tmp_path):
+    conf = str(tmp_path / "net.d")
+    # Go's decoder accepts 10000 levels in all (checked with Go's encoding/json: 10001 is
+    # "exceeded max depth"); Python's own recursion gives up near 1000.
+    deep = write(os.path.join(conf, "10-deep.conflist"),
+                 '{"cniVersion": "1.0.0", "name": "deep", "plugins": [{"type": "bridge", "x": %s}]}' % nested(9997))
+    too_deep = write(os.path.join(conf, "20-too-deep.conf"), '{"type": "bridge", "x": %s}' % nested(10000))
+    entries = dict((e["path"], e) for e in read_conf_dir(conf))
+    assert entries[deep]["error"] is None and entries[deep]["types"] == ["bridge"]
+    assert entries[too_deep]["error"].startswith(too_deep + " is not valid JSON: nested deeper than 10000 levels")
+
+
+def test_deep_decoding_agrees_with_json():
+    from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import _decode_deep
+    for text in ('{"a": [1, -2.5e3, "x\\u00e9", true, false, null, {}, []], "b": {"c": {"d": 0}}, "a": 7}',
+                 ' [ ] ', '"s"', '{"k": [[{"z": [1]}]]}'):
+        assert _decode_deep(text) == json.loads(text)
+    for text in ('{"a": 1,}', '[1 2]', '{"a" 1}', '[1] x', '[', 'NaN', '{1: 2}'):
+        with pytest.raises(ValueError):
+            _decode_deep(text)
+
+
+@pytest.mark.parametrize("name, config, fragment", [
+    ("a.conflist", {"name": "a", "plugins": {"type": "bridge"}}, "'plugins' is an object, not a list"),
+    ("b.conflist", {"name": "b", "plugins": []}, "'plugins' is an empty list"),
+    ("c.conflist", {"name": "c"}, "has no plugins"),
+    ("d.conflist", {"name": "d", "plugins": [{"type": 5}]}, "plugins[0].type is a number, not a string"),
+    ("e.conflist", {"name": "e", "plugins": [{"ipam": {"type": "host-local"}}]}, "plugins[0] has no plugin 'type'"),
+    ("f.conflist", {"plugins": [{"type": "bridge"}]}, "a conflist needs a string 'name'"),
+    ("g.conflist", {"name": "g", "plugins": ["bridge"]}, "plugins[0] is a string, not a plugin config object"),
+    ("h.conf", {"name": "h", "cniVersion": "1.0.0"}, "has no plugin 'type'"),
+    ("i.conf", {"name": "i", "type": ["bridge"]}, ".type is a list, not a string"),
+    ("j.json", {"name": "j", "type": "bridge", "ipam": {"type": 1}}, ".ipam.type is a number, not a string"),
+    ("k.conf", {"name": "k", "type": "bridge", "capabilities": {"portMappings": "yes"}}, "portMappings is a string"),
+    # A conflist in a .conf file: the runtime reads it as one plugin without a type.
+    ("l.conf", {"name": "l", "plugins": [{"type": "bridge"}]}, "has no plugin 'type'"),
+    ("m.conflist", {"name": "m", "disableCheck": "maybe", "plugins": [{"type": "bridge"}]}, "disableCheck must be true or false"),
+])
+def test_configs_the_runtime_refuses_are_errors_naming_the_file(tmp_path, name, config, fragment):
+    path = write(str(tmp_path / "net.d" / name), config)
+    [entry] = read_conf_dir(str(tmp_path / "net.d"))
+    assert entry["error"] and path in entry["error"] and fragment in entry["error"], entry["error"]
+    verdict = summarize([Coverage([REAL_PLUGIN_DIR]).check(entry)])
+    assert verdict["ok"] is False and verdict["errors"] == [path]
+
+
+def test_field_names_match_without_case_as_the_runtime_decodes_them(tmp_path):
+    conf = str(tmp_path / "net.d")
+    path = write(os.path.join(conf, "10-a.conf"), '{"name": "a", "Type": "bridge", "IPAM": {"TYPE": "host-local"}}')
+    [entry] = read_conf_dir(conf)
+    assert entry["error"] is None and entry["path"] == path and entry["types"] == ["bridge", "host-local"]
+
+
+def test_conflist_plugins_from_a_subdir_named_after_it(tmp_path):
+    conf = str(tmp_path / "net.d")
+    write(os.path.join(conf, "10-a.conflist"), {"cniVersion": "1.0.0", "name": "pods"})
+    write(os.path.join(conf, "pods", "10-macvlan.conf"), {"type": "macvlan", "ipam": {"type": "static"}})
+    write(os.path.join(conf, "pods", "20-tuning.conf"), {"type": "tuning"})
+    [entry] = read_conf_dir(conf)
+    assert entry["error"] is None and entry["types"] == ["macvlan", "static", "tuning"]
+
+
+def test_links_fifos_and_dirs_in_a_conf_dir_are_named_and_never_opened(tmp_path):
+    import signal
+    conf = tmp_path / "net.d"
+    conf.mkdir()
+    write(str(conf / "10-ok.conflist"), {"cniVersion": "1.0.0", "name": "ok", "plugins": [{"type": "bridge"}]})
+    os.symlink(str(tmp_path / "gone.conflist"), str(conf / "20-dangling.conflist"))
+    os.symlink("30-loop.conf", str(conf / "30-loop.conf"))
+    os.mkfifo(str(conf / "40-fifo.conflist"))
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(str(tmp_path / "elsewhere"), str(conf / "50-dir.conf"))
+    (conf / "60-real-dir.conf").mkdir()  # libcni skips directories themselves
+    # Opening the FIFO would block forever: fail the test instead of hanging it.
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("reading the conf dir blocked"))
+    signal.alarm(10)
+    try:
+        entries = read_conf_dir(str(conf))
+    finally:
+        signal.alarm(0)
+    errors = dict((os.path.basename(e["path"]), e["error"]) for e in entries)
+    assert errors == {
+        "10-ok.conflist": None,
+        "20-dangling.conflist": "%s/20-dangling.conflist is a dangling symlink (to %s/gone.conflist)" % (conf, tmp_path),
+        "30-loop.conf": "%s/30-loop.conf is a symlink loop" % conf,
+        "40-fifo.conflist": "%s/40-fifo.conflist is a FIFO (the runtime would block reading it)" % conf,
+        "50-dir.conf": "%s/50-dir.conf is a symlink to a directory" % conf,
+    }
+
+
+def test_a_conf_dir_that_is_a_file_or_a_loop_is_reported_not_empty(tmp_path):
+    afile = write(str(tmp_path / "net.d"), "not a dir")
+    os.symlink("loop.d", str(tmp_path / "loop.d"))
+    for directory, problem in ((afile, "is not a directory"), (str(tmp_path / "loop.d"), "is a symlink loop")):
+        [entry] = read_conf_dir(directory)
+        assert entry["kind"] == "conf_dir" and entry["error"] == "conf dir %s %s" % (directory, problem)
+        assert summarize([entry])["ok"] is False
+    assert read_conf_dir(str(tmp_path / "absent")) == []
+
+
+def test_nested_delegates_are_bounded():
+    config = {"type": "multus"}
+    inner = config
+    for _level in range(40):
+        inner["delegates"] = [{"type": "multus"}]
+        inner = inner["delegates"][0]
+    entry = config_entry("multus.conf", "conf", config)
+    assert entry["error"].startswith("multus.conf: delegates nest deeper than 32 levels")
+
+
+def test_nad_config_is_checked_like_the_runtime_with_multus_naming_it():
+    conflist = dict(NAD, spec={"config": json.dumps({"cniVersion": "0.4.0", "plugins": [{"type": "macvlan"}]})})
+    [entry] = nad_entries("n.yaml", conflist)
+    assert entry["error"] is None and entry["name"] == "storage" and entry["types"] == ["macvlan"]
+    bad = dict(NAD, spec={"config": json.dumps({"cniVersion": "0.4.0", "plugins": "macvlan"})})
+    [entry] = nad_entries("n.yaml", bad)
+    assert entry["error"] == "n.yaml#apps/storage spec.config: 'plugins' is a string, not a list"
+    untyped = dict(NAD, spec={"config": json.dumps({"cniVersion": "0.4.0", "master": "eth1"})})
+    assert "has no plugin 'type'" in nad_entries("n.yaml", untyped)[0]["error"]

@@ -1,11 +1,11 @@
-"""Which distribution layout a node has, and which names are free in its plugin dir."""
+"""Which distribution layout a node has, and where its plugin dir is."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from ansible_collections.nodeprep.cni.plugins.module_utils._distro_layout import effective_layout, free_names, layout_dir
+from ansible_collections.nodeprep.cni.plugins.module_utils._distro_layout import effective_layout, layout_dir
 
 
 def make(root, *paths):
@@ -33,10 +33,3 @@ def test_a_given_layout_is_taken_as_it_is(tmp_path):
     make(tmp_path, "/var/lib/rancher/rke2")
     assert effective_layout("image", root=str(tmp_path)) == "image"
     assert layout_dir("image", "/srv/image-bin", root=str(tmp_path)) == "/srv/image-bin"
-
-
-def test_free_names_skip_every_name_already_taken_and_the_non_plugins(tmp_path):
-    (tmp_path / "bridge").write_text("theirs")
-    os.symlink("/nowhere", str(tmp_path / "loopback"))
-    assert free_names(str(tmp_path), ["bridge", "loopback", "macvlan", "LICENSE", "README.md"]) == ["macvlan"]
-    assert free_names(str(tmp_path / "missing"), ["macvlan"]) == ["macvlan"]

@@ -127,3 +127,43 @@ def test_put_back_and_same_content(tmp_path):
     os.symlink("/somewhere", target)
     put_back(str(stored), str(target))
     assert not target.is_symlink() and same_content(str(target), str(stored))
+
+
+def test_recovery_cut_between_link_and_rename_leaves_the_users_file_with_one_name(tmp_path):
+    """A killed run adopted bin/bridge; its recovery was killed while putting the file back, after
+    the hidden hard link was made and before its rename. The next recovery ends with the file
+    back at its name and no other name of it anywhere (no temp, no kept copy)."""
+    bin_dir, stored = tmp_path / "bin", tmp_path / ".adopted" / "batch" / "bridge"
+    bin_dir.mkdir()
+    user = bin_dir / "bridge"
+    user.write_bytes(b"#!/bin/sh\n# the user's bridge\n")
+    stored.parent.mkdir(parents=True)
+    log = journal(tmp_path)
+    log.record({"kind": "adopt", "path": str(user), "stored": str(stored)})
+    keep_copy(str(user), str(stored))
+    atomic_symlink("/opt/cni/versions/current/bridge", str(user))
+    log.close()
+    # The cut recovery: a hidden hard link of the kept copy beside the name, never renamed; and a
+    # temp of an interrupted keep_copy beside the kept copy.
+    os.link(str(stored), str(bin_dir / ".bridge.k3x9_a2q.tmp"))
+    os.link(str(stored), str(stored.parent / ".bridge.zz01ab_9.tmp"))
+    assert recover(log) == "rolled back"
+    assert user.read_bytes() == b"#!/bin/sh\n# the user's bridge\n" and not user.is_symlink()
+    assert os.stat(str(user)).st_nlink == 1
+    assert sorted(os.listdir(str(bin_dir))) == ["bridge"]
+    assert not stored.parent.exists()  # the kept copy went once the file was back, then its empty batch dir
+
+
+def test_recovery_removes_only_our_temp_names(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    link = bin_dir / "loopback"
+    log = journal(tmp_path)
+    log.record({"kind": "path", "path": str(link), "before": None})
+    log.close()
+    (bin_dir / ".loopback.abcd1234.tmp").write_bytes(b"")  # ours: killed between mkstemp and rename
+    for theirs in (".loopback.tmp", ".calico.abcd1234.tmp", "loopback.abcd1234.tmp", ".loopback.abcd12345.tmp"):
+        (bin_dir / theirs).write_bytes(b"not ours")
+    recover(log)
+    assert sorted(os.listdir(str(bin_dir))) == sorted([".loopback.tmp", ".calico.abcd1234.tmp", "loopback.abcd1234.tmp",
+                                                      ".loopback.abcd12345.tmp"])

@@ -86,6 +86,27 @@ def test_list_and_copy_a_plugin_dir_byte_for_byte(tmp_path):
     assert stat.S_IMODE((stage / "LICENSE").stat().st_mode) == 0o644
 
 
+def test_a_private_license_or_readme_is_never_published_wider_than_its_source(tmp_path):
+    # LICENSE a hard link to a group-only file elsewhere, README.md private to its owner.
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"not for everyone")
+    secret.chmod(0o640)
+    src = _plugin_dir(tmp_path, {"bridge": (b"\x7fELF bridge", 0o755), "README.md": (b"notes", 0o600)})
+    os.link(secret, src / "LICENSE")
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    copy_plugin_dir(str(src), list_plugin_dir(str(src)), str(stage))
+    assert (stage / "LICENSE").read_bytes() == b"not for everyone"
+    assert stat.S_IMODE((stage / "LICENSE").stat().st_mode) == 0o640
+    assert stat.S_IMODE((stage / "README.md").stat().st_mode) == 0o600
+    # A world-readable one stays 0644 at most, whatever extra bits it had.
+    (src / "README.md").chmod(0o666)
+    again = tmp_path / "again"
+    again.mkdir()
+    copy_plugin_dir(str(src), list_plugin_dir(str(src)), str(again))
+    assert stat.S_IMODE((again / "README.md").stat().st_mode) == 0o644
+
+
 def test_the_real_debian_plugin_dir_is_accepted():
     if not os.path.isdir("/usr/lib/cni"):
         pytest.fail("Debian's containernetworking-plugins is missing on this host: run tools/bootstrap")

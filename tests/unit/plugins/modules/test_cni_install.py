@@ -590,3 +590,12 @@ def test_absent_takes_back_the_layout_links_it_made_and_nothing_else(node, relea
     assert only_the_lock_remains(node, node.snapshot()) == before
     again = ok(run(node, state="absent", layout="image", image_dir=image_dir))
     assert again["changed"] is False and again["layout"]["unlinked"] == []
+
+
+def test_a_missing_layout_dir_is_refused_by_check_mode_and_the_run_alike(node, releases):
+    image_dir = os.path.join(node.root, "no-such-image-bin")
+    before = node.snapshot()
+    predicted = failed(install(node, releases[A], check_mode=True, layout="image", image_dir=image_dir))
+    assert image_dir in predicted and "does not exist" in predicted and "layout" in predicted
+    assert failed(install(node, releases[A], layout="image", image_dir=image_dir)) == predicted
+    assert node.snapshot() == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -50,12 +51,22 @@ class ReleaseServer:
         self.delay = 0.0
         # path -> [(delay, status), ...]: the next requests of that path, in order, before the file.
         self.script = {}
+        # "user:password" a request must present as basic auth (after a 401 challenge), or None.
+        self.credentials = None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):  # noqa: N802 - name required by BaseHTTPRequestHandler
+                if server.credentials is not None:
+                    wanted = "Basic " + base64.b64encode(server.credentials.encode()).decode()
+                    if self.headers.get("Authorization") != wanted:
+                        self.send_response(401)
+                        self.send_header("WWW-Authenticate", 'Basic realm="mirror"')
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                 server.hits.append(self.path)
                 scripted = server.script.get(self.path)
                 delay, status = scripted.pop(0) if scripted else (server.delay, None)
@@ -176,6 +187,52 @@ def test_unpinned_version_verified_by_sha512_file(server, cache_dir, capsys):
     assert server.hits[0].endswith(".sha512")
     record = json.loads((cache_dir / (ASSET_9 + ".verified.json")).read_text())
     assert record["sha512"] == SHA512 and record["sha256"] == SHA256 and record["algorithm"] == "sha512"
+
+
+TRUST_WARNING = (
+    "CNI plugins 9.0.0 for amd64 was verified only against the checksum file served beside %s: trust on first use, "
+    "the server's own word rather than a pinned digest; pin it with checksum or checksums "
+    "({amd64: {'9.0.0': 'sha256:<hex>'}}; role: cni_plugins_checksums), or set require_pinned "
+    "(cni_plugins_require_pinned) to refuse versions that are not pinned")
+
+
+def play_warnings(tmp_path, args):
+    """Runs cni_release as a playbook task, as users do; returns the warnings Ansible shows for it."""
+    play = [{"name": "Fetch", "hosts": "localhost", "gather_facts": False,
+             "tasks": [{"name": "Fetch the release", "nodeprep.cni.cni_release": args}]}]
+    playbook = tmp_path / "fetch.yml"
+    playbook.write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable, no_proxy="127.0.0.1,localhost")
+    ansible_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    done = subprocess.run([ansible_playbook, "-i", "localhost,", "-c", "local", str(playbook)], env=env,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    result = report["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    shown = [w if isinstance(w, str) else w.get("msg", "") for w in result.get("warnings", [])]
+    shown += [w if isinstance(w, str) else w.get("msg", "") for w in report.get("global_custom_stats", {}).get("warnings", [])]
+    return result, shown
+
+
+def test_release_verified_only_by_its_servers_checksum_file_warns_trust_on_first_use(server, cache_dir, tmp_path):
+    url = server.publish("9.0.0")
+    args = args_for(server, cache_dir)
+    result, shown = play_warnings(tmp_path, args)
+    assert result["checksum_source"] == "checksum_file" and shown == [TRUST_WARNING % url], shown
+    # The cached file proven by that same checksum file is no better: warned again, offline.
+    server.hits.clear()
+    result, shown = play_warnings(tmp_path, args)
+    assert result["checksum_source"] == "verified_record" and shown == [TRUST_WARNING % url], shown
+    assert server.hits == []
+
+
+@pytest.mark.parametrize("pin", ["checksum", "checksums"])
+def test_pinned_release_gives_no_trust_warning(server, cache_dir, tmp_path, pin):
+    server.publish("9.0.0", sha256_file=False)
+    given = {"checksum": "sha256:" + SHA256} if pin == "checksum" else {"checksums": {"amd64": {"9.0.0": "sha256:" + SHA256}}}
+    result, shown = play_warnings(tmp_path, args_for(server, cache_dir, **given))
+    assert result["checksum_source"] in ("checksum", "user_table") and result["downloaded"] and shown == [], (result, shown)
 
 
 def test_tampered_tarball_fails_against_checksum_file(server, cache_dir, capsys):
@@ -561,3 +618,77 @@ def test_checksum_files_written_from_verified_bytes_once(server, cache_dir, caps
     assert repaired["checksum_files"] == [str(cache_dir / (ASSET_9 + ".sha512"))]
     assert (cache_dir / (ASSET_9 + ".sha512")).read_text() == "%s  %s\n" % (sha512, ASSET_9)
     assert server.hits == []
+
+
+# credentials in a mirror URL ------------------------------------------------------------------------
+
+SECRET = "s3cr3t-Pa55"
+
+
+def _leaks(text: str) -> bool:
+    return SECRET in text or "mirror-user@" in text
+
+
+def test_a_password_in_the_mirror_url_is_used_but_never_returned_or_stored(server, cache_dir, capsys, tmp_path):
+    from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
+    from ansible_collections.nodeprep.cni.tests.unit.module_runner import Node, build_tarball, release_files, run_module as run_any
+
+    server.credentials = "mirror-user:" + SECRET
+    # Plugins that answer CNI_COMMAND=VERSION, so cni_install accepts the release.
+    server.publish("9.0.0", body=open(build_tarball(tmp_path / "release.tgz", release_files("9.0.0")), "rb").read())
+    with_password = server.base().replace("http://", "http://mirror-user:%s@" % SECRET)
+    failed, result = run_module(args_for(server, cache_dir, base_url=with_password), capsys)
+    assert not failed, result
+    assert result["downloaded"] is True and server.hits  # the server let the credentials in
+    assert result["url"] == server.base() + "/v9.0.0/" + ASSET_9
+    assert not _leaks(json.dumps(result))  # nor in the arguments the result echoes
+    sidecar = cache_dir / (ASSET_9 + ".verified.json")
+    assert json.loads(sidecar.read_text())["url"] == result["url"] and not _leaks(sidecar.read_text())
+    # A cache hit returns the recorded URL: clean too.
+    failed, again = run_module(args_for(server, cache_dir, base_url=with_password), capsys)
+    assert not failed and again["downloaded"] is False and again["url"] == result["url"]
+
+    # The role hands cni_install the URL it got; the node's manifest (0644) and cni_info's report
+    # (what verify.yml writes) stay clean even when the URL given still carries a password.
+    node = Node(tmp_path / "root")
+    (tmp_path / "root").mkdir()
+    for given in (result["url"], with_password + "/v9.0.0/" + ASSET_9):
+        installed = run_any(cni_install, node.args(src=result["path"], version="9.0.0", source_url=given, state="present"))
+        assert installed["rc"] == 0, installed.get("msg")
+        manifest = (tmp_path / "root/opt/cni/versions/v9.0.0/.nodeprep-manifest.json").read_text()
+        assert json.loads(manifest)["source_url"] == result["url"] and not _leaks(manifest)
+        assert not _leaks(json.dumps(installed))
+        info = run_any(cni_info, node.info_args())
+        assert info["rc"] == 0 and not _leaks(json.dumps(info))
+        assert run_any(cni_install, node.args(state="absent"))["rc"] == 0
+
+
+def test_a_manifest_written_with_a_password_is_reported_without_it(tmp_path):
+    from ansible_collections.nodeprep.cni.plugins.modules import cni_info
+    from ansible_collections.nodeprep.cni.tests.unit.module_runner import Node, run_module as run_any
+
+    node = Node(tmp_path)
+    version_dir = tmp_path / "opt/cni/versions/v9.0.0"
+    version_dir.mkdir(parents=True)
+    old = "https://mirror-user:%s@mirror.example/v9.0.0/%s" % (SECRET, ASSET_9)
+    (version_dir / ".nodeprep-manifest.json").write_text(json.dumps(
+        {"schema_version": 1, "version": "9.0.0", "source_url": old, "source": {"type": "release", "url": old}, "files": {}}))
+    os.symlink("v9.0.0", str(tmp_path / "opt/cni/versions/current"))
+    info = run_any(cni_info, node.info_args())
+    assert info["rc"] == 0, info.get("msg")
+    assert not _leaks(json.dumps(info))
+    assert "https://mirror.example/v9.0.0/" + ASSET_9 in json.dumps(info)
+
+
+@pytest.mark.parametrize("url, public", [
+    ("https://user:pw@host:8443/a/b?x=1", "https://host:8443/a/b?x=1"),
+    ("https://user@host/a", "https://host/a"),
+    ("https://a@b:c@host/a", "https://host/a"),
+    ("https://host/a@b", "https://host/a@b"),
+    ("file:///srv/x.tgz", "file:///srv/x.tgz"),
+    ("", ""),
+    (None, None),
+])
+def test_public_url_drops_the_userinfo_and_nothing_else(url, public):
+    from ansible_collections.nodeprep.cni.plugins.module_utils._release import public_url
+    assert public_url(url) == public

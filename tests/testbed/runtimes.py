@@ -1,0 +1,241 @@
+"""Container runtimes that Debian does not package, built from their own sources at exact tags.
+
+Each program is a Go module fetched through the Go module proxy with ``go install
+<module>/<cmd>@<tag>``, which builds exactly the tagged ``go.mod`` (a ``replace`` directive makes
+it refuse, so a tag that needs one fails loudly instead of building something else). Binaries are
+static (``CGO_ENABLED=0``; containerd's btrfs snapshotter, the only cgo part it builds by default,
+is left out with the ``no_btrfs`` tag).
+
+Cache layout, keyed by version (``tools/testbed.py bootstrap`` fills it; tests only read it)::
+
+    /var/cache/nodeprep-testbed/go/                       private GOPATH, GOMODCACHE, GOCACHE
+    /var/cache/nodeprep-testbed/runtimes/containerd-2.3.7/
+        bin/containerd bin/ctr bin/containerd-shim-runc-v2
+        containerd.service                                containerd's own unit, from the same tag
+        .nodeprep-runtime-complete                        the recipe it was built with (JSON)
+
+A build runs in a staging dir next to its final place and is renamed into place with its stamp,
+so an interrupted build never looks complete; a warm run finds the stamp and runs no ``go`` at all.
+One lock file serialises builds from several checkouts sharing the cache.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TESTBED_CACHE = Path("/var/cache/nodeprep-testbed")
+RUNTIMES_CACHE = TESTBED_CACHE / "runtimes"
+GO_ROOT = TESTBED_CACHE / "go"
+STAMP = ".nodeprep-runtime-complete"
+LOCK = RUNTIMES_CACHE / ".lock"
+# Bumped whenever the way programs are built changes, so old builds are rebuilt, not reused.
+RECIPE_VERSION = "1"
+
+CONTAINERD_MODULE = "github.com/containerd/containerd/v2"
+# The newest patch release of each containerd line the collection is proven on beyond Debian's
+# packages (1.6, 1.7, 2.1): 2.2 (end of life), 2.3 (long-term support, config version 4) and
+# 2.4 (current; no longer reads the CNI ``bin_dir``).
+CONTAINERD_VERSIONS = ("2.2.9", "2.3.7", "2.4.2")
+CONTAINERD_COMMANDS = ("cmd/containerd", "cmd/ctr", "cmd/containerd-shim-runc-v2")
+# The Debian suite under nodes that run a built runtime (its systemd, runc and busybox).
+RUNTIME_SUITE = "sid"
+
+
+class BuildError(RuntimeError):
+    """A program could not be built; the message holds the go command's own output."""
+
+
+def log(message: str) -> None:
+    print("testbed: %s" % message, flush=True)
+
+
+@dataclass(frozen=True)
+class GoProgram:
+    """Commands of one Go module at one release tag, built into one cached bin dir."""
+
+    name: str
+    module: str
+    version: str  # without the leading "v"
+    commands: tuple[str, ...]
+    tags: tuple[str, ...] = ()
+    ldflags: tuple[str, ...] = ()
+    cgo: bool = False
+    binaries: tuple[str, ...] = ()
+    # Files of the module's source tree kept beside bin/ (e.g. containerd's own systemd unit).
+    source_files: tuple[str, ...] = ()
+
+    @property
+    def tag(self) -> str:
+        return "v" + self.version
+
+    @property
+    def home(self) -> Path:
+        return RUNTIMES_CACHE / ("%s-%s" % (self.name, self.version))
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.home / "bin"
+
+    def recipe(self) -> dict:
+        return {"recipe": RECIPE_VERSION, "module": self.module, "tag": self.tag,
+                "commands": list(self.commands), "tags": list(self.tags),
+                "ldflags": list(self.ldflags), "cgo": self.cgo, "source_files": list(self.source_files)}
+
+    def expected_binaries(self) -> tuple[str, ...]:
+        return self.binaries or tuple(command.rsplit("/", 1)[-1] for command in self.commands)
+
+
+def containerd(version: str) -> GoProgram:
+    package = CONTAINERD_MODULE + "/version"
+    return GoProgram(
+        name="containerd", module=CONTAINERD_MODULE, version=version, commands=CONTAINERD_COMMANDS,
+        tags=("no_btrfs",), source_files=("containerd.service",),
+        # What containerd's own Makefile stamps in: `containerd --version` must name the release
+        # (the collection reads it to pick the CNI keys).
+        ldflags=("-X", "%s.Version=%s" % (package, version), "-X", "%s.Package=%s" % (package, CONTAINERD_MODULE)))
+
+
+def containerd_bin_dir(version: str) -> Path:
+    """The dir with ``containerd``, ``ctr`` and ``containerd-shim-runc-v2`` of that release."""
+    return containerd(version).bin_dir
+
+
+def containerd_rootfs_path(version: str) -> Path:
+    """The cached node rootfs running containerd ``version`` (tools/testbed.py bootstrap builds it)."""
+    return TESTBED_CACHE / ("rootfs-containerd-%s" % version)
+
+
+def is_built(program: GoProgram) -> bool:
+    stamp = program.home / STAMP
+    try:
+        recorded = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return False
+    return (recorded.get("build") == program.recipe()
+            and all((program.bin_dir / binary).is_file() for binary in program.expected_binaries())
+            and all((program.home / name).is_file() for name in program.source_files))
+
+
+def build_info(program: GoProgram) -> dict:
+    """What the stamp recorded about the build (Go version, seconds), or {} when not built."""
+    try:
+        return json.loads((program.home / STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def go_environment() -> dict[str, str]:
+    """The machine's Go with a private module and build cache, so warm builds need no network."""
+    env = dict(os.environ)
+    env.update({
+        "GOPATH": str(GO_ROOT),
+        "GOMODCACHE": str(GO_ROOT / "pkg/mod"),
+        "GOCACHE": str(GO_ROOT / "cache"),
+        # Module files stay writable, so the cache can be removed with rm -rf.
+        "GOFLAGS": "-modcacherw -buildvcs=false",
+        # A module that asks for a newer Go than the installed one must fail, not fetch a toolchain
+        # behind the test bed's back; GOTOOLCHAIN set by the caller still wins.
+        "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "local"),
+    })
+    env.pop("GOWORK", None)
+    return env
+
+
+def go_command() -> str:
+    for candidate in (shutil.which("go"), "/usr/local/go/bin/go", "/usr/lib/go/bin/go"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise BuildError("no go command found: the test bed builds runtimes with the installed Go")
+
+
+def download_module(program: GoProgram, env: dict[str, str], go: str) -> Path:
+    """Fetches the tagged module; returns its source dir. Its go.mod must have no replace directive."""
+    result = subprocess.run([go, "mod", "download", "-json", "%s@%s" % (program.module, program.tag)],
+                            env=env, capture_output=True, text=True, check=False, cwd=GO_ROOT)
+    if result.returncode != 0:
+        raise BuildError("go mod download %s@%s failed:\n%s%s" % (
+            program.module, program.tag, result.stdout, result.stderr))
+    go_mod = Path(json.loads(result.stdout)["GoMod"]).read_text()
+    if any(line.strip().startswith("replace") for line in go_mod.splitlines()):
+        raise BuildError("%s@%s has replace directives in its go.mod: it does not build as published"
+                         % (program.module, program.tag))
+    return Path(json.loads(result.stdout)["Dir"])
+
+
+def ensure_built(program: GoProgram) -> Path:
+    """Builds the program once (under the cache lock) and returns its bin dir."""
+    if is_built(program):
+        return program.bin_dir
+    RUNTIMES_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(LOCK, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not is_built(program):  # another checkout may have built it while we waited
+            _build(program)
+    return program.bin_dir
+
+
+def _build(program: GoProgram) -> None:
+    go, env = go_command(), go_environment()
+    GO_ROOT.mkdir(parents=True, exist_ok=True)
+    for stale in RUNTIMES_CACHE.glob(program.home.name + ".build-*"):
+        log("removing interrupted build %s" % stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    started = time.monotonic()
+    source = download_module(program, env, go)
+    staging = Path(tempfile.mkdtemp(prefix=program.home.name + ".build-", dir=RUNTIMES_CACHE))
+    try:
+        env.update({"GOBIN": str(staging / "bin"), "CGO_ENABLED": "1" if program.cgo else "0"})
+        command = [go, "install", "-trimpath"]
+        if program.tags:
+            command += ["-tags", ",".join(program.tags)]
+        command += ["-ldflags", " ".join(("-s", "-w") + program.ldflags)]
+        command += ["%s/%s@%s" % (program.module, cmd, program.tag) for cmd in program.commands]
+        log("building %s %s (%s)" % (program.name, program.version, ", ".join(program.expected_binaries())))
+        # The staging dir as working dir: no go.mod or go.work of the caller applies.
+        result = subprocess.run(command, env=env, cwd=staging, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise BuildError("building %s %s failed:\n%s%s" % (
+                program.name, program.version, result.stdout, result.stderr))
+        missing = [b for b in program.expected_binaries() if not (staging / "bin" / b).is_file()]
+        if missing:
+            raise BuildError("building %s %s produced no %s" % (program.name, program.version, ", ".join(missing)))
+        for name in program.source_files:
+            shutil.copyfile(source / name, staging / name)
+        go_version = subprocess.run([go, "env", "GOVERSION"], env=env, capture_output=True, text=True,
+                                    check=True).stdout.strip()
+        seconds = round(time.monotonic() - started, 1)
+        (staging / STAMP).write_text(json.dumps({"build": program.recipe(), "go": go_version,
+                                                 "seconds": seconds}, indent=1) + "\n")
+        staging.chmod(0o755)
+        if program.home.exists():
+            shutil.rmtree(program.home)
+        os.rename(staging, program.home)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log("built %s %s in %.0f s: %s" % (program.name, program.version, seconds, program.bin_dir))
+
+
+def ensure_containerds(versions: tuple[str, ...] = CONTAINERD_VERSIONS) -> dict[str, Path]:
+    """Every pinned containerd built; returns their bin dirs by version."""
+    return {version: ensure_built(containerd(version)) for version in versions}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python3 -m tests.testbed.runtimes [VERSION…]``: build (or find) containerds, print their dirs."""
+    import sys
+    versions = tuple(argv if argv is not None else sys.argv[1:]) or CONTAINERD_VERSIONS
+    for version, bin_dir in ensure_containerds(versions).items():
+        print("containerd %s %s" % (version, bin_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
