@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 
-.PHONY: lock bootstrap demo test checks node-tests sanity lint unit core-matrix integration reliability molecule galaxy docs changelog awx bench bench-smoke
+.PHONY: lock bootstrap runtimes demo test checks node-tests sanity lint unit core-matrix integration reliability molecule galaxy docs changelog awx bench bench-smoke
 
 bootstrap:
 	tools/bootstrap
@@ -28,7 +28,12 @@ checks:
 	$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx reliability
 
 node-tests:
-	$(MAKE) --no-print-directory --keep-going -j1 integration molecule bench-smoke
+	$(MAKE) --no-print-directory --keep-going -j1 runtimes integration molecule bench-smoke
+
+# containerd releases Debian does not package, built from their tags, and a node rootfs for each
+# (tests/testbed/runtimes.py): the node lane's first step, so a cold build runs beside the checks.
+runtimes:
+	$(VENV)/python tools/testbed.py runtimes
 
 sanity:
 	tools/sanity

@@ -3,6 +3,8 @@
 Subcommands:
   bootstrap   collections from the ``ansible`` wheel, ansible-test's offline pip stand-in and
               the cached node rootfs; idempotent and fast once done.
+  runtimes    the containerds built from their release tags (tests/testbed/runtimes.py) and a
+              node rootfs for each; idempotent, builds nothing when warm.
   demo        boots a node, serves a locally built release and runs playbooks/site.yml and
               playbooks/verify.yml against it.
   node-up     boots a node for manual use and prints its inventory path.
@@ -30,6 +32,7 @@ from tests.testbed import apt_repo  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import containerd_rootfs  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import node as node_mod  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import packer as packer_mod  # noqa: E402  (needs REPO on sys.path)
+from tests.testbed import runtimes  # noqa: E402  (needs REPO on sys.path)
 
 CACHE = REPO / ".cache"
 WHEELS = CACHE / "wheels"
@@ -212,8 +215,13 @@ def rootfs_in_use(rootfs: Path) -> bool:
 
 
 def ensure_rootfs(final: Path = node_mod.ROOTFS_CACHE, suite: str = "bookworm",
-                  recipe: str = ROOTFS_RECIPE, packages: list[str] | None = None, finish=None) -> None:
-    """Builds one cached rootfs in a staging dir and renames it into place with its stamp."""
+                  recipe: str = ROOTFS_RECIPE, packages: list[str] | None = None, finish=None,
+                  base: Path | None = None) -> None:
+    """Builds one cached rootfs in a staging dir and renames it into place with its stamp.
+
+    With ``base`` (a complete cached rootfs) the staging dir starts as a copy of it instead of a
+    fresh debootstrap, and only ``finish`` runs on it.
+    """
     if rootfs_is_complete(final, recipe):
         return
     if final.exists() and rootfs_in_use(final):
@@ -224,16 +232,21 @@ def ensure_rootfs(final: Path = node_mod.ROOTFS_CACHE, suite: str = "bookworm",
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=final.name + ".build-", dir=final.parent))
     started = time.monotonic()
-    mirror = debian_mirror()
-    log("debootstrap %s from %s into %s" % (suite, mirror, staging))
-    subprocess.run(["debootstrap", "--variant=minbase", "--include=python3", suite,
-                    str(staging), mirror], check=True, stdout=subprocess.DEVNULL)
-    if suite == "sid":
-        # sid's Release file may be past its Valid-Until by this machine's clock.
-        (staging / "etc/apt/apt.conf.d/99nodeprep-valid-until").write_text(
-            'Acquire::Check-Valid-Until "false";\n')
-    install_in_rootfs(staging, packages or ROOTFS_PACKAGES)
-    tune_rootfs(staging)
+    if base is not None:
+        log("copying %s into %s" % (base, staging))
+        subprocess.run(["cp", "-a", "--reflink=auto", "%s/." % base, str(staging)], check=True)
+        (staging / node_mod.ROOTFS_STAMP).unlink()
+    else:
+        mirror = debian_mirror()
+        log("debootstrap %s from %s into %s" % (suite, mirror, staging))
+        subprocess.run(["debootstrap", "--variant=minbase", "--include=python3", suite,
+                        str(staging), mirror], check=True, stdout=subprocess.DEVNULL)
+        if suite == "sid":
+            # sid's Release file may be past its Valid-Until by this machine's clock.
+            (staging / "etc/apt/apt.conf.d/99nodeprep-valid-until").write_text(
+                'Acquire::Check-Valid-Until "false";\n')
+        install_in_rootfs(staging, packages or ROOTFS_PACKAGES)
+        tune_rootfs(staging)
     if finish is not None:
         finish(staging)
     (staging / node_mod.ROOTFS_STAMP).write_text(recipe + "\n")
@@ -254,6 +267,37 @@ def ensure_containerd_rootfs(suite: str) -> None:
     ensure_rootfs(final, suite, CONTAINERD_RECIPE, CONTAINERD_PACKAGES,
                   finish=lambda staging: containerd_rootfs.finish(
                       staging, lambda *command, capture=False: nspawn_run(staging, *command, capture=capture)))
+
+
+# Nodes that run a containerd built from source (tests/testbed/runtimes.py): sid's systemd and
+# runc 1.3.6 (what containerd 2.2 and later are released against), no Debian containerd. One base
+# rootfs is copied for each containerd version.
+RUNTIME_BASE_PACKAGES = ROOTFS_PACKAGES + ["runc", "busybox-static"]
+RUNTIME_BASE_RECIPE = "runtime-base:%s:%s" % (ROOTFS_RECIPE, ",".join(RUNTIME_BASE_PACKAGES))
+
+
+def ensure_runtime_base_rootfs() -> Path:
+    final = node_mod.TESTBED_CACHE / ("rootfs-runtime-%s" % runtimes.RUNTIME_SUITE)
+    ensure_rootfs(final, runtimes.RUNTIME_SUITE, RUNTIME_BASE_RECIPE, RUNTIME_BASE_PACKAGES)
+    return final
+
+
+def ensure_built_containerd_rootfs(version: str) -> None:
+    """A node rootfs running containerd ``version`` as built from its tag, on its own default config."""
+    program = runtimes.containerd(version)
+    runtimes.ensure_built(program)
+    base = ensure_runtime_base_rootfs()
+    recipe = "containerd-build-%s:%s:%s:%s" % (containerd_rootfs.RECIPE_VERSION, RUNTIME_BASE_RECIPE,
+                                               json.dumps(program.recipe(), sort_keys=True),
+                                               runtimes.build_info(program).get("go", ""))
+
+    def finish(staging: Path) -> None:
+        def run(*command, capture=False):
+            return nspawn_run(staging, *command, capture=capture)
+        containerd_rootfs.install_built_containerd(staging, program.bin_dir, program.home / "containerd.service", run)
+        containerd_rootfs.finish(staging, run)
+
+    ensure_rootfs(runtimes.containerd_rootfs_path(version), runtimes.RUNTIME_SUITE, recipe, finish=finish, base=base)
 
 
 def nspawn_run(rootfs: Path, *command: str, capture: bool = False) -> str:
@@ -314,11 +358,20 @@ def cmd_bootstrap(_args: argparse.Namespace) -> int:
         ensure_containerd_rootfs(suite)
     # The package-source test installs Debian's real package from a local repo inside an offline node.
     apt_repo.ensure_debs()
-    # The Packer example is validated by a current Packer and its plugins, built from source once.
-    packer_mod.ensure_packer()
     node_mod.raise_inotify_limit()
     check_node_boots()
     log("bootstrap done in %.1f s" % (time.monotonic() - started))
+    return 0
+
+
+def cmd_runtimes(_args: argparse.Namespace) -> int:
+    """What the node lane builds from source before its first test: the runtimes and their node
+    rootfs, and the current Packer (with its plugins) that validates the Packer example."""
+    started = time.monotonic()
+    for version in runtimes.CONTAINERD_VERSIONS:
+        ensure_built_containerd_rootfs(version)
+    packer_mod.ensure_packer()
+    log("runtimes ready in %.1f s" % (time.monotonic() - started))
     return 0
 
 
@@ -411,7 +464,8 @@ def cmd_node_up(args: argparse.Namespace) -> int:
     os_release = Path(args.os_release).read_text() if args.os_release else None
     node = node_mod.Node(args.name, workdir / "node", private_network=args.private_network,
                          readonly_usr=args.readonly_usr, detached=True, suite=args.suite,
-                         containerd=args.containerd, os_release=os_release)
+                         containerd=args.containerd, os_release=os_release,
+                         containerd_version=args.containerd_version)
     node.start()
     inventory = workdir / "inventory.yml"
     write_inventory(inventory, [node])
@@ -459,12 +513,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("bootstrap").set_defaults(func=cmd_bootstrap)
+    sub.add_parser("runtimes").set_defaults(func=cmd_runtimes)
     sub.add_parser("demo").set_defaults(func=cmd_demo)
     up = sub.add_parser("node-up")
     up.add_argument("name")
     up.add_argument("--workdir", help="node files and state (default %s/NAME)" % MANUAL_NODES)
     up.add_argument("--suite", choices=node_mod.SUITES, default="bookworm")
     up.add_argument("--containerd", action="store_true", help="a rootfs with containerd and runc")
+    up.add_argument("--containerd-version", choices=runtimes.CONTAINERD_VERSIONS,
+                    help="a rootfs running this containerd, built from its release tag (implies --containerd)")
     up.add_argument("--private-network", action="store_true")
     up.add_argument("--readonly-usr", action="store_true")
     up.add_argument("--os-release", help="a file that replaces /etc/os-release in the node")

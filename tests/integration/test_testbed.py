@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 
 import yaml
 
@@ -69,3 +70,23 @@ def test_readonly_usr_node(node):
 
     assert denied.returncode != 0 and "Read-only" in denied.stderr
     assert allowed.returncode == 0
+
+
+def test_built_containerds_are_cached_static_and_name_their_release(tmp_path):
+    from tests.testbed import runtimes
+
+    for version in runtimes.CONTAINERD_VERSIONS:
+        program = runtimes.containerd(version)
+        assert runtimes.is_built(program), "run tools/testbed.py runtimes (make runtimes)"
+        # Warm: the stamp is found and no go command runs (no staging dir appears).
+        assert runtimes.ensure_built(program) == runtimes.containerd_bin_dir(version)
+        assert not list(runtimes.RUNTIMES_CACHE.glob(program.home.name + ".build-*"))
+        assert runtimes.build_info(program)["build"]["tag"] == "v" + version
+        binaries = sorted(p.name for p in runtimes.containerd_bin_dir(version).iterdir())
+        assert binaries == ["containerd", "containerd-shim-runc-v2", "ctr"]
+        for binary in binaries:
+            header = (runtimes.containerd_bin_dir(version) / binary).read_bytes()[:4096]
+            assert header.startswith(b"\x7fELF") and b"ld-linux" not in header, binary  # static: no interpreter
+        reply = subprocess.run([str(runtimes.containerd_bin_dir(version) / "containerd"), "--version"],
+                               capture_output=True, text=True, check=True).stdout.split()
+        assert reply[:3] == ["containerd", runtimes.CONTAINERD_MODULE, version]

@@ -1,7 +1,10 @@
-"""The finishing steps of a node rootfs that runs Debian's containerd with real pod sandboxes.
+"""The finishing steps of a node rootfs that runs a real containerd with real pod sandboxes.
 
 Applied by ``tools/testbed.py bootstrap`` to a freshly debootstrapped suite, after its packages
-are installed. Three things make pods run in a systemd-nspawn node on this VM:
+are installed: Debian's containerd, or one built from its release tag (``install_built_containerd``
+first puts its binaries in ``/usr/local/bin``, its own unit in place and its own ``config default``
+in ``/etc/containerd/config.toml``, as containerd's install guide does). Three things make pods run
+in a systemd-nspawn node on this VM:
 
 * a sandbox image without a registry: an OCI archive with one layer holding Debian's
   ``busybox-static``, named exactly like the sandbox image containerd's own default config
@@ -11,8 +14,8 @@ are installed. Three things make pods run in a systemd-nspawn node on this VM:
 * a ``runc`` wrapper first on containerd's PATH that drops what this VM cannot grant a
   container: a negative ``oomScoreAdj`` (no CAP_SYS_RESOURCE here) and, on a unified cgroup
   hierarchy without controllers (sid), the resource limits;
-* nothing in ``/etc/containerd/config.toml`` is changed: the package's own file stays the
-  starting state the collection is tested against.
+* nothing in ``/etc/containerd/config.toml`` is changed: the package's (or ``config default``'s)
+  own file stays the starting state the collection is tested against.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import hashlib
 import io
 import json
 import tarfile
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Callable
@@ -83,7 +87,7 @@ Requires=containerd.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/usr/bin/ctr -n k8s.io images import /{archive}
+ExecStart={ctr} -n k8s.io images import /{archive}
 
 [Install]
 WantedBy=multi-user.target
@@ -111,7 +115,7 @@ SANDBOX_ENTRYPOINT = ["/bin/busybox", "sh", "-c", "trap 'exit 0' TERM; while :; 
 
 
 def default_sandbox_image(config_default: str) -> str:
-    """The sandbox image named by ``containerd config default`` (v2 and v3 dialects)."""
+    """The sandbox image named by ``containerd config default`` (v2, and v3/v4 alike)."""
     config = tomllib.loads(config_default)
     plugins = config.get("plugins", {})
     if config.get("version", 2) >= 3:
@@ -177,7 +181,9 @@ def finish(rootfs: Path, run_in_rootfs: Callable[..., str]) -> None:
     archive = rootfs / SANDBOX_ARCHIVE
     archive.parent.mkdir(parents=True, exist_ok=True)
     archive.write_bytes(sandbox_image_archive((rootfs / "bin/busybox").read_bytes(), name))
-    units = {SANDBOX_UNIT: SANDBOX_UNIT_TEXT.format(archive=SANDBOX_ARCHIVE), CGROUPS_UNIT: CGROUPS_UNIT_TEXT}
+    ctr = "/usr/bin/ctr" if (rootfs / "usr/bin/ctr").exists() else "/usr/local/bin/ctr"
+    units = {SANDBOX_UNIT: SANDBOX_UNIT_TEXT.format(archive=SANDBOX_ARCHIVE, ctr=ctr),
+             CGROUPS_UNIT: CGROUPS_UNIT_TEXT}
     wants = rootfs / "etc/systemd/system/multi-user.target.wants"
     wants.mkdir(parents=True, exist_ok=True)
     for unit, text in units.items():
@@ -193,3 +199,19 @@ def finish(rootfs: Path, run_in_rootfs: Callable[..., str]) -> None:
     wrapper.write_text(RUNC_WRAPPER_SCRIPT)
     wrapper.chmod(0o755)
     (rootfs / "usr/local/share/nodeprep-testbed/sandbox-image.name").write_text(name + "\n")
+
+
+def install_built_containerd(rootfs: Path, bin_dir: Path, unit: Path, run_in_rootfs: Callable[..., str]) -> None:
+    """containerd built from a release tag, laid out as its install guide says, on its own default config."""
+    for binary in sorted(bin_dir.iterdir()):
+        target = rootfs / "usr/local/bin" / binary.name
+        shutil.copyfile(binary, target)
+        target.chmod(0o755)
+    (rootfs / "etc/systemd/system/containerd.service").write_text(unit.read_text())
+    wants = rootfs / "etc/systemd/system/multi-user.target.wants/containerd.service"
+    wants.parent.mkdir(parents=True, exist_ok=True)
+    wants.unlink(missing_ok=True)
+    wants.symlink_to("/etc/systemd/system/containerd.service")
+    config = rootfs / "etc/containerd/config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(run_in_rootfs("/usr/local/bin/containerd", "config", "default", capture=True))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.testbed import ansible_runner
+from tests.testbed import ansible_runner, runtimes
 from tests.testbed.mirror import MirrorServer, build_release
 from tests.testbed.node import ROOTFS_CACHE, ROOTFS_STAMP, Node, rootfs_path
 
@@ -53,16 +53,23 @@ def node(rootfs, tmp_path_factory):
 @pytest.fixture
 def containerd_node(rootfs, tmp_path_factory):
     """Factory: ``containerd_node(suite, name=None)`` boots a private-network node running the suite's
-    containerd (bookworm 1.6, trixie 1.7, sid 2.1) with a local sandbox image; stopped at teardown."""
+    containerd (bookworm 1.6, trixie 1.7, sid 2.1), or, given a version of
+    ``runtimes.CONTAINERD_VERSIONS`` instead, that containerd built from its release tag; with a
+    local sandbox image. Stopped at teardown."""
     started: list[Node] = []
 
     def start(suite: str, name: str | None = None) -> Node:
-        cache = rootfs_path(suite, containerd=True)
+        built = suite if suite in runtimes.CONTAINERD_VERSIONS else None
+        if built:
+            cache, fix = runtimes.containerd_rootfs_path(built), "tools/testbed.py runtimes (make runtimes)"
+        else:
+            cache, fix = rootfs_path(suite, containerd=True), "tools/bootstrap (make bootstrap)"
         if not (cache / ROOTFS_STAMP).is_file():
-            pytest.fail("no %s containerd rootfs at %s: run tools/bootstrap (make bootstrap)" % (suite, cache))
+            pytest.fail("no %s containerd rootfs at %s: run %s" % (suite, cache, fix))
         name = name or "ctrd-" + suite
         booted = Node(name, tmp_path_factory.mktemp("node-" + name) / "node", private_network=True,
-                      suite=suite, containerd=True)
+                      suite=suite if not built else runtimes.RUNTIME_SUITE, containerd=True,
+                      containerd_version=built)
         started.append(booted)
         return booted.start()
 

@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.testbed import runtimes
+
 TESTBED_CACHE = Path("/var/cache/nodeprep-testbed")
 ROOTFS_CACHE = TESTBED_CACHE / "rootfs-bookworm"
 # Debian suites with a containerd rootfs: bookworm 1.6.20, trixie 1.7.24, sid 2.1.9.
@@ -181,14 +183,20 @@ class Node:
     def __init__(self, name: str, workdir: str | os.PathLike, private_network: bool = False,
                  readonly_usr: bool = False, rootfs_cache: Path | None = None,
                  boot_timeout: float = 60.0, detached: bool = False, suite: str = "bookworm",
-                 containerd: bool = False, os_release: str | None = None):
+                 containerd: bool = False, os_release: str | None = None,
+                 containerd_version: str | None = None):
         self.name = name
         self.machine = machine_name(name)
         self.workdir = Path(workdir)
         self.private_network = private_network
         self.readonly_usr = readonly_usr
+        # A containerd built from its release tag (tests/testbed/runtimes.py) instead of Debian's.
+        self.containerd_version = containerd_version
+        if containerd_version:
+            suite = runtimes.RUNTIME_SUITE
+            rootfs_cache = rootfs_cache or runtimes.containerd_rootfs_path(containerd_version)
         self.suite = suite
-        self.containerd = containerd or suite != "bookworm"
+        self.containerd = containerd or suite != "bookworm" or bool(containerd_version)
         # Replaces /etc/os-release in the node's own layer (other OS families, same userland).
         self.os_release = os_release
         self.rootfs_cache = Path(rootfs_cache) if rootfs_cache else rootfs_path(suite, self.containerd)
@@ -448,13 +456,15 @@ class Node:
         return {"name": self.name, "machine": self.machine, "workdir": str(self.workdir),
                 "leader_pid": self.leader_pid, "pid": self.pid, "cgroups": [str(c) for c in self.cgroups],
                 "private_network": self.private_network, "readonly_usr": self.readonly_usr,
-                "suite": self.suite, "containerd": self.containerd, "rootfs_cache": str(self.rootfs_cache)}
+                "suite": self.suite, "containerd": self.containerd, "rootfs_cache": str(self.rootfs_cache),
+                "containerd_version": self.containerd_version}
 
     @classmethod
     def from_state(cls, state: dict) -> "Node":
         node = cls(state["name"], state["workdir"], private_network=state["private_network"],
                    readonly_usr=state["readonly_usr"], detached=True, suite=state.get("suite", "bookworm"),
-                   containerd=state.get("containerd", False), rootfs_cache=state.get("rootfs_cache"))
+                   containerd=state.get("containerd", False), rootfs_cache=state.get("rootfs_cache"),
+                   containerd_version=state.get("containerd_version"))
         node.machine = state["machine"]
         node.leader_pid = state["leader_pid"]
         node.pid = state["pid"]

@@ -14,6 +14,8 @@ EXPECTED = {
     "sid": (FILES / "config-v3.toml").read_text().replace(
         # The user's literal strings stay literal.
         "bin_dir = '/usr/lib/cni'", "bin_dirs = ['/opt/cni/bin', '/usr/lib/cni']"),
+    "c23": (FILES / "config-v4.toml").read_text().replace(
+        "bin_dirs = ['/usr/lib/cni']", "bin_dirs = ['/opt/cni/bin', '/usr/lib/cni']"),
 }
 
 
