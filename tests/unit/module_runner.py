@@ -1,8 +1,8 @@
 """Run a collection module's ``main()`` in-process and hand back its result dict.
 
-The module sees its arguments exactly as Ansible would deliver them (through
-``ansible.module_utils.testing.patch_module_args``), prints its JSON result and calls
-``sys.exit``; we capture both, so a test asserts on the same result a playbook would get.
+The module sees its arguments exactly as Ansible would deliver them (``module_args``), prints
+its JSON result and calls ``sys.exit``; we capture both, so a test asserts on the same result a
+playbook would get.
 
 Import as ``from ansible_collections.nodeprep.cni.tests.unit.module_runner import run_module``
 (tests/conftest.py puts the collection on sys.path).
@@ -20,12 +20,36 @@ import subprocess
 import sys
 import tarfile
 
+from ansible.module_utils import basic as _basic
 from ansible.module_utils.common import warnings as _warnings
-from ansible.module_utils.testing import patch_module_args
+
+try:
+    from ansible.module_utils.testing import patch_module_args as _core_patch_module_args
+except ImportError:  # ansible-core < 2.19 has no public helper for this
+    _core_patch_module_args = None
 
 
 class ModuleExit(Exception):
     """The module did not print a result (it crashed before exit_json/fail_json)."""
+
+
+@contextlib.contextmanager
+def module_args(args: dict):
+    """Delivers *args* to the next ``AnsibleModule`` the way the core under test does.
+
+    ansible-core 2.19 added ``patch_module_args``, which also sets up the serialization profile
+    that its modules expect; older cores read the arguments from ``basic._ANSIBLE_ARGS``.
+    """
+    if _core_patch_module_args is not None:
+        with _core_patch_module_args(args):
+            yield
+        return
+    saved = _basic._ANSIBLE_ARGS
+    _basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")
+    try:
+        yield
+    finally:
+        _basic._ANSIBLE_ARGS = saved
 
 
 def _reset_global_warnings():
@@ -50,7 +74,7 @@ def run_module(module, args: dict, check_mode: bool = False, diff: bool = False)
     _reset_global_warnings()
     out = io.StringIO()
     code = None
-    with patch_module_args(full_args), contextlib.redirect_stdout(out):
+    with module_args(full_args), contextlib.redirect_stdout(out):
         try:
             module.main()
         except SystemExit as exc:
@@ -267,6 +291,6 @@ def real_run_command():
     from ansible.module_utils.basic import AnsibleModule
 
     _reset_global_warnings()
-    with patch_module_args({}):
+    with module_args({}):
         module = AnsibleModule(argument_spec={})
     return module.run_command
