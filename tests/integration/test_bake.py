@@ -40,7 +40,7 @@ CHECKSUM_VAR = ["-var", "base_image_checksum=sha512:" + "0" * 128]
 
 
 def run_packer(*args, plugin_path=None):
-    assert packer.is_ready(), "no Packer %s with its plugins in %s: run tools/bootstrap" % (packer.PACKER_VERSION, packer.PACKER_CACHE)
+    assert packer.is_ready(), "no Packer %s with its plugins in %s: run make runtimes" % (packer.PACKER_VERSION, packer.PACKER_CACHE)
     # The ansible provisioner runs ansible-playbook from PATH (validate asks its version).
     env = packer.packer_env(dict(os.environ, PATH="%s:%s" % (REPO / ".venv" / "bin", os.environ.get("PATH", ""))))
     if plugin_path is not None:

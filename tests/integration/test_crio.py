@@ -20,7 +20,7 @@ DROP_IN = "/etc/crio/crio.conf.d/10-nodeprep-cni.conf"
 def crio_bin():
     program = runtimes.crio()
     if not runtimes.is_built(program):
-        pytest.fail("no CRI-O %s build in %s: run tools/bootstrap (make bootstrap)" % (program.version, program.home))
+        pytest.fail("no CRI-O %s build in %s: run make runtimes" % (program.version, program.home))
     return program.bin_dir / "crio"
 
 

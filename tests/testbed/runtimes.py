@@ -150,7 +150,7 @@ def containerd_bin_dir(version: str) -> Path:
 
 
 def containerd_rootfs_path(version: str) -> Path:
-    """The cached node rootfs running containerd ``version`` (tools/testbed.py bootstrap builds it)."""
+    """The cached node rootfs running containerd ``version`` (`make runtimes` builds it)."""
     return TESTBED_CACHE / ("rootfs-containerd-%s" % version)
 
 
