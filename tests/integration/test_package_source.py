@@ -144,33 +144,31 @@ def test_unknown_package_and_download_settings_are_refused_and_nothing_changes(o
     inv = inventory([node])
     before = node_state(node)
     dpkg_before = node.path("/var/lib/dpkg/status").read_bytes()
-    failed = run_playbook(SITE, inv, extra_vars=dict(PACKAGE_VARS, cni_plugins_package_name="no-such-cni-package"))
-    assert failed.rc != 0
-    message = failure_messages(failed)
-    assert "cannot install package no-such-cni-package (package_name)" in message, message
-    assert "No package matching 'no-such-cni-package'" in message, message
-    assert "check the name and that a repository configured on the node provides it" in message, message
-    assert node_state(node) == before
+
+    def assert_refused(role_vars, *fragments):
+        """site.yml with ``role_vars`` fails naming every fragment, and the node (dpkg included) is unchanged."""
+        failed = run_playbook(SITE, inv, extra_vars=dict(PACKAGE_VARS, **role_vars))
+        assert failed.rc != 0
+        message = failure_messages(failed)
+        for fragment in fragments:
+            assert fragment in message, message
+        assert node_state(node) == before
+        assert node.path("/var/lib/dpkg/status").read_bytes() == dpkg_before
+
+    assert_refused({"cni_plugins_package_name": "no-such-cni-package"},
+                   "cannot install package no-such-cni-package (package_name)",
+                   "No package matching 'no-such-cni-package'",
+                   "check the name and that a repository configured on the node provides it")
     assert not node.path("/opt/cni/versions").exists()
-    assert node.path("/var/lib/dpkg/status").read_bytes() == dpkg_before
 
     # An install module from a collection the controller lacks (SUSE's community.general.zypper is optional):
     # refused before the node is changed, naming the collection.
     absent = {"name": PLUGINS_PACKAGE, "dir": "/usr/lib/cni", "module": "nodeprep.absent.pkg"}
-    missing = run_playbook(SITE, inv, extra_vars=dict(PACKAGE_VARS, cni_plugins_os_packages={"Debian": absent}))
-    assert missing.rc != 0
-    message = failure_messages(missing)
-    assert "needs the module nodeprep.absent.pkg, which is not installed on the controller" in message, message
-    assert "ansible-galaxy collection install nodeprep.absent" in message, message
-    assert node_state(node) == before
-    assert node.path("/var/lib/dpkg/status").read_bytes() == dpkg_before
+    assert_refused({"cni_plugins_os_packages": {"Debian": absent}},
+                   "needs the module nodeprep.absent.pkg, which is not installed on the controller",
+                   "ansible-galaxy collection install nodeprep.absent")
 
     # Download settings mean nothing to a package: refused before the node is asked anything.
-    mixed = run_playbook(SITE, inv, extra_vars=dict(PACKAGE_VARS, cni_plugins_base_url="http://127.0.0.1:9/mirror",
-                                                    cni_plugins_mirrors=["http://127.0.0.1:9/other"]))
-    assert mixed.rc != 0
-    message = failure_messages(mixed)
-    assert "source is package, so base_url, mirrors would not be used" in message, message
-    assert "leave base_url, mirrors at the default or set source to release" in message, message
-    assert node_state(node) == before
-    assert node.path("/var/lib/dpkg/status").read_bytes() == dpkg_before
+    assert_refused({"cni_plugins_base_url": "http://127.0.0.1:9/mirror", "cni_plugins_mirrors": ["http://127.0.0.1:9/other"]},
+                   "source is package, so base_url, mirrors would not be used",
+                   "leave base_url, mirrors at the default or set source to release")
