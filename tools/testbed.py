@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.testbed import apt_repo  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import containerd_rootfs  # noqa: E402  (needs REPO on sys.path)
+from tests.testbed import monitoring  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import node as node_mod  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import packer as packer_mod  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import runtimes  # noqa: E402  (needs REPO on sys.path)
@@ -300,6 +301,14 @@ def ensure_built_containerd_rootfs(version: str) -> None:
     ensure_rootfs(runtimes.containerd_rootfs_path(version), runtimes.RUNTIME_SUITE, recipe, finish=finish, base=base)
 
 
+def ensure_monitoring_rootfs() -> None:
+    """The bookworm containerd rootfs plus Debian's node_exporter and Prometheus (tests/testbed/monitoring.py)."""
+    ensure_containerd_rootfs("bookworm")
+    recipe = "%s:%s" % (monitoring.RECIPE, CONTAINERD_RECIPE)
+    ensure_rootfs(monitoring.ROOTFS, "bookworm", recipe, base=node_mod.rootfs_path("bookworm", containerd=True),
+                  finish=lambda staging: monitoring.finish(staging, install_in_rootfs))
+
+
 def nspawn_run(rootfs: Path, *command: str, capture: bool = False) -> str:
     """Runs a command in the rootfs without booting it (nspawn needs the private /run/systemd)."""
     cgroups, env = node_mod.private_cgroups("build-%d" % os.getpid())
@@ -372,6 +381,7 @@ def cmd_runtimes(_args: argparse.Namespace) -> int:
         ensure_built_containerd_rootfs(version)
     packer_mod.ensure_packer()
     runtimes.ensure_crio()
+    ensure_monitoring_rootfs()
     log("runtimes ready in %.1f s" % (time.monotonic() - started))
     return 0
 
