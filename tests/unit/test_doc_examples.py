@@ -72,6 +72,8 @@ FILTERS = sorted((REPO / "plugins/filter").glob("*.yml"))
 # What each filter's example prints.
 FILTER_OUTPUTS = {
     "fleet_report": '"node ',
+    "fleet_junit": '<failure type=\\"not ready\\" message=\\"netns; coverage\\">',
+    "node_metrics": '"nodeprep_cni_problem{reason=\\"netns\\"} 1",',
     "cni_version": '"msg": "/srv/cni/v1.9.1"',
     "network_attachments": '"name": "macvlan",',
     "systemd_escape_path": '"msg": "run-net\\\\x20ns.mount"',
