@@ -2,7 +2,7 @@
 by promtool, the run's fleet.json and junit.xml, and Debian's Prometheus scraping two nodes to answer
 "which nodes are not on the wanted version".
 
-Two nodes of the monitoring rootfs (tests/testbed/monitoring.py: bookworm, Debian's containerd 1.6.20,
+Two nodes of the monitoring rootfs (testbed_lib/monitoring.py: bookworm, Debian's containerd 1.6.20,
 prometheus-node-exporter 1.5, prometheus 2.42) on the host's network, so the release mirror and both
 exporters share one loopback; every server binds 127.0.0.1 on a free port, and Prometheus is stopped by PID.
 """
@@ -12,13 +12,14 @@ import json
 import re
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
-from tests.testbed import monitoring
-from tests.testbed.fixtures import REPO
-from tests.testbed.node import ROOTFS_STAMP, Node
+from testbed_lib import monitoring
+from testbed_lib.node import ROOTFS_STAMP, BootedNode
 
+REPO = Path(__file__).resolve().parents[2]
 SITE = "playbooks/site.yml"
 VERIFY = "playbooks/verify.yml"
 TEXTFILE = monitoring.TEXTFILE_DIR + "/nodeprep_cni.prom"
@@ -44,8 +45,8 @@ def monitoring_nodes(rootfs, tmp_path_factory):
         pytest.fail("no monitoring rootfs at %s: run tools/testbed.py runtimes (make runtimes)" % monitoring.ROOTFS)
     started = []
 
-    def start(name: str) -> Node:
-        booted = Node(name, tmp_path_factory.mktemp("node-" + name) / "node", suite="bookworm", containerd=True,
+    def start(name: str) -> BootedNode:
+        booted = BootedNode(name, tmp_path_factory.mktemp("node-" + name) / "node", suite="bookworm", containerd=True,
                       rootfs_cache=monitoring.ROOTFS)
         started.append(booted)
         return booted.start()
@@ -61,7 +62,7 @@ def samples(lines) -> dict:
     return dict((name, float(value)) for name, value in series)
 
 
-def promtool(node: Node, text: str):
+def promtool(node: BootedNode, text: str):
     return node.run(["promtool", "check", "metrics"], input=text, check=False)
 
 

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from tests.testbed.node import TESTBED_CACHE, Node
+from testbed_lib.node import TESTBED_CACHE, BootedNode
 
 ROOTFS = TESTBED_CACHE / "rootfs-monitoring-bookworm"
 PACKAGES = ("prometheus-node-exporter", "prometheus")
@@ -47,7 +47,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_node_exporter(node: Node, port: int, textfile_dir: str = TEXTFILE_DIR) -> str:
+def start_node_exporter(node: BootedNode, port: int, textfile_dir: str = TEXTFILE_DIR) -> str:
     """Starts the node's packaged node_exporter unit on 127.0.0.1:``port``; returns its metrics URL."""
     node.path(EXPORTER_DEFAULTS).write_text(
         'ARGS="--web.listen-address=127.0.0.1:%d --collector.textfile.directory=%s"\n' % (port, textfile_dir))
@@ -57,13 +57,13 @@ def start_node_exporter(node: Node, port: int, textfile_dir: str = TEXTFILE_DIR)
     return url
 
 
-def fetch(node: Node, url: str, timeout: float = 10) -> str:
+def fetch(node: BootedNode, url: str, timeout: float = 10) -> str:
     """GETs ``url`` from inside the node (its own network namespace and loopback)."""
     script = "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=%r).read().decode())" % timeout
     return node.run(["python3", "-c", script, url], timeout=timeout + 20).stdout
 
 
-def wait_http(node: Node, url: str, timeout: float = 30) -> None:
+def wait_http(node: BootedNode, url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
@@ -79,7 +79,7 @@ def wait_http(node: Node, url: str, timeout: float = 30) -> None:
 class Prometheus:
     """Debian's prometheus run by hand inside a node, on 127.0.0.1 only, stopped by its PID."""
 
-    def __init__(self, node: Node, port: int, targets: list[str], interval: str = "1s"):
+    def __init__(self, node: BootedNode, port: int, targets: list[str], interval: str = "1s"):
         self.node, self.port, self.targets, self.interval = node, port, targets, interval
         self.pid: int | None = None
         self.workdir = "/var/tmp/nodeprep-prometheus"
