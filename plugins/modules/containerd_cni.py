@@ -42,6 +42,9 @@ description:
     (containerd 1.x reads it; 2.x refuses it, and the validation says so).
 author:
   - nodeprep.cni contributors (@nodeprep)
+extends_documentation_fragment:
+  - nodeprep.cni._attributes
+  - nodeprep.cni._attributes.action
 options:
   path:
     description: The containerd config file.
@@ -93,16 +96,13 @@ options:
     default: true
 attributes:
   check_mode:
-    support: full
-    description: Reads the file and reports the change and its diff, writes nothing.
+    details: Reads the file and reports the change and its diff, writes nothing.
   diff_mode:
-    support: full
-    description:
+    details:
       - A diff of the file's CNI settings before and after (its version and CNI table), never of the rest of the
         file, which can hold registry credentials.
   action:
-    support: full
-    description: Runs on the controller; needs the C(tomlkit) Python library there.
+    details: Runs on the controller; needs the C(tomlkit) Python library there.
 requirements:
   - tomlkit (on the controller)
 notes:
