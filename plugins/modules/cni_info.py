@@ -534,25 +534,26 @@ def gather(module: AnsibleModule) -> dict:
     }
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=compose(DIRS, dict(
-            conf_dirs=dict(type="list", elements="path", default=[]),
-            plugin_dirs=dict(type="list", elements="path", default=[]),
-            network_attachments=dict(type="list", elements="dict", default=[], options=dict(
-                source=dict(type="str", required=True),
-                definition=dict(type="raw", required=True),
-            )),
-            required_plugins=dict(type="list", elements="str", default=[]),
-            probe_versions=dict(type="bool", default=True),
-            probe_plugins=dict(type="bool", default=False),
-            package_owners=dict(type="bool", default=True),
-            runtime_plugins=dict(type="list", elements="str", default=[]),
-            runtime_name=dict(type="str", default="the runtime"),
-            cni_status=dict(type="bool", default=False),
+def argument_spec():
+    return compose(DIRS, dict(
+        conf_dirs=dict(type="list", elements="path", default=[]),
+        plugin_dirs=dict(type="list", elements="path", default=[]),
+        network_attachments=dict(type="list", elements="dict", default=[], options=dict(
+            source=dict(type="str", required=True),
+            definition=dict(type="raw", required=True),
         )),
-        supports_check_mode=True,
-    )
+        required_plugins=dict(type="list", elements="str", default=[]),
+        probe_versions=dict(type="bool", default=True),
+        probe_plugins=dict(type="bool", default=False),
+        package_owners=dict(type="bool", default=True),
+        runtime_plugins=dict(type="list", elements="str", default=[]),
+        runtime_name=dict(type="str", default="the runtime"),
+        cni_status=dict(type="bool", default=False),
+    ))
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     module.exit_json(**gather(module))
 
 

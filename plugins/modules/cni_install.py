@@ -493,9 +493,13 @@ OWN_OPTIONS = {
 }
 
 
+def argument_spec():
+    return compose(DIRS, INSTALL, OWN_OPTIONS)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=compose(DIRS, INSTALL, OWN_OPTIONS),
+        argument_spec=argument_spec(),
         required_if=[("state", "present", ("version", "package"), True)],
         mutually_exclusive=[("src", "src_dir"), ("src", "package")],
         supports_check_mode=True,

@@ -49,13 +49,15 @@ class ModuleObject:
     def run(self, main) -> dict:
         """Call ``main(self)`` and hand back its result: ``failed`` and ``msg`` when the arguments
         or the backend refused, ``warnings`` when it warned; no_log values masked throughout."""
+        result = None
         try:
             if self._error:
                 self.fail_json(msg=self._error)
             main(self)
-            raise RuntimeError("the module backend returned without exit_json or fail_json")
         except _Exit as done:
             result = done.result
+        if result is None:
+            raise RuntimeError("the module backend returned without exit_json or fail_json")
         if self._warnings:
             result["warnings"] = list(self._warnings)
         return remove_values(result, self.no_log_values)
