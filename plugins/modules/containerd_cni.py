@@ -47,9 +47,13 @@ extends_documentation_fragment:
   - nodeprep.cni._attributes.action
 options:
   path:
-    description: The containerd config file.
+    description:
+      - The containerd config file.
+      - The alias O(config_path) is M(nodeprep.cni.containerd_info)'s name for it, so C(module_defaults) of the
+        C(nodeprep.cni.containerd) group set both.
     type: path
     default: /etc/containerd/config.toml
+    aliases: [config_path]
   bin_dirs:
     description:
       - Every directory the CNI plugins are linked into, the main one first.
@@ -68,9 +72,12 @@ options:
         baking an image or for an embedded containerd.
     type: str
   containerd_binary:
-    description: The node's containerd binary, for C(--version) and the validation.
+    description:
+      - The node's containerd binary, for C(--version) and the validation.
+      - The alias O(binary) is M(nodeprep.cni.containerd_info)'s name for it.
     type: str
     default: containerd
+    aliases: [binary]
   drop_in:
     description:
       - Write the settings to this drop-in file instead of O(path) (e.g. k3s's C(config-v3.toml.d/) directory). The
