@@ -18,7 +18,7 @@ import shlex
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.nodeprep.cni.plugins.module_utils import _containerd_config as config
+from ansible_collections.nodeprep.cni.plugins.plugin_utils import _containerd_config as config
 
 ARGUMENT_SPEC = {
     # The aliases are containerd_info's names, so module_defaults of group/nodeprep.cni.containerd set both.
