@@ -6,30 +6,22 @@ the local connection, on temporary directories only, against a release served on
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._arch import node_arch
-from ansible_collections.nodeprep.cni.tests.unit.http_server import QuietServer
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import build_tarball, release_files
+from testbed_lib.http_server import LocalServer
+from testbed_lib.in_process import build_tarball, release_files
 
 VERSION = "9.0.0"
 PLUGINS = ["bridge", "host-local", "loopback", "portmap"]
-
-
-class QuietFiles(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
@@ -40,12 +32,8 @@ def local_release(tmp_path):
     (root / ("v" + VERSION)).mkdir(parents=True)
     tarball = build_tarball(root / ("v" + VERSION) / asset, release_files(VERSION, PLUGINS))
     digest = hashlib.sha256(Path(tarball).read_bytes()).hexdigest()
-    server = QuietServer(("127.0.0.1", 0), functools.partial(QuietFiles, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield "http://127.0.0.1:%d" % server.server_address[1], digest
-    server.shutdown()
-    server.server_close()
+    with LocalServer(root) as server:
+        yield server.base_url, digest
 
 
 def run_play(tmp_path, play):
