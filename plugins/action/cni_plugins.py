@@ -141,8 +141,9 @@ class ActionModule(ActionBase):
     def _settle_package(self, args):
         """Like a release: ask the node first; install the package only when it is missing, then link it."""
         self._refuse_download_options(args)
-        if install_problem(args):
-            raise AnsibleActionFail(install_problem(args))
+        problem = install_problem(args)
+        if problem:
+            raise AnsibleActionFail(problem)
         family, package = self._os_package(args, need_module=False)
         install = self._install_args(args, None, package=package["name"], src_dir=package["dir"])
         asked = self._node("nodeprep.cni.cni_install", dict(install, on_missing_src="report"))
