@@ -46,8 +46,8 @@ def monitoring_nodes(rootfs, tmp_path_factory):
     started = []
 
     def start(name: str) -> BootedNode:
-        booted = BootedNode(name, tmp_path_factory.mktemp("node-" + name) / "node", suite="bookworm", containerd=True,
-                      rootfs_cache=monitoring.ROOTFS)
+        booted = BootedNode(name, tmp_path_factory.mktemp("node-" + name) / "node", suite="bookworm",
+                            containerd=True, rootfs_cache=monitoring.ROOTFS)
         started.append(booted)
         return booted.start()
 
