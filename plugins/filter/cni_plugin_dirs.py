@@ -1,6 +1,6 @@
 # Copyright: nodeprep.cni contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The plugin dirs the cni_plugins role hands to the runtime roles (the nodeprep_cni_* facts)."""
+"""The plugin dirs the cni_plugins role hands to the runtime roles (the cni_plugins_provided fact)."""
 
 from __future__ import annotations
 
