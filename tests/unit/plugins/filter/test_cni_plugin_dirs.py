@@ -13,7 +13,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.nodeprep.cni.plugins.filter.cni_plugin_dirs import cni_plugin_dirs
 from ansible_collections.nodeprep.cni.plugins.module_utils import _distro_layout
 
-K3S_AGENT, K3S_STATIC, K3S_LEGACY, RKE2 = _distro_layout.MARKERS
+K3S_AGENT = _distro_layout.K3S_AGENT
+K3S_STATIC = _distro_layout.K3S_STATIC
+K3S_LEGACY = _distro_layout.K3S_LEGACY
+RKE2 = _distro_layout.RKE2_DIR
 
 
 def markers(*present):
