@@ -83,8 +83,8 @@ def _lines(report: dict) -> list:
     cni, runtime = report.get("cni_plugins") or {}, report.get("runtime") or {}
     netns, coverage = report.get("netns") or {}, report.get("coverage") or {}
     source = cni.get("current_source") or {}
-    source_text = " ".join(str(part) for part in (source.get("type"), source.get("package") or source.get("url"),
-                                                   source.get("package_version")) if part)
+    parts = (source.get("type"), source.get("package") or source.get("url"), source.get("package_version"))
+    source_text = " ".join(str(part) for part in parts if part)
     lines = [
         "current %s, previous %s" % (cni.get("current") or "-", cni.get("previous") or "-"),
         "healthy: %s" % cni.get("healthy"),
@@ -104,8 +104,9 @@ def _lines(report: dict) -> list:
         lines += [
             "containerd %s (dirs from %s)" % (runtime.get("version") or "-", runtime.get("dirs_from")),
             "plugin dirs searched: %s" % (", ".join(runtime.get("plugin_dirs") or []) or "none"),
-            "all resolve to current %s: %s%s" % (runtime.get("current") or "-", runtime.get("plugin_dirs_current"),
-                                                  " (not: %s)" % ", ".join(not_current) if not_current else ""),
+            "all resolve to current %s: %s%s" % (
+                runtime.get("current") or "-", runtime.get("plugin_dirs_current"),
+                " (not: %s)" % ", ".join(not_current) if not_current else ""),
             "config dir: %s" % (runtime.get("conf_dir") or "-"),
             "NetworkReady: %s %s" % (runtime.get("network_ready") if runtime.get("cri_reachable")
                                      else "CRI not reachable: %s" % runtime.get("cri_error"),
@@ -114,10 +115,10 @@ def _lines(report: dict) -> list:
                 _joined((s.get("path"), s.get("message")) for s in runtime.get("cni_status") or [] if s.get("ran"))
                 or "none asked"),
             "last CNI load: %s" % (runtime.get("last_cni_load_status") or "-"),
-            "plugins containerd runs for every pod: %s" % (", ".join(runtime.get("runtime_plugins") or [])
-                                                            or "none (use_internal_loopback)"),
-            "plugin types configs use but containerd cannot find: %s" % (", ".join(runtime.get("missing_types") or [])
-                                                                          or "none"),
+            "plugins containerd runs for every pod: %s" % (
+                ", ".join(runtime.get("runtime_plugins") or []) or "none (use_internal_loopback)"),
+            "plugin types configs use but containerd cannot find: %s" % (
+                ", ".join(runtime.get("missing_types") or []) or "none"),
         ]
     bin_dir = netns.get("cni_bin_dir") or {}
     lines += [

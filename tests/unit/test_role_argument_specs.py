@@ -98,8 +98,8 @@ def test_argument_specs_and_defaults_agree_on_types_and_values(role):
             problems.append("%s: argument_specs default %r, defaults/main.yml %r" % (name, spec.get("default"), value))
         expected = PYTHON_TYPES[spec.get("type", "str")]
         if value is not None and not isinstance(value, expected):
-            problems.append("%s: type %s but the default %r is a %s" % (name, spec.get("type", "str"), value,
-                                                                         type(value).__name__))
+            problems.append("%s: type %s but the default %r is a %s" % (
+                name, spec.get("type", "str"), value, type(value).__name__))
         if spec.get("type") == "list" and value:
             element = PYTHON_TYPES[spec.get("elements", "str")]
             problems += ["%s: element %r is not %s" % (name, item, spec.get("elements")) for item in value
