@@ -33,18 +33,10 @@ options:
     description: The mount table to read; the default is this process's own.
     type: path
     default: /proc/self/mountinfo
-attributes:
-  check_mode:
-    support: full
-    description: Reads only, the same in check mode.
-  diff_mode:
-    support: none
-    description: Reads only; there is nothing to diff.
-  platform:
-    support: full
-    platforms: posix
-    description: Linux (the kernel's mount table).
+extends_documentation_fragment:
+  - nodeprep.cni._attributes.info
 notes:
+  - Linux only - it reads the kernel's mount table.
   - Used by the M(nodeprep.cni.netns) role for the netns dir and the CNI bin dir's propagation.
 seealso:
   - name: proc(5), /proc/pid/mountinfo

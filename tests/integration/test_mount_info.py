@@ -9,8 +9,8 @@ import subprocess
 
 import yaml
 
-from tests.testbed import ansible_runner
-from tests.testbed.node import Node
+from testbed_lib import ansible_runner
+from testbed_lib.node import BootedNode
 
 ODD = "/run/odd dir\twith\\back"
 TASK = "Read the mounts"
@@ -66,7 +66,7 @@ def test_a_booted_node_with_odd_paths_and_a_read_only_usr(node, inventory, run_p
 
 
 def test_an_image_builds_chroot_without_proc_is_unknown_not_a_failure(rootfs, tmp_path, tmp_path_factory):
-    image = Node("image", tmp_path_factory.mktemp("node-image") / "node", rootfs_cache=rootfs)
+    image = BootedNode("image", tmp_path_factory.mktemp("node-image") / "node", rootfs_cache=rootfs)
     try:
         image._mount_overlay()
         chroot_exe = tmp_path / "chroot-exe"

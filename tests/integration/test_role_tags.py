@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.testbed.tree import snapshot
+from testbed_lib.tree import snapshot
 
 SITE = "playbooks/site.yml"
 TAGS = ("cni_plugins", "containerd", "netns", "multus")

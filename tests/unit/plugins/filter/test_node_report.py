@@ -14,7 +14,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.nodeprep.cni.plugins.filter.fleet_report import fleet_report
 from ansible_collections.nodeprep.cni.plugins.filter.node_report import node_report
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install, containerd_info
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import Node, VERSION_A as A, build_releases, run_module
+from testbed_lib.in_process import FakeRoot, VERSION_A as A, build_releases, run_module_in_process as run_module
 
 NETNS = {"dir": "/run/netns", "ok": True, "mounted": True, "fstype": "tmpfs", "propagation": "shared",
          "persistent": True, "var_run_ok": True, "var_run_dir": "/var/run/netns", "var_run_resolves_to": "/run/netns",
@@ -31,7 +31,7 @@ def releases(tmp_path_factory):
 def installed(tmp_path, releases):
     root = tmp_path / "root"
     root.mkdir()
-    node = Node(root)
+    node = FakeRoot(root)
     assert run_module(cni_install, node.args(src=releases[A].path, version=A))["rc"] == 0
     return node
 

@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.nodeprep.cni.plugins.module_utils import _mountinfo
 from ansible_collections.nodeprep.cni.plugins.modules import mount_info
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import run_module
+from testbed_lib.in_process import run_module_in_process as run_module
 
 TABLE = "\n".join([
     "22 1 0:21 / / rw,relatime shared:1 - overlay overlay rw,lowerdir=/l,upperdir=/u,workdir=/w",
