@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.testbed import apt_repo  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import containerd_rootfs  # noqa: E402  (needs REPO on sys.path)
+from tests.testbed import crio_rootfs  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import node as node_mod  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import packer as packer_mod  # noqa: E402  (needs REPO on sys.path)
 from tests.testbed import runtimes  # noqa: E402  (needs REPO on sys.path)
@@ -300,6 +301,28 @@ def ensure_built_containerd_rootfs(version: str) -> None:
     ensure_rootfs(runtimes.containerd_rootfs_path(version), runtimes.RUNTIME_SUITE, recipe, finish=finish, base=base)
 
 
+# A node running CRI-O built from its tag (tests/testbed/crio_rootfs.py): the same sid base, with
+# Debian's conmon, crun and skopeo (which stores the pause image while the rootfs is built).
+def ensure_crio_rootfs() -> Path:
+    built = runtimes.ensure_crio()
+    program = runtimes.crio()
+    node_files = runtimes.ensure_crio_node_files(program.version)
+    base = ensure_runtime_base_rootfs()
+    recipe = "crio-build-%s:%s:%s:%s:%s:%s" % (
+        crio_rootfs.RECIPE_VERSION, RUNTIME_BASE_RECIPE, ",".join(crio_rootfs.PACKAGES),
+        json.dumps(program.recipe(), sort_keys=True), runtimes.build_info(program).get("go", ""),
+        runtimes.CRIO_NODE_RECIPE)
+
+    def finish(staging: Path) -> None:
+        install_in_rootfs(staging, crio_rootfs.PACKAGES)
+        crio_rootfs.install_built_crio(staging, built["crio"], node_files,
+                                       lambda *command, capture=False: nspawn_run(staging, *command, capture=capture))
+
+    final = runtimes.crio_rootfs_path(program.version)
+    ensure_rootfs(final, runtimes.RUNTIME_SUITE, recipe, finish=finish, base=base)
+    return final
+
+
 def nspawn_run(rootfs: Path, *command: str, capture: bool = False) -> str:
     """Runs a command in the rootfs without booting it (nspawn needs the private /run/systemd)."""
     cgroups, env = node_mod.private_cgroups("build-%d" % os.getpid())
@@ -371,7 +394,7 @@ def cmd_runtimes(_args: argparse.Namespace) -> int:
     for version in runtimes.CONTAINERD_VERSIONS:
         ensure_built_containerd_rootfs(version)
     packer_mod.ensure_packer()
-    runtimes.ensure_crio()
+    ensure_crio_rootfs()
     log("runtimes ready in %.1f s" % (time.monotonic() - started))
     return 0
 
