@@ -3,8 +3,8 @@
 Subcommands:
   bootstrap   collections from the ``ansible`` wheel, ansible-test's offline pip stand-in and
               the cached node rootfs; idempotent and fast once done.
-  runtimes    the containerds built from their release tags (tests/testbed/runtimes.py) and a
-              node rootfs for each; idempotent, builds nothing when warm.
+  runtimes    the containerds and CRI-O built from their release tags (tests/testbed/runtimes.py)
+              and a node rootfs for each; idempotent, builds nothing when warm.
   demo        boots a node, serves a locally built release and runs playbooks/site.yml and
               playbooks/verify.yml against it.
   node-up     boots a node for manual use and prints its inventory path.
