@@ -90,8 +90,8 @@ def start_pod(node, name: str):
         return version, status, sandbox
 
 
-def test_a_pod_on_a_running_crio_gets_its_address_through_our_links(crio_node, mirror, inventory, run_playbook,
-                                                                     role_vars):
+def test_a_pod_on_a_running_crio_gets_its_address_through_our_links(
+        crio_node, mirror, inventory, run_playbook, role_vars):
     booted = crio_node
     assert booted.run(["systemctl", "is-active", "crio"], check=False).stdout.strip() == "active"
     wanted = ["/opt/cni/bin", LINK_DIR]
