@@ -1,8 +1,8 @@
-"""CRI-O built from its release tag (tests/testbed/runtimes.py) reads the containerd role's drop-in.
+"""CRI-O built from its release tag (testbed_lib/runtimes.py) reads the containerd role's drop-in.
 
 ``crio config`` prints the configuration CRI-O would run with, after its main file and every
 ``crio.conf.d`` drop-in: it must name exactly the role's plugin dirs and network dir. On a node
-running CRI-O (tests/testbed/crio_rootfs.py), site.yml is predicted by check mode, converges, changes
+running CRI-O (testbed_lib/crio_rootfs.py), site.yml is predicted by check mode, converges, changes
 nothing on a re-run, and a real pod sandbox that failed for want of plugins before gets its address
 from bridge + host-local found through our links, through CRI-O's own CRI.
 """
@@ -17,9 +17,9 @@ import tomllib
 import pytest
 import yaml
 
-from tests.testbed import cri, crio_rootfs, runtimes
-from tests.testbed.node import ROOTFS_STAMP, Node
-from tests.testbed.tree import snapshot
+from testbed_lib import cri, crio_rootfs, runtimes
+from testbed_lib.node import ROOTFS_STAMP, Node
+from testbed_lib.tree import snapshot
 
 DROP_IN = "/etc/crio/crio.conf.d/10-nodeprep-cni.conf"
 

@@ -17,7 +17,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._layout import (
     version_key,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import build_manifest, read_manifest, write_manifest
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import script_plugin
+from testbed_lib.in_process import script_plugin
 
 
 @pytest.fixture

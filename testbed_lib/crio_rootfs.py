@@ -3,7 +3,7 @@
 Applied by ``tools/testbed.py runtimes`` to a copy of the sid runtime base (systemd, runc,
 busybox-static) after Debian's ``conmon``, ``crun`` and ``skopeo`` are installed in it:
 
-* ``crio`` (tests/testbed/runtimes.py) and the tagged tree's ``pinns`` go to ``/usr/local/bin`` and
+* ``crio`` (testbed_lib/runtimes.py) and the tagged tree's ``pinns`` go to ``/usr/local/bin`` and
   the tree's own ``crio.service`` to ``/etc/systemd/system``, as ``make install`` lays them out;
 * the pause image CRI-O's own defaults name is the test bed's busybox sandbox image (the same OCI
   archive the containerd nodes import), copied by ``skopeo`` into CRI-O's containers-storage while
@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from tests.testbed import containerd_rootfs
+from testbed_lib import containerd_rootfs
 
 RECIPE_VERSION = "1"
 PACKAGES = ["conmon", "crun", "skopeo"]
@@ -28,7 +28,7 @@ RUNROOT = "/run/containers/storage"
 
 # vfs: the node's root is itself an overlayfs, on which CRI-O's overlay driver cannot stack.
 # No iptables or nft in the node and no pod asks for a hostPort, so CRI-O's host-port manager is off.
-CRIO_CONF = """# The test bed's CRI-O settings (tests/testbed/crio_rootfs.py); CNI settings are CRI-O's defaults.
+CRIO_CONF = """# The test bed's CRI-O settings (testbed_lib/crio_rootfs.py); CNI settings are CRI-O's defaults.
 [crio]
 storage_driver = "vfs"
 
