@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from testbed_lib import cri, crio_rootfs, runtimes
-from testbed_lib.node import ROOTFS_STAMP, Node
+from testbed_lib.node import ROOTFS_STAMP, BootedNode
 from testbed_lib.tree import snapshot
 
 DROP_IN = "/etc/crio/crio.conf.d/10-nodeprep-cni.conf"
@@ -73,8 +73,8 @@ def crio_node(rootfs, tmp_path_factory):
         pytest.fail("no CRI-O node rootfs at %s: run tools/testbed.py runtimes (make runtimes)" % cache)
     # The nspawn options of a sid containerd node (keyring and bpf syscalls, the unified cgroup
     # hierarchy sid's systemd wants) are what CRI-O needs too.
-    booted = Node("crio-pods", tmp_path_factory.mktemp("node-crio") / "node", private_network=True,
-                  suite=runtimes.RUNTIME_SUITE, containerd=True, rootfs_cache=cache)
+    booted = BootedNode("crio-pods", tmp_path_factory.mktemp("node-crio") / "node", private_network=True,
+                        suite=runtimes.RUNTIME_SUITE, containerd=True, rootfs_cache=cache)
     try:
         yield booted.start()
     finally:
