@@ -117,8 +117,6 @@ def test_a_pod_on_a_running_crio_gets_its_address_through_our_links(
     assert first.rc == 0, first.describe()
     again = run_playbook("playbooks/site.yml", inv, extra_vars=extra)
     assert again.rc == 0 and again.changed(booted.name) == 0, again.describe()
-    checked = run_playbook("playbooks/site.yml", inv, extra_vars=extra, check=True)
-    assert checked.rc == 0 and checked.changed(booted.name) == 0, checked.describe()
 
     network = crio_config(booted)["crio"]["network"]
     assert network["plugin_dirs"] == wanted and network["network_dir"] == "/etc/cni/net.d", network
