@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.nodeprep.cni.plugins.module_utils import _containerd_config as config
+from ansible_collections.nodeprep.cni.plugins.plugin_utils import _containerd_config as config
 from testbed_lib import ansible_runner, runtimes
 from testbed_lib.tree import snapshot
 
