@@ -97,6 +97,8 @@ FILTER_OUTPUTS = {
     "fleet_report": '"node ',
     "cni_version": '"msg": "/srv/cni/v1.9.1"',
     "network_attachments": '"name": "macvlan",',
+    "node_report": '"msg": "current 1.9.1, previous 1.8.0"',
+    "cni_plugin_dirs": '"/var/lib/rancher/k3s/data/cni"',
     "systemd_escape_path": '"msg": "run-net\\\\x20ns.mount"',
     "systemd_exec_arg": '"msg": "ExecStart=/bin/mount --make-shared \\"/run/net ns$$1\\""',
 }
