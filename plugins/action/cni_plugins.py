@@ -47,7 +47,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
     refuse_broken,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._release_backend import argument_spec as release_spec
-from ansible_collections.nodeprep.cni.plugins.module_utils._release_backend import release_main
+from ansible_collections.nodeprep.cni.plugins.module_utils._release_backend import release_main, trust_on_first_use_warning
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive, list_members
 from ansible_collections.nodeprep.cni.plugins.plugin_utils._module_object import ModuleObject
 
@@ -219,7 +219,7 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _show_warnings(fetched):
-        """The release run's warnings (trust on first use), which the task's own result does not carry."""
+        """The in-process release run's warnings (trust on first use), which the task's result does not carry."""
         for warning in fetched.get("warnings") or []:
             display.warning(warning)
 
@@ -245,7 +245,10 @@ class ActionModule(ActionBase):
         release = dict(((key, fetched.get(key)) for key in RELEASE_KEYS), where="node")
         if fetched.get("failed"):
             return dict(fetched, release=release)
-        self._show_warnings(fetched)
+        # The node's warnings arrive as the core's own warning objects: say it again in our words.
+        warning = trust_on_first_use_warning(release)
+        if warning:
+            display.warning(warning)
         installed = self._node("nodeprep.cni.cni_install",
                                self._install_args(args, version, src=fetched["path"], source_url=fetched["url"]))
         return dict(installed, changed=bool(installed.get("changed") or fetched.get("changed")), release=release)
