@@ -22,6 +22,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import (
 from ansible_collections.nodeprep.cni.plugins.module_utils._layout import ADOPTED_INDEX, STAGE_PREFIX, TRASH_PREFIX
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import MANIFEST_NAME, build_manifest, is_plugin_name, read_manifest, write_manifest
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import copy_plugin_dir, list_plugin_dir
+from ansible_collections.nodeprep.cni.plugins.module_utils._paths import is_inside
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import probe_plugin
 from ansible_collections.nodeprep.cni.plugins.module_utils._staging import make_stage
 
@@ -179,7 +180,7 @@ class Executor:
                          put_back, stored, path)
             self.cleanup.append({"kind": "drop_copy", "path": stored, "original": path})
         batch = os.path.dirname(stored)
-        while batch.startswith(self.layout.adopted_root + os.sep):
+        while batch != self.layout.adopted_root and is_inside(batch, self.layout.adopted_root):
             self.cleanup.append({"kind": "rmdir", "path": batch})
             batch = os.path.dirname(batch)
         self.cleanup.append({"kind": "rmdir", "path": self.layout.adopted_root})

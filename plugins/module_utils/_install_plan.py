@@ -15,9 +15,10 @@ import stat
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._adoption import batch_name
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import missing_dirs
-from ansible_collections.nodeprep.cni.plugins.module_utils._layout import version_key
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name, plugin_names, read_manifest, verify_version_dir
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_owned_refusal
+from ansible_collections.nodeprep.cni.plugins.module_utils._paths import is_inside
+from ansible_collections.nodeprep.cni.plugins.module_utils._versions import version_key
 
 # What a name in a link directory is.
 MISSING = "missing"
@@ -522,7 +523,7 @@ def plan_absent(view: NodeView) -> Plan:
 
 def _holds(directory: str, versions_dir: str) -> bool:
     """versions_dir keeps the node lock, which is never removed; so do the directories above it."""
-    return versions_dir == directory or versions_dir.startswith(directory + os.sep) or directory.startswith(versions_dir + os.sep)
+    return is_inside(versions_dir, directory) or is_inside(directory, versions_dir)
 
 
 def _ours_to_replace(layout, original: str, record: dict) -> bool:

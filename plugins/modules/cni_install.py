@@ -313,17 +313,16 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_p
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import (
     PackageMissing,
     UnsafeSource,
-    installed_version_name,
     list_plugin_dir,
     package_owners,
     query_package,
     refuse_overlap,
-    version_label,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import normalize_version, public_url
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive
 from ansible_collections.nodeprep.cni.plugins.module_utils._staging import ReleaseTarball
+from ansible_collections.nodeprep.cni.plugins.module_utils._versions import installed_version, package_version
 
 
 def release_tarball(params: dict, versions_dir: str, check_mode: bool):
@@ -349,11 +348,11 @@ def make_plan(view: NodeView, params: dict, check_mode: bool, tarball=None):
     state = params["state"]
     if state == "present":
         # A release is X.Y.Z; a directory source is named by its package's version label.
-        version = installed_version_name(params["version"]) if params["src_dir"] else normalize_version(params["version"])
+        version = installed_version(params["version"]).text if params["src_dir"] else normalize_version(params["version"])
         wish = Wish(params, version, source_plugins(params, tarball), check_mode)
         return plan_present(view, wish)
     if state == "rollback":
-        version = installed_version_name(params["version"]) if params["version"] else None
+        version = installed_version(params["version"]).text if params["version"] else None
         return plan_rollback(view, version, params["plugins"], params["adopt"], params["adopt_package_files"])
     return plan_absent(view)
 
@@ -380,7 +379,7 @@ def resolve_package(params: dict, layout: Layout, run_command) -> dict:
     except PackageMissing as exc:
         raise SrcNeeded("%s; install it first (the role's source package does)" % exc)
     if not params["version"]:
-        params["version"] = version_label(found["version"])
+        params["version"] = package_version(found["version"]).text
     return {"name": params["package"], "version": found["version"], "manager": found["manager"]}
 
 

@@ -14,7 +14,6 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._layout import (
     LINK_OK,
     LINK_STALE,
     Layout,
-    version_key,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import build_manifest, read_manifest, write_manifest
 from ansible_collections.nodeprep.cni.tests.unit.module_runner import script_plugin
@@ -75,12 +74,6 @@ def test_installed_versions_in_version_order_not_text_order(layout):
 
 def test_installed_versions_of_missing_dir_is_empty(tmp_path):
     assert Layout(str(tmp_path / "nope"), str(tmp_path / "bin")).installed_versions() == []
-
-
-def test_version_key_orders_numerically_and_pre_releases_first():
-    assert version_key("1.10.0") > version_key("1.9.1")
-    assert version_key("2.0.0-rc1") < version_key("2.0.0")
-    assert sorted(["1.2.10", "1.2.9", "1.10.0"], key=version_key) == ["1.2.9", "1.2.10", "1.10.0"]
 
 
 def _classify(layout, plugin, directory=None):
@@ -167,6 +160,44 @@ def test_is_ours_only_for_links_into_versions_dir(layout, tmp_path):
     assert layout.is_ours(os.path.join(bin_dir, "bridge"))
     assert not layout.is_ours(os.path.join(bin_dir, "sneaky"))
     assert not layout.is_ours(os.path.join(bin_dir, "calico"))
+
+
+def test_a_link_leaving_versions_dir_through_dotdot_is_not_ours(layout, tmp_path):
+    # Its text starts with versions_dir, but it names a file elsewhere: a user's link, to adopt
+    # and restore, never to replace or delete as one of ours.
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "bridge").write_bytes(b"the user's bridge")
+    path = os.path.join(layout.bin_dir, "bridge")
+    os.symlink(os.path.join(layout.versions_dir, "..", "elsewhere", "bridge"), path)
+    assert not layout.is_ours(path)
+    assert _classify(layout, "bridge")["status"] == LINK_FOREIGN
+
+
+def test_a_link_through_a_symlink_to_versions_dir_is_ours(layout, tmp_path):
+    os.symlink(layout.versions_dir, str(tmp_path / "alias"))
+    path = os.path.join(layout.bin_dir, "bridge")
+    os.symlink(str(tmp_path / "alias" / "current" / "bridge"), path)
+    assert layout.is_ours(path)
+
+
+def test_an_entry_with_a_newline_is_no_version_dir(layout):
+    _install(layout, "1.9.1")
+    os.mkdir(os.path.join(layout.versions_dir, "v1.9.2\n"))
+    os.symlink("v1.9.2\n", layout.pointer_path("current"))
+    assert layout.installed_versions() == ["1.9.1"]
+    assert layout.pointer("current") is None
+
+
+def test_a_link_dir_given_with_a_trailing_slash_or_through_a_symlink_is_one_dir(tmp_path):
+    (tmp_path / "bin").mkdir()
+    os.symlink(str(tmp_path / "bin"), str(tmp_path / "bin-alias"))
+    layout = Layout(str(tmp_path / "versions"), str(tmp_path / "bin") + "/", [str(tmp_path / "bin-alias")])
+    assert layout.link_dirs == [str(tmp_path / "bin")]
+    assert "are the same directory" in layout.problems()[0]
+    inside = Layout(str(tmp_path / "versions") + "/", str(tmp_path / "versions" / "x" / ".." / "bin"))
+    assert "inside versions_dir" in inside.problems()[0]
+    beside = Layout(str(tmp_path / "versions"), str(tmp_path / "versions" / ".." / "bin"))
+    assert beside.problems() == []
 
 
 def test_state_round_trip_and_defaults(layout):
