@@ -1,8 +1,10 @@
 # Copyright: nodeprep.cni contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read the versioned layout: versions, the current/previous pointers, and each plugin link.
+"""The install tree: versions_dir with its version dirs and pointers, and the links to them.
 
 Both the installer and the read-only report use this, so they classify a link the same way.
+"Layout" in this collection means something else: the distribution's layout (the ``layout``
+option, ``_distro_layout``), which decides whether a distribution's own plugin dir joins the tree.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ LINK_DRIFTED = "drifted"
 LINK_STALE = "stale"
 
 
-class Layout:
-    """Paths and read-only queries of one node's versioned install.
+class InstallTree:
+    """Paths and read-only queries of one node's install tree.
 
     Every directory is canonicalised, so `/opt` -> `/var/opt` (Fedora CoreOS) or a link dir given
     through a symlink is recognised as the directory it is.
@@ -41,7 +43,7 @@ class Layout:
     def __init__(self, versions_dir: str, bin_dir: str, link_dirs=(), distro_dir: str = ""):
         self.versions_dir = canonical(versions_dir)
         # A distribution's own plugin dir (k3s's static dir, an image's /bin), filled only where
-        # names are free; none ("") for the standard layout.
+        # names are free; none ("") for the standard tree.
         self.distro_dir = canonical(distro_dir) if distro_dir else ""
         self.bin_dir = canonical(bin_dir)
         self.given = {}

@@ -143,16 +143,16 @@ def copy_plugin_dir(src_dir: str, names, dest_dir: str) -> list:
     return [os.path.basename(path) for path in written]
 
 
-def refuse_overlap(package_dir: str, layout) -> None:
+def refuse_overlap(package_dir: str, tree) -> None:
     """A package dir that is also a link dir would have its files replaced by our links; refuse that."""
-    if canonical(package_dir) in layout.link_dirs:
+    if canonical(package_dir) in tree.link_dirs:
         raise ValueError("package_dir %s is also bin_dir/link_dirs entry %s: the package owns the files there, our links would "
                          "replace them and its next upgrade would overwrite our links; set bin_dir to another directory "
                          "(for example /opt/cni/nodeprep-bin) and point the runtime at it, or use source release"
                          % (package_dir, canonical(package_dir)))
-    if is_inside(package_dir, layout.versions_dir):
+    if is_inside(package_dir, tree.versions_dir):
         raise ValueError("package_dir %s is inside versions_dir %s; set package_dir to the package's plugin directory"
-                         % (package_dir, layout.versions_dir))
+                         % (package_dir, tree.versions_dir))
 
 
 # --- files a package owns in the plugin dirs --------------------------------------------------

@@ -1,4 +1,4 @@
-"""Reading the versioned layout: pointers, version order and how each plugin link is classified."""
+"""Reading the versioned tree: pointers, version order and how each plugin link is classified."""
 
 from __future__ import annotations
 
@@ -6,29 +6,29 @@ import os
 
 import pytest
 
-from ansible_collections.nodeprep.cni.plugins.module_utils._layout import (
+from ansible_collections.nodeprep.cni.plugins.module_utils._install_tree import (
     LINK_DANGLING,
     LINK_DRIFTED,
     LINK_FOREIGN,
     LINK_MISSING,
     LINK_OK,
     LINK_STALE,
-    Layout,
+    InstallTree,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import build_manifest, read_manifest, write_manifest
 from ansible_collections.nodeprep.cni.tests.unit.module_runner import script_plugin
 
 
 @pytest.fixture
-def layout(tmp_path):
+def tree(tmp_path):
     versions = tmp_path / "versions"
     versions.mkdir()
     (tmp_path / "bin").mkdir()
-    return Layout(str(versions), str(tmp_path / "bin"), [str(tmp_path / "k3s"), str(tmp_path / "bin")])
+    return InstallTree(str(versions), str(tmp_path / "bin"), [str(tmp_path / "k3s"), str(tmp_path / "bin")])
 
 
-def _install(layout, version, plugins=("bridge", "loopback")):
-    version_dir = layout.version_dir(version)
+def _install(tree, version, plugins=("bridge", "loopback")):
+    version_dir = tree.version_dir(version)
     os.mkdir(version_dir)
     for name in plugins:
         with open(os.path.join(version_dir, name), "wb") as handle:
@@ -38,72 +38,72 @@ def _install(layout, version, plugins=("bridge", "loopback")):
     return version_dir
 
 
-def _point(layout, name, version):
-    os.symlink("v" + version, layout.pointer_path(name))
+def _point(tree, name, version):
+    os.symlink("v" + version, tree.pointer_path(name))
 
 
-def test_link_dirs_start_with_bin_dir_and_have_no_duplicates(layout, tmp_path):
-    assert layout.link_dirs == [str(tmp_path / "bin"), str(tmp_path / "k3s")]
-    assert layout.link_target("bridge") == os.path.join(str(tmp_path / "versions"), "current", "bridge")
+def test_link_dirs_start_with_bin_dir_and_have_no_duplicates(tree, tmp_path):
+    assert tree.link_dirs == [str(tmp_path / "bin"), str(tmp_path / "k3s")]
+    assert tree.link_target("bridge") == os.path.join(str(tmp_path / "versions"), "current", "bridge")
 
 
-def test_pointer_reads_current_and_previous(layout):
-    _install(layout, "1.9.1")
-    _install(layout, "1.10.0")
-    assert layout.pointer("current") is None
-    _point(layout, "current", "1.10.0")
-    _point(layout, "previous", "1.9.1")
-    assert layout.pointer("current") == "1.10.0"
-    assert layout.pointer("previous") == "1.9.1"
+def test_pointer_reads_current_and_previous(tree):
+    _install(tree, "1.9.1")
+    _install(tree, "1.10.0")
+    assert tree.pointer("current") is None
+    _point(tree, "current", "1.10.0")
+    _point(tree, "previous", "1.9.1")
+    assert tree.pointer("current") == "1.10.0"
+    assert tree.pointer("previous") == "1.9.1"
 
 
-def test_pointer_ignores_a_target_that_is_not_a_version(layout):
-    os.symlink("somewhere-else", layout.pointer_path("current"))
-    assert layout.pointer("current") is None
+def test_pointer_ignores_a_target_that_is_not_a_version(tree):
+    os.symlink("somewhere-else", tree.pointer_path("current"))
+    assert tree.pointer("current") is None
 
 
-def test_installed_versions_in_version_order_not_text_order(layout):
+def test_installed_versions_in_version_order_not_text_order(tree):
     for version in ("1.9.1", "1.10.0", "0.9.1", "1.4.1"):
-        _install(layout, version)
-    os.mkdir(os.path.join(layout.versions_dir, ".stage-v2.0.0-abc"))  # leftovers and pointers are no versions
-    os.mkdir(os.path.join(layout.versions_dir, ".adopted"))
-    _point(layout, "current", "1.10.0")
-    os.symlink("v1.9.1", os.path.join(layout.versions_dir, "v9.9.9"))  # a symlink is not a version dir
-    assert layout.installed_versions() == ["0.9.1", "1.4.1", "1.9.1", "1.10.0"]
+        _install(tree, version)
+    os.mkdir(os.path.join(tree.versions_dir, ".stage-v2.0.0-abc"))  # leftovers and pointers are no versions
+    os.mkdir(os.path.join(tree.versions_dir, ".adopted"))
+    _point(tree, "current", "1.10.0")
+    os.symlink("v1.9.1", os.path.join(tree.versions_dir, "v9.9.9"))  # a symlink is not a version dir
+    assert tree.installed_versions() == ["0.9.1", "1.4.1", "1.9.1", "1.10.0"]
 
 
 def test_installed_versions_of_missing_dir_is_empty(tmp_path):
-    assert Layout(str(tmp_path / "nope"), str(tmp_path / "bin")).installed_versions() == []
+    assert InstallTree(str(tmp_path / "nope"), str(tmp_path / "bin")).installed_versions() == []
 
 
-def _classify(layout, plugin, directory=None):
-    manifest = read_manifest(layout.version_dir(layout.pointer("current"))) if layout.pointer("current") else None
-    return layout.classify_link(directory or layout.bin_dir, plugin, manifest)
+def _classify(tree, plugin, directory=None):
+    manifest = read_manifest(tree.version_dir(tree.pointer("current"))) if tree.pointer("current") else None
+    return tree.classify_link(directory or tree.bin_dir, plugin, manifest)
 
 
-def test_classify_ok(layout):
-    _install(layout, "1.0.0")
-    _point(layout, "current", "1.0.0")
-    os.symlink(layout.link_target("bridge"), os.path.join(layout.bin_dir, "bridge"))
-    entry = _classify(layout, "bridge")
+def test_classify_ok(tree):
+    _install(tree, "1.0.0")
+    _point(tree, "current", "1.0.0")
+    os.symlink(tree.link_target("bridge"), os.path.join(tree.bin_dir, "bridge"))
+    entry = _classify(tree, "bridge")
     assert entry["status"] == LINK_OK
-    assert entry["target"] == layout.link_target("bridge")
-    assert entry["path"] == os.path.join(layout.bin_dir, "bridge")
+    assert entry["target"] == tree.link_target("bridge")
+    assert entry["path"] == os.path.join(tree.bin_dir, "bridge")
 
 
-def test_classify_missing(layout):
-    _install(layout, "1.0.0")
-    _point(layout, "current", "1.0.0")
-    assert _classify(layout, "bridge")["status"] == LINK_MISSING
+def test_classify_missing(tree):
+    _install(tree, "1.0.0")
+    _point(tree, "current", "1.0.0")
+    assert _classify(tree, "bridge")["status"] == LINK_MISSING
     # A link dir that does not exist yet: its links are missing too.
-    assert _classify(layout, "bridge", layout.link_dirs[1])["status"] == LINK_MISSING
+    assert _classify(tree, "bridge", tree.link_dirs[1])["status"] == LINK_MISSING
 
 
 @pytest.mark.parametrize("kind", ["file", "symlink-elsewhere"])
-def test_classify_foreign(layout, kind):
-    _install(layout, "1.0.0")
-    _point(layout, "current", "1.0.0")
-    path = os.path.join(layout.bin_dir, "bridge")
+def test_classify_foreign(tree, kind):
+    _install(tree, "1.0.0")
+    _point(tree, "current", "1.0.0")
+    path = os.path.join(tree.bin_dir, "bridge")
     if kind == "file":
         with open(path, "wb") as handle:
             handle.write(b"kube-router's copy")
@@ -111,99 +111,99 @@ def test_classify_foreign(layout, kind):
     else:
         os.symlink("/usr/lib/cni/bridge", path)
         expected_target = "/usr/lib/cni/bridge"
-    entry = _classify(layout, "bridge")
+    entry = _classify(tree, "bridge")
     assert entry["status"] == LINK_FOREIGN
     assert entry["target"] == expected_target
 
 
-def test_classify_dangling_when_current_lacks_the_plugin(layout):
-    _install(layout, "1.0.0", plugins=("loopback",))
-    _point(layout, "current", "1.0.0")
-    os.symlink(layout.link_target("bridge"), os.path.join(layout.bin_dir, "bridge"))
-    assert _classify(layout, "bridge")["status"] == LINK_DANGLING
+def test_classify_dangling_when_current_lacks_the_plugin(tree):
+    _install(tree, "1.0.0", plugins=("loopback",))
+    _point(tree, "current", "1.0.0")
+    os.symlink(tree.link_target("bridge"), os.path.join(tree.bin_dir, "bridge"))
+    assert _classify(tree, "bridge")["status"] == LINK_DANGLING
 
 
-def test_classify_dangling_when_current_is_missing(layout):
-    _install(layout, "1.0.0")
-    os.symlink(layout.link_target("bridge"), os.path.join(layout.bin_dir, "bridge"))
-    assert _classify(layout, "bridge")["status"] == LINK_DANGLING
+def test_classify_dangling_when_current_is_missing(tree):
+    _install(tree, "1.0.0")
+    os.symlink(tree.link_target("bridge"), os.path.join(tree.bin_dir, "bridge"))
+    assert _classify(tree, "bridge")["status"] == LINK_DANGLING
 
 
-def test_classify_drifted_after_write_through_the_link(layout):
-    version_dir = _install(layout, "1.0.0")
-    _point(layout, "current", "1.0.0")
-    link = os.path.join(layout.bin_dir, "bridge")
-    os.symlink(layout.link_target("bridge"), link)
+def test_classify_drifted_after_write_through_the_link(tree):
+    version_dir = _install(tree, "1.0.0")
+    _point(tree, "current", "1.0.0")
+    link = os.path.join(tree.bin_dir, "bridge")
+    os.symlink(tree.link_target("bridge"), link)
     with open(link, "wb") as handle:
         handle.write(b"overwritten by an add-on")
     with open(os.path.join(version_dir, "bridge"), "rb") as handle:
         assert handle.read() == b"overwritten by an add-on"  # the write went through both links
-    entry = _classify(layout, "bridge")
+    entry = _classify(tree, "bridge")
     assert entry["status"] == LINK_DRIFTED
 
 
-def test_classify_stale_when_link_points_into_a_version_dir_directly(layout):
-    version_dir = _install(layout, "1.0.0")
-    _point(layout, "current", "1.0.0")
-    os.symlink(os.path.join(version_dir, "bridge"), os.path.join(layout.bin_dir, "bridge"))
-    entry = _classify(layout, "bridge")
+def test_classify_stale_when_link_points_into_a_version_dir_directly(tree):
+    version_dir = _install(tree, "1.0.0")
+    _point(tree, "current", "1.0.0")
+    os.symlink(os.path.join(version_dir, "bridge"), os.path.join(tree.bin_dir, "bridge"))
+    entry = _classify(tree, "bridge")
     assert entry["status"] == LINK_STALE
     assert entry["target"] == os.path.join(version_dir, "bridge")
 
 
-def test_is_ours_only_for_links_into_versions_dir(layout, tmp_path):
-    bin_dir = layout.bin_dir
-    os.symlink(layout.link_target("bridge"), os.path.join(bin_dir, "bridge"))
+def test_is_ours_only_for_links_into_versions_dir(tree, tmp_path):
+    bin_dir = tree.bin_dir
+    os.symlink(tree.link_target("bridge"), os.path.join(bin_dir, "bridge"))
     os.symlink(str(tmp_path / "versions-other" / "x"), os.path.join(bin_dir, "sneaky"))  # shares a prefix only
     with open(os.path.join(bin_dir, "calico"), "wb") as handle:
         handle.write(b"calico")
-    assert layout.is_ours(os.path.join(bin_dir, "bridge"))
-    assert not layout.is_ours(os.path.join(bin_dir, "sneaky"))
-    assert not layout.is_ours(os.path.join(bin_dir, "calico"))
+    assert tree.is_ours(os.path.join(bin_dir, "bridge"))
+    assert not tree.is_ours(os.path.join(bin_dir, "sneaky"))
+    assert not tree.is_ours(os.path.join(bin_dir, "calico"))
 
 
-def test_a_link_leaving_versions_dir_through_dotdot_is_not_ours(layout, tmp_path):
+def test_a_link_leaving_versions_dir_through_dotdot_is_not_ours(tree, tmp_path):
     # Its text starts with versions_dir, but it names a file elsewhere: a user's link, to adopt
     # and restore, never to replace or delete as one of ours.
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "bridge").write_bytes(b"the user's bridge")
-    path = os.path.join(layout.bin_dir, "bridge")
-    os.symlink(os.path.join(layout.versions_dir, "..", "elsewhere", "bridge"), path)
-    assert not layout.is_ours(path)
-    assert _classify(layout, "bridge")["status"] == LINK_FOREIGN
+    path = os.path.join(tree.bin_dir, "bridge")
+    os.symlink(os.path.join(tree.versions_dir, "..", "elsewhere", "bridge"), path)
+    assert not tree.is_ours(path)
+    assert _classify(tree, "bridge")["status"] == LINK_FOREIGN
 
 
-def test_a_link_through_a_symlink_to_versions_dir_is_ours(layout, tmp_path):
-    os.symlink(layout.versions_dir, str(tmp_path / "alias"))
-    path = os.path.join(layout.bin_dir, "bridge")
+def test_a_link_through_a_symlink_to_versions_dir_is_ours(tree, tmp_path):
+    os.symlink(tree.versions_dir, str(tmp_path / "alias"))
+    path = os.path.join(tree.bin_dir, "bridge")
     os.symlink(str(tmp_path / "alias" / "current" / "bridge"), path)
-    assert layout.is_ours(path)
+    assert tree.is_ours(path)
 
 
-def test_an_entry_with_a_newline_is_no_version_dir(layout):
-    _install(layout, "1.9.1")
-    os.mkdir(os.path.join(layout.versions_dir, "v1.9.2\n"))
-    os.symlink("v1.9.2\n", layout.pointer_path("current"))
-    assert layout.installed_versions() == ["1.9.1"]
-    assert layout.pointer("current") is None
+def test_an_entry_with_a_newline_is_no_version_dir(tree):
+    _install(tree, "1.9.1")
+    os.mkdir(os.path.join(tree.versions_dir, "v1.9.2\n"))
+    os.symlink("v1.9.2\n", tree.pointer_path("current"))
+    assert tree.installed_versions() == ["1.9.1"]
+    assert tree.pointer("current") is None
 
 
 def test_a_link_dir_given_with_a_trailing_slash_or_through_a_symlink_is_one_dir(tmp_path):
     (tmp_path / "bin").mkdir()
     os.symlink(str(tmp_path / "bin"), str(tmp_path / "bin-alias"))
-    layout = Layout(str(tmp_path / "versions"), str(tmp_path / "bin") + "/", [str(tmp_path / "bin-alias")])
-    assert layout.link_dirs == [str(tmp_path / "bin")]
-    assert "are the same directory" in layout.problems()[0]
-    inside = Layout(str(tmp_path / "versions") + "/", str(tmp_path / "versions" / "x" / ".." / "bin"))
+    tree = InstallTree(str(tmp_path / "versions"), str(tmp_path / "bin") + "/", [str(tmp_path / "bin-alias")])
+    assert tree.link_dirs == [str(tmp_path / "bin")]
+    assert "are the same directory" in tree.problems()[0]
+    inside = InstallTree(str(tmp_path / "versions") + "/", str(tmp_path / "versions" / "x" / ".." / "bin"))
     assert "inside versions_dir" in inside.problems()[0]
-    beside = Layout(str(tmp_path / "versions"), str(tmp_path / "versions" / ".." / "bin"))
+    beside = InstallTree(str(tmp_path / "versions"), str(tmp_path / "versions" / ".." / "bin"))
     assert beside.problems() == []
 
 
-def test_state_round_trip_and_defaults(layout):
-    assert layout.read_state() == {"link_dirs": [], "created_dirs": []}
-    layout.write_state({"link_dirs": ["/x"], "created_dirs": ["/y"], "rollback": {"from": "2.0.0", "to": "1.0.0"}})
-    assert layout.read_state()["rollback"] == {"from": "2.0.0", "to": "1.0.0"}
-    with open(layout.state_path, "wb") as handle:
+def test_state_round_trip_and_defaults(tree):
+    assert tree.read_state() == {"link_dirs": [], "created_dirs": []}
+    tree.write_state({"link_dirs": ["/x"], "created_dirs": ["/y"], "rollback": {"from": "2.0.0", "to": "1.0.0"}})
+    assert tree.read_state()["rollback"] == {"from": "2.0.0", "to": "1.0.0"}
+    with open(tree.state_path, "wb") as handle:
         handle.write(b"[1, 2]")
-    assert layout.read_state() == {"link_dirs": [], "created_dirs": []}
+    assert tree.read_state() == {"link_dirs": [], "created_dirs": []}

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.nodeprep.cni.plugins.module_utils._layout import Layout
+from ansible_collections.nodeprep.cni.plugins.module_utils._install_tree import InstallTree
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import (
     PackageMissing,
     UnsafeSource,
@@ -113,12 +113,12 @@ def test_copy_removes_what_it_wrote_when_a_file_turns_into_a_link(tmp_path):
 
 
 def test_refuse_overlap_names_bin_dir_and_the_fix(tmp_path):
-    layout = Layout(str(tmp_path / "versions"), str(tmp_path / "bin"), [str(tmp_path / "k3s")])
+    tree = InstallTree(str(tmp_path / "versions"), str(tmp_path / "bin"), [str(tmp_path / "k3s")])
     with pytest.raises(ValueError, match="also bin_dir/link_dirs entry .*set bin_dir to another directory"):
-        refuse_overlap(str(tmp_path / "bin"), layout)
+        refuse_overlap(str(tmp_path / "bin"), tree)
     with pytest.raises(ValueError, match="inside versions_dir"):
-        refuse_overlap(str(tmp_path / "versions" / "v1.2.3"), layout)
-    refuse_overlap("/usr/lib/cni", layout)
+        refuse_overlap(str(tmp_path / "versions" / "v1.2.3"), tree)
+    refuse_overlap("/usr/lib/cni", tree)
 
 
 def test_query_package_reads_dpkg_and_refuses_a_missing_package():
