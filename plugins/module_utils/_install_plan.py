@@ -51,7 +51,9 @@ class NodeView:
         self.current = None
         self.previous = None
         self.versions = []
-        self.state = {"link_dirs": [], "created_dirs": []}
+        self.state = {"link_dirs": [], "created_dirs": [], "distro_dirs": []}
+        # The distributions' plugin dirs: the layout's own, then those the install recorded.
+        self.distro_dirs = []
         self.adopted = []
         self.dirs = {}
         # Foreign files in the link dirs that a package owns ({path: package}); the module asks the
@@ -59,7 +61,8 @@ class NodeView:
         self.package_owned = {}
 
     @classmethod
-    def read(cls, tree):
+    def read(cls, tree, distro_dirs=()):
+        """The node's picture; *distro_dirs* are read as well (the dirs an earlier picture showed)."""
         view = cls(tree)
         if os.path.isdir(tree.versions_dir):
             view.versions_dir_kind = "dir"
@@ -70,10 +73,18 @@ class NodeView:
         view.versions = tree.installed_versions()
         view.state = tree.read_state()
         view.adopted = tree.read_adopted()
-        for directory in list(tree.link_dirs) + list(view.state["link_dirs"]) + [tree.distro_dir]:
+        for directory in [tree.distro_dir] + list(view.state["distro_dirs"]) + list(distro_dirs):
+            if directory and directory not in tree.link_dirs and directory not in view.distro_dirs:
+                view.distro_dirs.append(directory)
+        for directory in list(tree.link_dirs) + list(view.state["link_dirs"]) + view.distro_dirs:
             if directory and directory not in view.dirs:
                 view.dirs[directory] = _read_dir(tree, directory)
         return view
+
+    def distro_links(self, directory: str) -> list:
+        """Names in a distribution's dir that hold our link through `current` (what we made there)."""
+        return [name for name, entry in sorted(self.dirs[directory]["entries"].items())
+                if entry["kind"] == OURS and entry["target"] == self.tree.link_target(name)]
 
     def entry(self, directory: str, name: str) -> dict:
         return self.dirs[directory]["entries"].get(name, {"kind": MISSING, "target": None})
@@ -91,7 +102,11 @@ class NodeView:
             for name, entry in sorted(self.dirs[directory]["entries"].items()):
                 if entry["kind"] == OURS:
                     links[os.path.join(directory, name)] = entry["target"]
-        return {"current": self.current, "previous": self.previous, "versions": list(self.versions), "links": links}
+        picture = {"current": self.current, "previous": self.previous, "versions": list(self.versions), "links": links}
+        if self.distro_dirs:
+            picture["layout_links"] = sorted(os.path.join(directory, name) for directory in self.distro_dirs
+                                             for name in self.distro_links(directory))
+        return picture
 
 
 def _read_dir(tree, directory: str) -> dict:
@@ -131,9 +146,13 @@ class Plan:
         self.pruned = []
         self.warnings = []
         self.link_changes = {}
-        # Names linked into (or taken back from) the distribution's own plugin dir.
+        # Names linked into (or taken back from) the distribution's own plugin dir, distro_dir (the
+        # layout's dir, or for an uninstall the recorded dir it took links back from); paths in
+        # any distribution's dir: distro_link_changes (path -> target, None when removed).
+        self.distro_dir = ""
         self.distro_linked = []
         self.distro_unlinked = []
+        self.distro_link_changes = {}
 
     def add(self, describe: str, **op):
         op["describe"] = describe
@@ -370,25 +389,37 @@ def _plan_distro_links(view: NodeView, plan: Plan, plugins) -> None:
                         "choose the layout the node runs (cni_plugins_layout: auto finds k3s by its own dirs), or create "
                         "that directory first" % directory)
     _require_writable(view, directory, "the layout's plugin dir", _LEAVE_DISTRO_DIR)
+    plan.distro_dir = directory
     for name in names:
         path = os.path.join(directory, name)
         plan.add("link %s -> %s" % (path, view.tree.link_target(name)), op="link", path=path,
                  target=view.tree.link_target(name), before=None)
         plan.distro_linked.append(name)
+        plan.distro_link_changes[path] = view.tree.link_target(name)
 
 
 def _plan_distro_unlinks(view: NodeView, plan: Plan) -> None:
-    """Exactly the links made by _plan_distro_links (to ``<versions_dir>/current/<name>``) go."""
-    directory = _distro_dir(view)
-    if not directory:
-        return
-    for name, entry in sorted(view.dirs[directory]["entries"].items()):
-        if entry["kind"] == OURS and entry["target"] == view.tree.link_target(name):
+    """Exactly the links made by _plan_distro_links (to ``<versions_dir>/current/<name>``) go.
+
+    In the layout's dir and in every dir the install recorded, so an uninstall that names another
+    layout (or the default, standard) leaves no link dangling in a distribution's dir.
+    """
+    for directory in view.distro_dirs:
+        names = view.distro_links(directory) if directory not in view.state["link_dirs"] else []
+        if not names:
+            continue  # nothing of ours, or a former link dir whose links go with every other link dir's
+        if directory == view.tree.distro_dir:
+            _require_writable(view, directory, "the layout's plugin dir", _LEAVE_DISTRO_DIR)
+        else:
+            _require_writable(view, directory, "the distribution's plugin dir", "remove nodeprep's links there first "
+                              "(those to %s), which %s records" % (view.tree.link_target("<name>"), view.tree.state_path))
+        plan.distro_dir = plan.distro_dir or directory
+        for name in names:
             path = os.path.join(directory, name)
-            plan.add("remove link %s" % path, op="unlink", path=path, before=entry["target"])
-            plan.distro_unlinked.append(name)
-    if plan.distro_unlinked:
-        _require_writable(view, directory, "the layout's plugin dir", _LEAVE_DISTRO_DIR)
+            plan.add("remove link %s" % path, op="unlink", path=path, before=view.tree.link_target(name))
+            plan.distro_link_changes[path] = None
+            if directory == plan.distro_dir:
+                plan.distro_unlinked.append(name)
 
 
 def _require_writable(view: NodeView, directory: str, what: str, fix: str = "choose another directory") -> None:
@@ -423,6 +454,8 @@ def _plan_state(view: NodeView, plan: Plan, wanted, **extra) -> None:
     created = [op["path"] for op in plan.ops if op["op"] == "mkdir"]
     link_dirs = list(state["link_dirs"]) + [d for d in view.tree.link_dirs if d not in state["link_dirs"]]
     new = dict(state, link_dirs=link_dirs, created_dirs=list(state["created_dirs"]) + [d for d in created if d not in state["created_dirs"]])
+    if plan.distro_linked and plan.distro_dir not in state["distro_dirs"]:
+        new["distro_dirs"] = list(state["distro_dirs"]) + [plan.distro_dir]
     if wanted is not None:
         new["plugins"] = list(wanted)
     new.update(extra)
@@ -546,4 +579,13 @@ def predict(before: dict, plan: Plan, state: str) -> dict:
         versions.add(plan.current)
     if state == "absent":
         versions = set()
-    return {"current": plan.current, "previous": plan.previous, "versions": sorted(versions, key=version_key), "links": links}
+    picture = {"current": plan.current, "previous": plan.previous, "versions": sorted(versions, key=version_key), "links": links}
+    if "layout_links" in before:
+        distro = set(before["layout_links"])
+        for path, target in plan.distro_link_changes.items():
+            if target is None:
+                distro.discard(path)
+            else:
+                distro.add(path)
+        picture["layout_links"] = sorted(distro)
+    return picture

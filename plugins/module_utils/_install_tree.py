@@ -164,6 +164,8 @@ class InstallTree:
             state = {}
         state.setdefault("link_dirs", [])
         state.setdefault("created_dirs", [])
+        # The distributions' plugin dirs this install linked into, whatever layout a later run names.
+        state.setdefault("distro_dirs", [])
         return state
 
     def write_state(self, state: dict) -> None:

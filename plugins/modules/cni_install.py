@@ -145,11 +145,12 @@ options:
   layout:
     description:
       - The distribution's own plugin directory, filled with the installed version's plugins whose names are free
-        there; whatever already carries a name there is left alone. O(state=absent) removes the links made there
-        (those to C(<versions_dir>/current/<name>)) and nothing else.
+        there; whatever already carries a name there is left alone. The install records the directory, so
+        O(state=absent) removes the links made there (those to C(<versions_dir>/current/<name>)) and nothing else,
+        whatever layout it is given.
       - These links are part of the plan and the journal like every other link, so a failed or killed run takes them
         back. A directory there that does not exist, or is read-only while links must be made or removed, is refused
-        before any change (and by check mode); V(standard) leaves it alone.
+        before any change (and by check mode); V(standard) links nothing there.
       - V(standard) and V(rke2) - none (RKE2 uses O(bin_dir)).
       - V(k3s) - C(/var/lib/rancher/k3s/data/cni), or C(data/current/bin) of k3s releases before October 2024.
         k3s re-creates its own links there at every start, so those stay k3s's.
@@ -267,8 +268,10 @@ src_needed:
   type: bool
 layout:
   description:
-    - The layout in effect (O(layout) with V(auto) resolved) and its plugin dir (empty for none).
+    - The layout in effect (O(layout) with V(auto) resolved) and its plugin dir (empty for none); for
+      O(state=absent), the dir the links were taken back from (the one the install recorded, whatever O(layout) says).
     - C(linked) names the links made there by this run, C(unlinked) those an O(state=absent) run took back.
+    - In diff mode (C(--diff)), C(layout_links) in the diff lists every link of nodeprep's in a distribution's dir.
   returned: always
   type: dict
   sample: {name: k3s, dir: /var/lib/rancher/k3s/data/cni, linked: [macvlan, tuning], unlinked: []}
@@ -460,8 +463,8 @@ def run(module: AnsibleModule) -> dict:
                 forget_fresh_dirs(tree, created)
             raise
         discard_stage(tarball)
-        after = predict(before, plan, params["state"]) if check_mode else NodeView.read(tree).snapshot()
-    distro = {"name": distro_name, "dir": distro_dir, "linked": plan.distro_linked, "unlinked": plan.distro_unlinked}
+        after = predict(before, plan, params["state"]) if check_mode else NodeView.read(tree, view.distro_dirs).snapshot()
+    distro = {"name": distro_name, "dir": plan.distro_dir or distro_dir, "linked": plan.distro_linked, "unlinked": plan.distro_unlinked}
     for warning in plan.warnings:
         module.warn(warning)
     took_over = takeover_summary([{"original": op["path"]} for op in plan.ops if op["op"] == "adopt"],
@@ -487,9 +490,6 @@ def run(module: AnsibleModule) -> dict:
         "package_owned": dict((op["path"], op["package"]) for op in plan.ops if op["op"] == "adopt" and op.get("package")),
     }
     if module._diff:
-        if distro["linked"] or distro["unlinked"]:
-            before = dict(before, layout_links=["%s/%s" % (distro["dir"], name) for name in distro["unlinked"]])
-            after = dict(after, layout_links=["%s/%s" % (distro["dir"], name) for name in distro["linked"]])
         result["diff"] = {"before": before, "after": after}
     return result
 
