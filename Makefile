@@ -31,7 +31,7 @@ node-tests:
 	$(MAKE) --no-print-directory --keep-going -j1 runtimes integration molecule bench-smoke
 
 # containerd releases Debian does not package, built from their tags, and a node rootfs for each
-# (tests/testbed/runtimes.py): the node lane's first step, so a cold build runs beside the checks.
+# (testbed_lib/runtimes.py): the node lane's first step, so a cold build runs beside the checks.
 runtimes:
 	$(VENV)/python tools/testbed.py runtimes
 

@@ -39,9 +39,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 # pylint: disable=wrong-import-position
-from tests.testbed import ansible_runner  # noqa: E402
-from tests.testbed.mirror import MirrorServer, build_release  # noqa: E402
-from tests.testbed.node import ROOTFS_CACHE, Node  # noqa: E402
+from testbed_lib import ansible_runner  # noqa: E402
+from testbed_lib.http_server import LocalServer  # noqa: E402
+from testbed_lib.releases import build_release  # noqa: E402
+from testbed_lib.node import ROOTFS_CACHE, BootedNode  # noqa: E402
 
 BENCH = REPO / "bench"
 APPROACHES = {"baseline": BENCH / "baseline.yml", "ours": BENCH / "ours.yml"}
@@ -60,7 +61,7 @@ class BenchError(RuntimeError):
 class Bed:
     """Booted nodes of one transport, the mirror, and the playbook runs against them."""
 
-    def __init__(self, transport: str, nodes: list, mirror: MirrorServer, workdir: Path, host_vars: dict):
+    def __init__(self, transport: str, nodes: list, mirror: LocalServer, workdir: Path, host_vars: dict):
         self.transport = transport
         self.nodes = nodes
         self.mirror = mirror
@@ -236,7 +237,7 @@ def boot_nodes(transport: str, count: int, workdir: Path, key: Path | None) -> t
     if transport == "ssh":
         import sshbed
         rootfs = sshbed.ensure_ssh_rootfs()
-    nodes = [Node("bench-%s-%d" % (transport, index), workdir / ("node-%s-%d" % (transport, index)), rootfs_cache=rootfs)
+    nodes = [BootedNode("bench-%s-%d" % (transport, index), workdir / ("node-%s-%d" % (transport, index)), rootfs_cache=rootfs)
              for index in range(count)]
     host_vars = {}
     try:
@@ -323,7 +324,7 @@ def main() -> int:
         if "ssh" in transports:
             import sshbed
             key = sshbed.client_key(temp)
-        with MirrorServer(temp / "mirror", access_log=temp / "access.log") as mirror:
+        with LocalServer(temp / "mirror", access_log=temp / "access.log") as mirror:
             for transport in transports:
                 log("booting %d %s node(s)" % (sizes[-1], transport))
                 nodes, host_vars = boot_nodes(transport, sizes[-1], temp, key)

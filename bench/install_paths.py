@@ -14,21 +14,21 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
+sys.path[:0] = [os.path.join(REPO, ".cache", "collections"), REPO]
 
 # pylint: disable=wrong-import-position
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install  # noqa: E402
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import (  # noqa: E402
-    Node,
+from testbed_lib.in_process import (  # noqa: E402
+    FakeRoot,
     build_tarball,
     real_release_files,
-    run_module,
+    run_module_in_process,
 )
 
 
 def timed(module, args) -> float:
     start = time.perf_counter()
-    result = run_module(module, args)
+    result = run_module_in_process(module, args)
     elapsed = time.perf_counter() - start
     if result["rc"] != 0:
         raise SystemExit("benchmark step failed: %s" % result.get("msg"))
@@ -36,7 +36,7 @@ def timed(module, args) -> float:
 
 
 def one_round(workdir: str, tarballs: dict) -> dict:
-    node = Node(os.path.join(workdir, "root"))
+    node = FakeRoot(os.path.join(workdir, "root"))
     os.makedirs(node.root)
     a, b = sorted(tarballs)
     return {

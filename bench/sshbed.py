@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 # pylint: disable=wrong-import-position
 import testbed as testbed_tool  # noqa: E402  (tools/testbed.py)
-from tests.testbed import node as node_mod  # noqa: E402
+from testbed_lib import node as node_mod  # noqa: E402
 
 SSH_ROOTFS = node_mod.TESTBED_CACHE / "rootfs-bookworm-ssh"
 SSH_RECIPE = "ssh-1:" + testbed_tool.ROOTFS_RECIPE

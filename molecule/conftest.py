@@ -16,10 +16,10 @@ import pytest
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(PROJECT))
 
-from tests.testbed.node import Node  # noqa: E402  (needs the project on sys.path)
+from testbed_lib.node import BootedNode  # noqa: E402  (needs the project on sys.path)
 
 
-class TestbedNode(Node):
+class TestbedNode(BootedNode):
     """A Molecule platform's node, restored from the state tools/testbed.py node-up wrote."""
 
     state_file: Path

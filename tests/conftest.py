@@ -1,7 +1,7 @@
 """Makes the collection and the test helpers importable in every test.
 
 ``ansible_collections.nodeprep.cni`` resolves through <repo>/.cache/collections, where
-tools/bootstrap links nodeprep/cni to the repo root; ``tests.testbed`` resolves from the repo.
+tools/bootstrap links nodeprep/cni to the repo root; ``testbed_lib`` resolves from the repo.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ for entry in (str(COLLECTIONS_PATH), str(REPO)):
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS_PATH))
 
 # Nodes, the release mirror and the playbook runner, shared by integration and reliability tests.
-pytest_plugins = ["tests.testbed.fixtures"]
+pytest_plugins = ["tests.fixtures"]
 
 
 # The repository stands alone: no test reads a file that sits next to the clone (a sibling checkout,

@@ -3,7 +3,7 @@
 Subcommands:
   bootstrap   collections from the ``ansible`` wheel, ansible-test's offline pip stand-in and
               the cached node rootfs; idempotent and fast once done.
-  runtimes    the containerds built from their release tags (tests/testbed/runtimes.py) and a
+  runtimes    the containerds built from their release tags (testbed_lib/runtimes.py) and a
               node rootfs for each; idempotent, builds nothing when warm.
   demo        boots a node, serves a locally built release and runs playbooks/site.yml and
               playbooks/verify.yml against it.
@@ -28,11 +28,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.testbed import apt_repo  # noqa: E402  (needs REPO on sys.path)
-from tests.testbed import containerd_rootfs  # noqa: E402  (needs REPO on sys.path)
-from tests.testbed import node as node_mod  # noqa: E402  (needs REPO on sys.path)
-from tests.testbed import packer as packer_mod  # noqa: E402  (needs REPO on sys.path)
-from tests.testbed import runtimes  # noqa: E402  (needs REPO on sys.path)
+from testbed_lib import apt_repo  # noqa: E402  (needs REPO on sys.path)
+from testbed_lib import containerd_rootfs  # noqa: E402  (needs REPO on sys.path)
+from testbed_lib import node as node_mod  # noqa: E402  (needs REPO on sys.path)
+from testbed_lib import packer as packer_mod  # noqa: E402  (needs REPO on sys.path)
+from testbed_lib import runtimes  # noqa: E402  (needs REPO on sys.path)
 
 CACHE = REPO / ".cache"
 WHEELS = CACHE / "wheels"
@@ -269,7 +269,7 @@ def ensure_containerd_rootfs(suite: str) -> None:
                       staging, lambda *command, capture=False: nspawn_run(staging, *command, capture=capture)))
 
 
-# Nodes that run a containerd built from source (tests/testbed/runtimes.py): sid's systemd and
+# Nodes that run a containerd built from source (testbed_lib/runtimes.py): sid's systemd and
 # runc 1.3.6 (what containerd 2.2 and later are released against), no Debian containerd. One base
 # rootfs is copied for each containerd version.
 RUNTIME_BASE_PACKAGES = ROOTFS_PACKAGES + ["runc", "busybox-static"]
@@ -342,7 +342,7 @@ def check_node_boots() -> None:
     log("test boot of a node")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="nodeprep-bootcheck-", dir="/var/tmp") as workdir:
-        with node_mod.Node("bootcheck", Path(workdir) / "node") as node:
+        with node_mod.BootedNode("bootcheck", Path(workdir) / "node") as node:
             state = node.run(["systemctl", "is-system-running"], check=False).stdout.strip()
     log("node booted (%s) and stopped in %.1f s" % (state, time.monotonic() - started))
     marker.write_text(ROOTFS_RECIPE)
@@ -387,8 +387,9 @@ DEMO_CONFLIST = {
 
 
 def cmd_demo(_args: argparse.Namespace) -> int:
-    from tests.testbed.ansible_runner import run_playbook, write_inventory
-    from tests.testbed.mirror import MirrorServer, build_release
+    from testbed_lib.ansible_runner import run_playbook, write_inventory
+    from testbed_lib.http_server import LocalServer
+    from testbed_lib.releases import build_release
 
     site, verify = REPO / "playbooks/site.yml", REPO / "playbooks/verify.yml"
     missing = [str(p.relative_to(REPO)) for p in (site, verify) if not p.is_file()]
@@ -400,7 +401,7 @@ def cmd_demo(_args: argparse.Namespace) -> int:
         temp = Path(temp)
         release = build_release(temp / "mirror", version)
         # A node running Debian's containerd, in its own network namespace (pods get addresses).
-        with MirrorServer(temp / "mirror") as mirror, node_mod.Node(
+        with LocalServer(temp / "mirror") as mirror, node_mod.BootedNode(
                 "demo", temp / "node", private_network=True, suite="trixie", containerd=True) as node:
             inventory = temp / "inventory.yml"
             write_inventory(inventory, [node])
@@ -449,24 +450,24 @@ def node_workdir(args: argparse.Namespace) -> Path:
     return Path(args.workdir) if args.workdir else MANUAL_NODES / args.name
 
 
-def load_node(workdir: Path, name: str) -> node_mod.Node:
+def load_node(workdir: Path, name: str) -> node_mod.BootedNode:
     state_file = workdir / "node.json"
     if not state_file.is_file():
         raise SystemExit("testbed: no node %s in %s" % (name, workdir))
-    return node_mod.Node.from_state(json.loads(state_file.read_text()))
+    return node_mod.BootedNode.from_state(json.loads(state_file.read_text()))
 
 
 def cmd_node_up(args: argparse.Namespace) -> int:
-    from tests.testbed.ansible_runner import write_inventory
+    from testbed_lib.ansible_runner import write_inventory
 
     workdir = node_workdir(args)
     if (workdir / "node.json").exists():
         raise SystemExit("testbed: %s exists; run node-down %s first" % (workdir, args.name))
     os_release = Path(args.os_release).read_text() if args.os_release else None
-    node = node_mod.Node(args.name, workdir / "node", private_network=args.private_network,
-                         readonly_usr=args.readonly_usr, detached=True, suite=args.suite,
-                         containerd=args.containerd, os_release=os_release,
-                         containerd_version=args.containerd_version)
+    node = node_mod.BootedNode(args.name, workdir / "node", private_network=args.private_network,
+                               readonly_usr=args.readonly_usr, detached=True, suite=args.suite,
+                               containerd=args.containerd, os_release=os_release,
+                               containerd_version=args.containerd_version)
     node.start()
     inventory = workdir / "inventory.yml"
     write_inventory(inventory, [node])
@@ -498,7 +499,7 @@ def cmd_node_restart(args: argparse.Namespace) -> int:
 
 def cmd_release(args: argparse.Namespace) -> int:
     """Builds a release straight into a controller cache, with its checksum table as JSON."""
-    from tests.testbed.mirror import build_release
+    from testbed_lib.releases import build_release
 
     cache = Path(args.cache_dir)
     with tempfile.TemporaryDirectory(prefix="nodeprep-release-", dir="/var/tmp") as temp:

@@ -1,7 +1,7 @@
 """Checks shared by the containerd scenarios' verifiers: containerd's own view and a real pod."""
 from __future__ import annotations
 
-from tests.testbed import cri
+from testbed_lib import cri
 
 SUBNET = "10.86.0."
 CONFLIST = cri.pod_conflist(SUBNET, "cni-mol0")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.testbed.tree import resolved_links
+from testbed_lib.tree import resolved_links
 
 VERIFY = "playbooks/verify.yml"
 KUBE_ROUTER_PLUGINS = ("bridge", "host-local", "loopback", "portmap")

@@ -15,7 +15,7 @@ from pathlib import Path
 import ansible_runner
 import pytest
 
-from tests.testbed.ansible_runner import REPO, ansible_env
+from testbed_lib.ansible_runner import REPO, ansible_env
 
 VERSION = "9.1.0"
 

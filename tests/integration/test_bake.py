@@ -6,7 +6,7 @@ tree, so the first boot brings up /run/netns shared, the plugins linked and cont
 them without any further Ansible run, and the release tarball is not left in the image.
 
 The Packer example that runs bake.yml passes ``packer validate`` of a current Packer built from its
-source with the plugins its ``required_plugins`` names (tests/testbed/packer.py), and what its ansible
+source with the plugins its ``required_plugins`` names (testbed_lib/packer.py), and what its ansible
 provisioner runs resolves the collection the way the provisioner installs it (galaxy_file into a
 collections path).
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.testbed import packer
-from tests.testbed.node import ROOTFS_STAMP, Node, rootfs_path
+from testbed_lib import packer
+from testbed_lib.node import ROOTFS_STAMP, BootedNode, rootfs_path
 
 BAKE = "playbooks/bake.yml"
 REPO = Path(__file__).resolve().parents[2]
@@ -108,8 +108,8 @@ def test_provisioner_resolves_the_collection_it_installs(tmp_path):
 def test_baked_root_boots_ready(mirror, role_vars, run_playbook, tmp_path, tmp_path_factory):
     cache = rootfs_path("trixie", containerd=True)
     assert (cache / ROOTFS_STAMP).is_file(), "no trixie containerd rootfs: run tools/bootstrap"
-    image = Node("baked", tmp_path_factory.mktemp("node-baked") / "node", private_network=True, suite="trixie",
-                 containerd=True)
+    image = BootedNode("baked", tmp_path_factory.mktemp("node-baked") / "node", private_network=True, suite="trixie",
+                       containerd=True)
     try:
         image._mount_overlay()
         chroot_exe = tmp_path / "chroot-exe"

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from tests.testbed.tree import node_state, resolved_links, snapshot, temp_leftovers
+from testbed_lib.tree import node_state, resolved_links, snapshot, temp_leftovers
 
 SITE = "playbooks/site.yml"
 VERIFY = "playbooks/verify.yml"

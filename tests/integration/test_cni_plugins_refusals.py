@@ -5,8 +5,8 @@ import hashlib
 
 import pytest
 
-from tests.testbed.tree import node_state, snapshot, temp_leftovers
-from tests.testbed.mirror import build_corrupt_checksum, build_traversal, build_truncated
+from testbed_lib.tree import node_state, snapshot, temp_leftovers
+from testbed_lib.releases import build_corrupt_checksum, build_traversal, build_truncated
 
 SITE = "playbooks/site.yml"
 BASE = "9.0.0"

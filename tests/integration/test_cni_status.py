@@ -1,5 +1,5 @@
 """CNI STATUS (spec 1.1.0) as the runtime and verify.yml see it, on Debian sid's containerd 2.1 with
-upstream's plugins v1.9.1 built from their release tag (tests/testbed/runtimes.py).
+upstream's plugins v1.9.1 built from their release tag (testbed_lib/runtimes.py).
 
 With every plugin of a 1.1.0 conflist installed, STATUS answers ok, NetworkReady holds and a pod
 gets its address through our links. With portmap left out, verify.yml names it; containerd 2.1+
@@ -14,8 +14,8 @@ import time
 import pytest
 import yaml
 
-from tests.testbed import runtimes
-from tests.testbed.cri import CRI, pod_conflist
+from testbed_lib import runtimes
+from testbed_lib.cri import CRI, pod_conflist
 
 SUBNET = "10.86.0."
 CONFLIST = dict(pod_conflist(SUBNET, "cni-status0"), cniVersion="1.1.0")

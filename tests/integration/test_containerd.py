@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.testbed.cri import CRI, CRIError, pod_conflist, run_pod, searched_dirs
+from testbed_lib.cri import CRI, CRIError, pod_conflist, run_pod, searched_dirs
 
 SITE = "playbooks/site.yml"
 SUITES = ("bookworm", "trixie", "sid")

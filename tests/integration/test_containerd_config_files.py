@@ -5,7 +5,7 @@ a config tree of its own under tmp_path and a real containerd as ``containerd_bi
 1.6 (this machine's), 1.7 and 2.1 (from the test bed's node roots). Validation runs containerd's
 own ``config dump`` of main file plus imports with the candidate in place, in a private mount
 namespace over the tree. containerd 2.2, 2.3 and 2.4 are the test bed's builds from their release tags
-(tests/testbed/runtimes.py; built on first use, cached by version); the tests check that containerd's view names our dirs, that a refused
+(testbed_lib/runtimes.py; built on first use, cached by version); the tests check that containerd's view names our dirs, that a refused
 candidate leaves every file as it was, and what the user sees.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from ansible_collections.nodeprep.cni.plugins.module_utils import _containerd_config as config
-from tests.testbed import ansible_runner, runtimes
+from testbed_lib import ansible_runner, runtimes
 
 TESTBED = Path("/var/cache/nodeprep-testbed")
 CONTAINERD = {

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.testbed.cri import CRI, pod_conflist, run_pod, searched_dirs
-from tests.testbed.runtimes import CONTAINERD_VERSIONS
+from testbed_lib.cri import CRI, pod_conflist, run_pod, searched_dirs
+from testbed_lib.runtimes import CONTAINERD_VERSIONS
 
 SITE = "playbooks/site.yml"
 CONFIG = "/etc/containerd/config.toml"

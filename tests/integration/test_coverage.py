@@ -8,7 +8,7 @@ import json
 
 import yaml
 
-from tests.testbed.tree import snapshot
+from testbed_lib.tree import snapshot
 
 SITE = "playbooks/site.yml"
 VERIFY = "playbooks/verify.yml"

@@ -1,4 +1,4 @@
-"""CRI-O built from its release tag (tests/testbed/runtimes.py) reads the containerd role's drop-in.
+"""CRI-O built from its release tag (testbed_lib/runtimes.py) reads the containerd role's drop-in.
 
 ``crio config`` prints the configuration CRI-O would run with, after its main file and every
 ``crio.conf.d`` drop-in: it must name exactly the role's plugin dirs and network dir.
@@ -11,7 +11,7 @@ import tomllib
 import pytest
 import yaml
 
-from tests.testbed import runtimes
+from testbed_lib import runtimes
 
 DROP_IN = "/etc/crio/crio.conf.d/10-nodeprep-cni.conf"
 

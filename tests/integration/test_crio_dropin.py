@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import yaml
 
-from tests.testbed.tree import snapshot
+from testbed_lib.tree import snapshot
 
 DROP_IN = "/etc/crio/crio.conf.d/10-nodeprep-cni.conf"
 

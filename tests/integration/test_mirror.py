@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.testbed.mirror import MirrorServer, build_release
+from testbed_lib.http_server import LocalServer
+from testbed_lib.releases import build_release
 
 MIRROR = "playbooks/mirror.yml"
 SITE = "playbooks/site.yml"
@@ -41,31 +42,6 @@ def checksum_table(releases) -> dict:
     return table
 
 
-class StaticServer:
-    """``python3 -m http.server`` on 127.0.0.1 over one directory, stopped by its own PID."""
-
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.process: subprocess.Popen | None = None
-        self.port = 0
-
-    def __enter__(self) -> "StaticServer":
-        self.process = subprocess.Popen(
-            ["python3", "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(self.directory), "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.process.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (http://...) ..."
-        self.port = int(line.split(" port ")[1].split()[0])
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-    @property
-    def base_url(self) -> str:
-        return "http://127.0.0.1:%d" % self.port
-
-
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory):
     """The source: two versions x two architectures, plus a release whose tarball was tampered with."""
@@ -74,7 +50,7 @@ def upstream(tmp_path_factory):
     genuine = build_release(root, TAMPERED, "amd64", plugins=PLUGINS)
     # Someone swapped the tarball on the server after its checksum was pinned.
     genuine.path.write_bytes(genuine.path.read_bytes()[:-64] + bytes(64))
-    with MirrorServer(root) as server:
+    with LocalServer(root) as server:
         server.built = releases
         server.genuine = genuine
         yield server
@@ -143,7 +119,7 @@ def test_mirror_built_verified_resumed_and_served_alone(upstream, tmp_path, node
     # The release server is gone; the mirror tree alone, under any static server, serves site.yml.
     upstream.stop()
     booted = node("from-mirror")
-    with StaticServer(mirror_dir) as static:
+    with LocalServer(mirror_dir) as static:
         installed = run_playbook(SITE, inventory([booted]), extra_vars={
             "cni_plugins_version": VERSIONS[1], "cni_plugins_base_url": static.base_url,
             "cni_plugins_checksums": table, "nodeprep_runtime": "none",
@@ -164,7 +140,7 @@ def test_versions_as_typed_name_one_bundle_whose_index_matches_its_files(tmp_pat
     releases = [build_release(root, "9.3.0", "amd64", plugins=PLUGINS), build_release(root, "9.4.0", "amd64", plugins=PLUGINS)]
     local = localhost_inventory(tmp_path / "localhost.yml")
     mirror_dir = tmp_path / "bundle"
-    with MirrorServer(root) as server:
+    with LocalServer(root) as server:
         extra = {"nodeprep_mirror_dir": str(mirror_dir), "nodeprep_mirror_versions": [" 9.3.0", "v9.4.0", "9.4.0"],
                  "nodeprep_mirror_archs": ["amd64"], "nodeprep_mirror_source_url": server.base_url,
                  "cni_plugins_checksums": checksum_table(releases)}

@@ -12,8 +12,8 @@ import os
 
 import yaml
 
-from tests.testbed.apt_repo import KUBERNETES_CNI, add_kubernetes_cni, build_flat_repo
-from tests.testbed.tree import node_state
+from testbed_lib.apt_repo import KUBERNETES_CNI, add_kubernetes_cni, build_flat_repo
+from testbed_lib.tree import node_state
 
 VERIFY = "playbooks/verify.yml"
 TASK = "nodeprep.cni.cni_plugins : Install the wanted release unless the node has it intact, and link it"

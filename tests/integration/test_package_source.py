@@ -10,8 +10,8 @@ import os
 import pytest
 import yaml
 
-from tests.testbed.apt_repo import PLUGINS_PACKAGE, PLUGINS_VERSION, add_rebuilt_version, build_flat_repo
-from tests.testbed.tree import node_state, resolved_links, temp_leftovers
+from testbed_lib.apt_repo import PLUGINS_PACKAGE, PLUGINS_VERSION, add_rebuilt_version, build_flat_repo
+from testbed_lib.tree import node_state, resolved_links, temp_leftovers
 
 SITE = "playbooks/site.yml"
 VERIFY = "playbooks/verify.yml"

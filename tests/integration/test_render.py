@@ -22,8 +22,8 @@ TARGETS = [{"os": "fcos", "netns_dir": "/run/netns"}, {"os": "flatcar", "netns_d
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    from tests.testbed.ansible_runner import run_playbook
-    from tests.testbed.fixtures import REPO
+    from testbed_lib.ansible_runner import run_playbook
+    from tests.fixtures import REPO
     out = tmp_path_factory.mktemp("artifacts")
     inventory = out / "inventory.yml"
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
@@ -108,8 +108,8 @@ def test_kustomize_overlay_mounts_the_hosts_netns_dir(rendered, target):
 
 
 def render(out, targets, **extra):
-    from tests.testbed.ansible_runner import run_playbook
-    from tests.testbed.fixtures import REPO
+    from testbed_lib.ansible_runner import run_playbook
+    from tests.fixtures import REPO
     inventory = out / "inventory.yml"
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))

@@ -73,7 +73,7 @@ def test_readonly_usr_node(node):
 
 
 def test_built_containerds_are_cached_static_and_name_their_release(tmp_path):
-    from tests.testbed import runtimes
+    from testbed_lib import runtimes
 
     for version in runtimes.CONTAINERD_VERSIONS:
         program = runtimes.containerd(version)

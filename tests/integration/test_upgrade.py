@@ -10,7 +10,7 @@ import json
 import os
 import time
 
-from tests.testbed.tree import resolved_links, snapshot
+from testbed_lib.tree import resolved_links, snapshot
 
 UPGRADE = "playbooks/upgrade.yml"
 A, B = "9.0.0", "9.1.0"

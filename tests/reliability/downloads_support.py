@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from tests.testbed import ansible_runner
-from tests.testbed.node import Node
-from tests.testbed.tree import node_state, temp_leftovers
+from testbed_lib import ansible_runner
+from testbed_lib.node import BootedNode
+from testbed_lib.tree import node_state, temp_leftovers
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "playbooks" / "site.yml"
@@ -21,7 +21,7 @@ FIX_FRAGMENT = "use the official release"
 
 def boot(rootfs, tmp_path_factory, name):
     workdir = tmp_path_factory.mktemp("node-" + name) / "node"
-    return Node(name, workdir, rootfs_cache=rootfs).start()
+    return BootedNode(name, workdir, rootfs_cache=rootfs).start()
 
 
 def checksums_for(*releases):

@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import verify_version_dir
-from tests.testbed.mirror import DEBIAN_PLUGINS_DIR, available_plugins, file_member, pack, release_members, write_release
+from testbed_lib.releases import DEBIAN_PLUGINS_DIR, available_plugins, file_member, pack, release_members, write_release
 
 VERSIONS_DIR = "/opt/cni/versions"
 BIN_DIR = "/opt/cni/bin"

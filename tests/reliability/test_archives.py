@@ -19,8 +19,8 @@ from tests.reliability.downloads_support import (
     boot,
     role_vars,
 )
-from tests.testbed.mirror import HOSTILE_MEMBERS, build_expansion_bomb, build_hostile
-from tests.testbed.tree import node_state, snapshot
+from testbed_lib.releases import HOSTILE_MEMBERS, build_expansion_bomb, build_hostile
+from testbed_lib.tree import node_state, snapshot
 
 # kind -> (version label, the words of the refusal)
 CASES = {

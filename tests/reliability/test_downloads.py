@@ -24,9 +24,10 @@ from tests.reliability.downloads_support import (
     checksums_for,
     lock_is_free,
 )
-from tests.testbed import ansible_runner
-from tests.testbed.mirror import Fault, MirrorServer, build_release
-from tests.testbed.tree import node_state, temp_leftovers
+from testbed_lib import ansible_runner
+from testbed_lib.http_server import LocalServer, Reply, html_reply, redirect
+from testbed_lib.releases import build_release
+from testbed_lib.tree import node_state, temp_leftovers
 
 SECRETS = {"Authorization": "Bearer n0de-prep-secret", "X-Token": "x-token-4711"}
 
@@ -53,7 +54,7 @@ def runner(rootfs, tmp_path_factory, mirror):
 @pytest.fixture
 def other_server(mirror):
     """A second origin (another port) serving the same files as the session mirror."""
-    with MirrorServer(mirror.root) as server:
+    with LocalServer(mirror.root) as server:
         yield server
 
 
@@ -61,7 +62,7 @@ def other_server(mirror):
 def empty_server(tmp_path):
     """A server with nothing to serve: every request is a 404."""
     (tmp_path / "empty").mkdir()
-    with MirrorServer(tmp_path / "empty") as server:
+    with LocalServer(tmp_path / "empty") as server:
         yield server
 
 
@@ -94,7 +95,7 @@ def test_404_then_the_next_mirror_serves(runner, mirror, releases, empty_server)
 @pytest.mark.parametrize("status, failures", [(500, 1), (503, 1)])
 def test_server_errors_are_retried(runner, mirror, releases, status, failures):
     release = releases["9.3.2"]
-    mirror.fault(release.url_path, Fault("status", status=status, times=failures))
+    mirror.fault(release.url_path, Reply(status, None, times=failures))
     played, outcome = runner.module("nodeprep.cni.cni_release", options(release, mirror.base_url, retries=failures))
     assert played.rc == 0, played.describe()
     assert outcome["sha256"] == release.sha256
@@ -104,7 +105,7 @@ def test_server_errors_are_retried(runner, mirror, releases, status, failures):
 
 def test_server_errors_beyond_the_retries_fail_clearly_and_change_nothing(runner, mirror, releases):
     release = releases["9.3.2"]
-    mirror.fault(release.url_path, Fault("status", status=503))
+    mirror.fault(release.url_path, Reply(503, None))
     before = node_state(runner.node)
     played, outcome = runner.module("nodeprep.cni.cni_release", options(release, mirror.base_url, retries=1))
     assert played.rc != 0
@@ -115,7 +116,7 @@ def test_server_errors_beyond_the_retries_fail_clearly_and_change_nothing(runner
 def test_a_stalled_mirror_is_abandoned_at_the_deadline_then_the_next_serves(runner, mirror, releases, other_server):
     release = releases["9.3.3"]
     # Half the tarball at once, then one byte a second: each read succeeds, only a deadline ends it.
-    other_server.fault(release.url_path, Fault("stall", after=release.path.stat().st_size // 2, interval=1.0))
+    other_server.fault(release.url_path, Reply(200, None, trickle=1.0, trickle_after=release.path.stat().st_size // 2))
     started = time.monotonic()
     played, outcome = runner.module("nodeprep.cni.cni_release", options(release, other_server.base_url, mirrors=[mirror.base_url],
                                                                         deadline=3, timeout=30))
@@ -130,7 +131,7 @@ def test_a_stalled_mirror_is_abandoned_at_the_deadline_then_the_next_serves(runn
 
 def test_a_stalled_only_mirror_fails_at_the_deadline_and_changes_nothing(runner, releases, other_server):
     release = releases["9.3.3"]
-    other_server.fault(release.url_path, Fault("stall", after=1000, interval=1.0))
+    other_server.fault(release.url_path, Reply(200, None, trickle=1.0, trickle_after=1000))
     before = node_state(runner.node)
     played, outcome = runner.module("nodeprep.cni.cni_release", options(release, other_server.base_url, deadline=2))
     assert played.rc != 0
@@ -143,8 +144,8 @@ def test_a_stalled_only_mirror_fails_at_the_deadline_and_changes_nothing(runner,
 @pytest.mark.parametrize("pinned", [True, False], ids=["pinned", "checksum-file"])
 def test_an_html_page_served_with_200_is_refused_naming_the_url(runner, mirror, releases, pinned):
     release = releases["9.3.4"]
-    mirror.fault(release.url_path, Fault("html"))
-    mirror.fault(release.url_path + ".sha256", Fault("html"))
+    mirror.fault(release.url_path, html_reply())
+    mirror.fault(release.url_path + ".sha256", html_reply())
     extra = {} if pinned else {"checksums": {}}
     before = node_state(runner.node)
     played, outcome = runner.module("nodeprep.cni.cni_release", options(release, mirror.base_url, **extra))
@@ -171,7 +172,7 @@ def test_credentials_never_reach_the_host_a_redirect_points_to(runner, mirror, r
     """The configured mirror redirects to another origin (another port): its own request log shows
     the headers arrived there, the second server's log shows they never arrived there."""
     release = releases["9.3.5"]
-    other_server.fault(release.url_path, Fault("redirect", status=302, location=release.url(mirror.base_url)))
+    other_server.fault(release.url_path, redirect(release.url(mirror.base_url), 302))
     task_options = options(release, other_server.base_url, headers=SECRETS)
     if backend == "urls-on-the-node":
         played, outcome = runner.module("nodeprep.cni.cni_release", task_options)
@@ -214,7 +215,7 @@ def _module_process(playbook_pid):
 
 def test_a_killed_download_leaves_a_partial_file_that_the_next_run_removes(runner, mirror, releases):
     release = releases["9.3.6"]
-    mirror.fault(release.url_path, Fault("stall", after=4096, interval=1.0))
+    mirror.fault(release.url_path, Reply(200, None, trickle=1.0, trickle_after=4096))
     play = runner.write_play([{"name": "Run nodeprep.cni.cni_release", "nodeprep.cni.cni_release":
                                options(release, mirror.base_url, deadline=120), "register": "outcome"}])
     command = ansible_runner.playbook_command(play, runner.inventory)
@@ -254,7 +255,7 @@ def test_concurrent_runs_share_one_lock_file_that_is_never_unlinked(runner, mirr
     unlinked the file, B (on the dead inode) and C (on a fresh one) would download at once."""
     release = releases["9.3.7"]
     inode = os.stat(runner.node.path(LOCK)).st_ino
-    mirror.fault(release.url_path, Fault("status", status=500, delay=6, times=1), Fault("serve", delay=2, times=1))
+    mirror.fault(release.url_path, Reply(500, None, delay=6, times=1), Reply(200, None, delay=2, times=1))
     play = runner.write_play([{"name": "Run nodeprep.cni.cni_release", "nodeprep.cni.cni_release":
                                options(release, mirror.base_url, retries=0), "register": "outcome"}])
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.testbed import ansible_runner
+from testbed_lib import ansible_runner
 
 REAL_PLUGIN_DIR = "/usr/lib/cni"
 DEADLINE = 120

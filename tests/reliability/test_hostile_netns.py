@@ -8,7 +8,7 @@ import subprocess
 
 import yaml
 
-from tests.testbed.tree import snapshot
+from testbed_lib.tree import snapshot
 
 # Valid, absolute and normalised, yet shell code, a specifier and a variable: each payload, if it
 # ever ran, would leave a file in /srv/m.

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.reliability import install_support as support
-from tests.reliability.node_module import Running, run_cut, run_module
-from tests.testbed.mirror import dir_member, file_member, pack, write_release
+from tests.reliability.node_module import Running, run_cut, run_module_on_node
+from testbed_lib.releases import dir_member, file_member, pack, write_release
 
 KILLS = int(os.environ.get("NODEPREP_CRASH_KILLS", "52"))
 SEED = int(os.environ.get("NODEPREP_CRASH_SEED", str(random.SystemRandom().randrange(1 << 30))))
@@ -51,10 +51,10 @@ def _prepare(node, releases, step, user_files):
     originals = support.picture(node)
     if step == "install":
         return originals
-    done = run_module(node, "cni_install", _step_args(node, releases, "install"))
+    done = run_module_on_node(node, "cni_install", _step_args(node, releases, "install"))
     assert done["rc"] == 0, done
     if step in ("rollback", "absent"):
-        done = run_module(node, "cni_install", _step_args(node, releases, "upgrade"))
+        done = run_module_on_node(node, "cni_install", _step_args(node, releases, "upgrade"))
         assert done["rc"] == 0, done
     return originals
 
@@ -74,7 +74,7 @@ def test_kill9_at_random_points_never_loses_or_tears(node, releases, user_files,
         support.save_tree(booted, saved)
         start = support.picture(booted)
         began = time.monotonic()
-        reference = run_module(booted, "cni_install", _step_args(booted, releases, step))
+        reference = run_module_on_node(booted, "cni_install", _step_args(booted, releases, step))
         duration = time.monotonic() - began
         assert reference["rc"] == 0 and reference["changed"], reference
         expected = support.picture(booted)
@@ -91,11 +91,11 @@ def test_kill9_at_random_points_never_loses_or_tears(node, releases, user_files,
             assert support.invariant_problems(booted, start, originals) == [], where
             assert user_files.lost() == 0, where
 
-            settled = run_module(booted, "cni_install", _step_args(booted, releases, step))
+            settled = run_module_on_node(booted, "cni_install", _step_args(booted, releases, step))
             assert settled["rc"] == 0, (where, settled.get("msg"))
             assert support.picture(booted) == expected, where
             assert settled["changed"] == (after_kill != expected), (where, settled["actions"])
-            again = run_module(booted, "cni_install", _step_args(booted, releases, step))
+            again = run_module_on_node(booted, "cni_install", _step_args(booted, releases, step))
             assert again["rc"] == 0 and again["changed"] is False, (where, again.get("actions"))
             assert user_files.lost() == 0, where
     print("crash figures: %(kills)d kills, %(cut_mid_run)d while the module was still running" % tally)
@@ -176,7 +176,7 @@ def _check_cut(node, start, originals, user_files, where):
 
 
 def _check_settle(node, args, expected, user_files, where):
-    settled = run_module(node, "cni_install", args)
+    settled = run_module_on_node(node, "cni_install", args)
     assert settled["rc"] == 0, (where, settled.get("msg"))
     assert support.picture(node, CUT_DIRS) == expected, where
     assert _temps(node) == [], where
@@ -192,13 +192,18 @@ def test_kill_at_every_point_and_again_inside_recovery(node, small_release, user
     support.protect_strays(booted, user_files)
     user_files.protect(booted, IMAGE_DIR + "/portmap")
     originals = support.picture(booted, CUT_DIRS)
+<<<<<<< HEAD
     if step.startswith("absent"):
         assert run_module(booted, "cni_install", _cut_args(booted, small_release, "install"))["rc"] == 0
+=======
+    if step == "absent":
+        assert run_module_on_node(booted, "cni_install", _cut_args(booted, small_release, "install"))["rc"] == 0
+>>>>>>> main
     args = _cut_args(booted, small_release, step)
     saved, killed = tmp_path / "saved", tmp_path / "killed"
     support.save_tree(booted, saved, CUT_TREES)
     start = support.picture(booted, CUT_DIRS)
-    reference = run_module(booted, "cni_install", args)
+    reference = run_module_on_node(booted, "cni_install", args)
     assert reference["rc"] == 0 and reference["changed"], reference
     expected = support.picture(booted, CUT_DIRS)
     tally = {"points": 0, "second": 0}

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tests.reliability import install_support as support
-from tests.reliability.node_module import Running, run_module, wait_for
+from tests.reliability.node_module import Running, run_module_on_node, wait_for
 
 SLOW = support.script("sleep 3\n" + support.VERSION_ANSWER)
 FAILS = support.script("echo 'broken on purpose' >&2\nexit 1")
@@ -29,8 +29,8 @@ def releases(tmp_path_factory):
 @pytest.fixture(scope="module")
 def shared_node(rootfs, tmp_path_factory):
     """One node for the cases that reset /opt and /var/lib/rancher themselves."""
-    from tests.testbed.node import Node
-    booted = Node("defects", tmp_path_factory.mktemp("node-defects") / "node", rootfs_cache=rootfs)
+    from testbed_lib.node import BootedNode
+    booted = BootedNode("defects", tmp_path_factory.mktemp("node-defects") / "node", rootfs_cache=rootfs)
     booted.start()
     yield booted
     booted.stop()
@@ -44,7 +44,7 @@ def clean(shared_node, tmp_path):
 
 
 def install(node, release, **extra):
-    return run_module(node, "cni_install", support.args(src=support.place(node, release), version=release.version, **extra))
+    return run_module_on_node(node, "cni_install", support.args(src=support.place(node, release), version=release.version, **extra))
 
 
 def ok(result):
@@ -145,7 +145,7 @@ def test_absent_keeps_an_adopted_copy_it_cannot_restore(clean, releases, user_fi
     newer = b"#!/bin/sh\n# a newer bridge from somebody else\n"
     clean.path(support.BIN_DIR + "/bridge").unlink()
     support.write(clean, support.BIN_DIR + "/bridge", newer, 0o755)
-    result = ok(run_module(clean, "cni_install", support.args(state="absent")))
+    result = ok(run_module_on_node(clean, "cni_install", support.args(state="absent")))
     warnings = " ".join(str(w) for w in result.get("warnings", []))
     assert "not restoring %s/bridge" % support.BIN_DIR in warnings and ".adopted" in warnings
     assert clean.path(support.BIN_DIR + "/bridge").read_bytes() == newer
@@ -160,8 +160,8 @@ def test_the_lock_file_keeps_its_inode_through_success_failure_and_absent(clean,
     inode = lock_inode(clean)
     failed(install(clean, releases["fails"]))
     ok(install(clean, releases["9.1.0"]))
-    ok(run_module(clean, "cni_install", support.args(state="rollback")))
-    ok(run_module(clean, "cni_install", support.args(state="absent")))
+    ok(run_module_on_node(clean, "cni_install", support.args(state="rollback")))
+    ok(run_module_on_node(clean, "cni_install", support.args(state="absent")))
     assert lock_inode(clean) == inode
 
 
@@ -184,8 +184,8 @@ def test_versions_dir_spelled_through_a_symlink_is_one_directory(clean, releases
     assert all(t.startswith("/srv/real/versions/current/") for t in first["links"].values())
     again = ok(install(clean, releases["9.0.0"], versions_dir="/srv/real/versions"))
     assert again["changed"] is False and again["adopted"] == []
-    info = ok(run_module(clean, "cni_info",
-                         {"versions_dir": "/srv/link/versions", "bin_dir": support.BIN_DIR, "link_dirs": [support.K3S_DIR]}))
+    info = ok(run_module_on_node(clean, "cni_info",
+                                 {"versions_dir": "/srv/link/versions", "bin_dir": support.BIN_DIR, "link_dirs": [support.K3S_DIR]}))
     statuses = {link["status"] for link in info["links"]}
     assert statuses == {"ok"}, statuses
 
@@ -200,7 +200,7 @@ def test_a_version_dir_without_manifest_is_set_aside_and_restored(clean, release
     assert result["adopted"] and result["adopted"][0]["original"] == support.VERSIONS_DIR + "/v9.0.0"
     kept = clean.path(result["adopted"][0]["stored"]) / "notes.txt"
     assert kept.read_bytes() == notes
-    ok(run_module(clean, "cni_install", support.args(state="absent")))
+    ok(run_module_on_node(clean, "cni_install", support.args(state="absent")))
     assert clean.path(support.VERSIONS_DIR + "/v9.0.0/notes.txt").read_bytes() == notes
     assert user_files.lost() == 0
 
@@ -267,7 +267,7 @@ def test_check_mode_predicts_a_failure_the_real_run_would_hit(clean, releases):
     clean.run("mkdir -p /opt/cni && touch %s" % support.VERSIONS_DIR)
     before = support.picture(clean)
     args = support.args(src=support.place(clean, releases["9.0.0"]), version="9.0.0")
-    checked = run_module(clean, "cni_install", args, check_mode=True)
+    checked = run_module_on_node(clean, "cni_install", args, check_mode=True)
     assert "is not a directory" in failed(checked)
     assert support.picture(clean) == before
 
@@ -278,15 +278,15 @@ def test_a_read_only_distribution_dir_is_refused_by_the_plan_and_predicted_by_ch
     try:
         args = support.args(src=support.place(clean, releases["9.0.0"]), version="9.0.0", layout="image", image_dir=image)
         before = support.picture(clean)
-        predicted = failed(run_module(clean, "cni_install", args, check_mode=True))
+        predicted = failed(run_module_on_node(clean, "cni_install", args, check_mode=True))
         assert image in predicted and "not writable" in predicted
         # Refused before any change, the same way on every re-run; never claims an undo.
         for _attempt in range(2):
-            message = failed(run_module(clean, "cni_install", args))
+            message = failed(run_module_on_node(clean, "cni_install", args))
             assert message == predicted and "undone" not in message
             assert support.picture(clean) == before
             assert not clean.path(support.VERSIONS_DIR).exists()
         # The fix the message names works.
-        assert ok(run_module(clean, "cni_install", dict(args, layout="standard")))["version"] == "9.0.0"
+        assert ok(run_module_on_node(clean, "cni_install", dict(args, layout="standard")))["version"] == "9.0.0"
     finally:
         clean.run("umount %s" % image)

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from tests.reliability.downloads_support import BASE, SITE, Runner, boot, checksums_for, role_vars
-from tests.testbed.mirror import MirrorServer, build_release
-from tests.testbed.tree import node_state, temp_leftovers
+from testbed_lib.http_server import LocalServer
+from testbed_lib.releases import build_release
+from testbed_lib.tree import node_state, temp_leftovers
 
 # The role has one task: it asks the node, fetches on the controller only when needed, installs.
 ROLE_TASK = "Install the wanted release unless the node has it intact, and link it"
@@ -55,7 +56,7 @@ def test_controller_side_runs_without_become_and_filling_its_cache_is_no_change(
     extra = dict(role_vars(mirror, controller_cache), nodeprep_hosts="nodes")
 
     def play(cache, **kwargs):
-        from tests.testbed import ansible_runner
+        from testbed_lib import ansible_runner
         values = dict(extra, cni_plugins_controller_cache_dir=str(cache))
         return ansible_runner.run_playbook(SITE, become_inventory, extra_vars=values, args=["--become"], cwd=tmp_path, **kwargs)
 
@@ -103,7 +104,7 @@ def tls_mirror(mirror, tmp_path):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True)
-    with MirrorServer(mirror.root, tls=(str(cert), str(key))) as server:
+    with LocalServer(mirror.root, tls=(str(cert), str(key))) as server:
         yield server, cert
 
 

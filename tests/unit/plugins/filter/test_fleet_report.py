@@ -10,7 +10,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.nodeprep.cni.plugins.filter.fleet_report import fleet_report
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import Node, VERSION_A as A, build_releases, run_module
+from testbed_lib.in_process import FakeRoot, VERSION_A as A, build_releases, run_module_in_process
 
 NETNS_OK = {"ok": True, "mounted": True, "fstype": "tmpfs", "shared": True, "persistent": True, "var_run_ok": True}
 RUNTIME_OK = {"runtime": "containerd", "version": "2.1.4", "plugin_dirs_current": True,
@@ -25,11 +25,11 @@ def releases(tmp_path_factory):
 def node_report(tmp_path, name, releases, damage=None, **parts):
     root = tmp_path / name
     root.mkdir()
-    node = Node(root)
-    assert run_module(cni_install, node.args(src=releases[A].path, version=A))["rc"] == 0
+    node = FakeRoot(root)
+    assert run_module_in_process(cni_install, node.args(src=releases[A].path, version=A))["rc"] == 0
     if damage:
         damage(node)
-    info = run_module(cni_info, node.info_args())
+    info = run_module_in_process(cni_info, node.info_args())
     assert info["rc"] == 0
     report = {"host": name, "cni_plugins": info, "runtime": {"runtime": "none"}, "netns": NETNS_OK,
               "coverage": {"ok": True, "configs": 1}}

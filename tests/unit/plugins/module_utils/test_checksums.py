@@ -16,7 +16,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._checksums import (
     parse_checksum_spec,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._pinned_checksums import PINNED_SHA256
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import CHECKSUM_DATA
+from testbed_lib.in_process import CHECKSUM_DATA
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 GENERATOR = os.path.join(REPO_ROOT, "tools", "gen_pinned_checksums.py")

@@ -25,7 +25,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import (
     summarize,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import probe_plugin
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import REAL_PLUGIN_DIR, real_run_command, script_plugin
+from testbed_lib.in_process import REAL_PLUGIN_DIR, real_run_command, script_plugin
 
 RUN = real_run_command()
 

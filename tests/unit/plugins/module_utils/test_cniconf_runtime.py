@@ -25,7 +25,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import (
     summarize,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import probe_plugin, status_invoker
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import real_run_command
+from testbed_lib.in_process import real_run_command
 
 RUN = real_run_command()
 V110 = '{"cniVersion":"1.1.0","supportedVersions":["0.4.0","1.0.0","1.1.0"]}'

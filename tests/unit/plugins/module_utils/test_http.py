@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.nodeprep.cni.tests.unit.http_server import Reply, ScriptedServer, clear_proxies
+from testbed_lib.http_server import Reply, LocalServer, clear_proxies
 from ansible_collections.nodeprep.cni.plugins.module_utils import _http
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError, display_url, make_fetcher, try_mirrors
 
@@ -49,8 +49,8 @@ def server(monkeypatch):
     # Proxies from the environment are honoured; make sure none sits between us and 127.0.0.1.
     clear_proxies(monkeypatch)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    scripted = ScriptedServer()
-    scripted.thread.start()
+    scripted = LocalServer()
+    scripted.start()
     yield scripted
     scripted.stop()
 
@@ -87,7 +87,7 @@ def test_retries_after_two_503_then_succeeds(server, tmp_path, backend):
     fetcher = fetcher_for(backend, backoff=0.5, sleep=delays.append)
     digest = fetcher.download_to(server.url("/a.tgz"), str(tmp_path / "a.tgz"))
     assert digest == hashlib.sha256(TARBALL).hexdigest()
-    assert server.paths() == ["/a.tgz"] * 3
+    assert server.requests == ["/a.tgz"] * 3
     assert delays == [0.5, 1.0]
 
 
@@ -97,7 +97,7 @@ def test_retries_are_bounded(server, tmp_path, backend):
     fetcher = fetcher_for(backend, retries=1)
     with pytest.raises(DownloadError) as info:
         fetcher.download_to(server.url("/a.tgz"), str(tmp_path / "a.tgz"))
-    assert len(server.hits) == 2
+    assert len(server.request_log) == 2
     assert "503" in str(info.value) and "gave up after 2 attempts" in str(info.value)
     assert server.url("/a.tgz") in str(info.value)
     assert leftovers(tmp_path) == []
@@ -107,7 +107,7 @@ def test_retries_are_bounded(server, tmp_path, backend):
 def test_429_is_retried(server, tmp_path, backend):
     server.routes["/a.tgz"] = [Reply(429, b"slow down"), Reply(200, TARBALL)]
     fetcher_for(backend).download_to(server.url("/a.tgz"), str(tmp_path / "a.tgz"))
-    assert len(server.hits) == 2
+    assert len(server.request_log) == 2
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -116,7 +116,7 @@ def test_client_errors_are_not_retried(server, tmp_path, backend, status):
     server.routes["/a.tgz"] = [Reply(status, b"no")]
     with pytest.raises(DownloadError) as info:
         fetcher_for(backend).download_to(server.url("/a.tgz"), str(tmp_path / "a.tgz"))
-    assert len(server.hits) == 1
+    assert len(server.request_log) == 1
     assert info.value.status == status
     assert str(info.value).startswith("download of %s failed: HTTP %d" % (server.url("/a.tgz"), status))
     assert leftovers(tmp_path) == []
@@ -128,7 +128,7 @@ def test_truncated_body_fails_and_leaves_no_temp_file(server, tmp_path, backend)
     dest = tmp_path / "a.tgz"
     with pytest.raises(DownloadError) as info:
         fetcher_for(backend, retries=2).download_to(server.url("/a.tgz"), str(dest))
-    assert len(server.hits) == 3
+    assert len(server.request_log) == 3
     assert server.url("/a.tgz") in str(info.value)
     assert leftovers(tmp_path) == []
 
@@ -147,7 +147,7 @@ def test_headers_are_sent_but_never_in_errors(server, tmp_path, backend):
     server.routes["/fail.tgz"] = [Reply(500, b"oops")]
     fetcher = fetcher_for(backend, retries=1, headers={"Authorization": SECRET, "X-Extra": "mirror-key-123"})
     assert fetcher.get_text(server.url("/ok.sha256")) == "abc  ok\n"
-    sent = server.hits[0][1]
+    sent = server.request_log[0][1]
     assert sent.get("Authorization") == SECRET and sent.get("X-Extra") == "mirror-key-123"
     with pytest.raises(DownloadError) as info:
         fetcher.download_to(server.url("/fail.tgz"), str(tmp_path / "a.tgz"))
@@ -188,7 +188,7 @@ def test_mirrors_tried_in_order_until_one_serves(server, tmp_path, backend):
     served, digest = try_mirrors(bases, lambda base: fetcher.download_to(base + "/a.tgz", str(tmp_path / "a.tgz")))
     assert served == server.url("/good")
     assert digest == hashlib.sha256(TARBALL).hexdigest()
-    assert server.paths() == ["/missing/a.tgz", "/busy/a.tgz", "/busy/a.tgz", "/good/a.tgz"]
+    assert server.requests == ["/missing/a.tgz", "/busy/a.tgz", "/busy/a.tgz", "/good/a.tgz"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ansible_collections.nodeprep.cni.tests.unit.http_server import Reply, ScriptedServer, clear_proxies
+from testbed_lib.http_server import Reply, LocalServer, clear_proxies
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError, make_fetcher, try_mirrors
 
 BACKENDS = ["requests", "urls"]
@@ -20,8 +20,8 @@ BODY = b"0123456789" * 2000
 def server(monkeypatch):
     clear_proxies(monkeypatch)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    scripted = ScriptedServer()
-    scripted.thread.start()
+    scripted = LocalServer()
+    scripted.start()
     yield scripted
     scripted.stop()
 
@@ -45,7 +45,7 @@ def test_a_trickling_body_is_cut_at_the_deadline(server, tmp_path, backend):
     assert message.startswith("download of %s failed: not finished within the 1.5 s deadline" % server.url("/a.tgz"))
     assert "of %d bytes" % len(BODY) in message and "raise the deadline" in message
     # Not retried: the deadline covers every attempt of this URL.
-    assert len(server.hits) == 1
+    assert len(server.request_log) == 1
     assert list(tmp_path.iterdir()) == []
 
 
@@ -67,7 +67,7 @@ def test_the_next_mirror_is_tried_after_a_stalled_one(server, tmp_path, backend)
     served, digest = try_mirrors([server.url("/stalled"), server.url("/good")],
                                  lambda base: fetcher.download_to(base + "/a.tgz", str(tmp_path / "a.tgz")))
     assert served == server.url("/good") and digest == hashlib.sha256(BODY).hexdigest()
-    assert server.paths() == ["/stalled/a.tgz", "/good/a.tgz"]
+    assert server.requests == ["/stalled/a.tgz", "/good/a.tgz"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tgz"]
 
 
@@ -79,7 +79,7 @@ def test_retries_stop_when_the_deadline_leaves_no_time(server, tmp_path, backend
     with pytest.raises(DownloadError) as info:
         fetcher.download_to(server.url("/a.tgz"), str(tmp_path / "a.tgz"))
     assert "HTTP 503" in str(info.value) and "leaves no time for another attempt" in str(info.value)
-    assert delays == [] and len(server.hits) == 1
+    assert delays == [] and len(server.request_log) == 1
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -98,7 +98,7 @@ def test_bodies_larger_than_allowed_are_refused(server, tmp_path, backend):
     server.routes["/a.tgz"] = [Reply(200, BODY)]
     with pytest.raises(DownloadError, match="larger than the 1000 allowed"):
         fetcher_for(backend).download_to(server.url("/a.tgz"), str(tmp_path / "a.tgz"), max_bytes=1000)
-    assert len(server.hits) == 1
+    assert len(server.request_log) == 1
     assert list(tmp_path.iterdir()) == []
 
 
@@ -115,5 +115,5 @@ def test_a_local_write_error_is_not_a_network_error(server, tmp_path, backend, m
         try_mirrors([server.url(""), server.url("/never")],
                     lambda base: fetcher.download_to(base + "/a.tgz", str(tmp_path / "a.tgz")))
     assert info.value.errno == errno.ENOSPC
-    assert server.paths() == ["/a.tgz"]
+    assert server.requests == ["/a.tgz"]
     assert list(tmp_path.iterdir()) == []

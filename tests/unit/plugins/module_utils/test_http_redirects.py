@@ -10,7 +10,7 @@ import hashlib
 
 import pytest
 
-from ansible_collections.nodeprep.cni.tests.unit.http_server import Reply, ScriptedServer, clear_proxies, redirect
+from testbed_lib.http_server import Reply, LocalServer, clear_proxies, redirect
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import MAX_REDIRECTS, DownloadError, make_fetcher, origin
 
 BACKENDS = ["requests", "urls"]
@@ -22,9 +22,9 @@ SECRETS = {"Authorization": "Bearer r3direct-secret", "X-Token": "x-t0ken-value"
 def servers(monkeypatch):
     clear_proxies(monkeypatch)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    pair = [ScriptedServer(), ScriptedServer()]
+    pair = [LocalServer(), LocalServer()]
     for one in pair:
-        one.thread.start()
+        one.start()
     yield pair
     for one in pair:
         one.stop()
@@ -38,7 +38,7 @@ def fetcher_for(backend, **kwargs):
 
 def received(server):
     """Header names (lower case) -> values, per request, as the server saw them."""
-    return [dict((k.lower(), v) for k, v in headers.items()) for dummy, headers in server.hits]
+    return [dict((k.lower(), v) for k, v in headers.items()) for dummy, headers in server.request_log]
 
 
 def assert_no_secret(headers):
@@ -59,7 +59,7 @@ def test_cross_origin_redirect_drops_every_caller_header(servers, tmp_path, back
     assert digest == hashlib.sha256(BODY).hexdigest()
     first = received(configured)[0]
     assert first["authorization"] == SECRETS["Authorization"] and first["x-token"] == SECRETS["X-Token"]
-    assert other.paths() == ["/blob/a.tgz?signature=abc"]
+    assert other.requests == ["/blob/a.tgz?signature=abc"]
     assert_no_secret(received(other)[0])
 
 
@@ -69,7 +69,7 @@ def test_same_origin_redirect_keeps_the_headers(servers, tmp_path, backend):
     configured.routes["/v1/a.tgz"] = [redirect("/storage/a.tgz")]  # relative Location
     configured.routes["/storage/a.tgz"] = [Reply(200, BODY)]
     fetcher_for(backend).download_to(configured.url("/v1/a.tgz"), str(tmp_path / "a.tgz"))
-    assert configured.paths() == ["/v1/a.tgz", "/storage/a.tgz"]
+    assert configured.requests == ["/v1/a.tgz", "/storage/a.tgz"]
     for headers in received(configured):
         assert headers["authorization"] == SECRETS["Authorization"] and headers["private-token"] == SECRETS["PRIVATE-TOKEN"]
 
@@ -78,7 +78,7 @@ def test_same_origin_redirect_keeps_the_headers(servers, tmp_path, backend):
 def test_another_name_for_the_same_address_is_another_host(servers, tmp_path, backend):
     # "localhost" and "127.0.0.1" reach the same socket, but a URL's host is what the user trusted.
     configured = servers[0]
-    port = configured.httpd.server_address[1]
+    port = configured.port
     configured.routes["/v1/a.tgz"] = [redirect("http://localhost:%d/storage/a.tgz" % port)]
     configured.routes["/storage/a.tgz"] = [Reply(200, BODY)]
     fetcher_for(backend).download_to(configured.url("/v1/a.tgz"), str(tmp_path / "a.tgz"))
@@ -126,7 +126,7 @@ def test_redirect_loops_are_bounded(servers, tmp_path, backend):
     configured.routes["/loop"] = [redirect("/loop")]
     with pytest.raises(DownloadError, match="more than %d redirects" % MAX_REDIRECTS):
         fetcher_for(backend).download_to(configured.url("/loop"), str(tmp_path / "a.tgz"))
-    assert len(configured.hits) == MAX_REDIRECTS + 1
+    assert len(configured.request_log) == MAX_REDIRECTS + 1
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

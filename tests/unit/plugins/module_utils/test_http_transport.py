@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.nodeprep.cni.tests.unit.http_server import Reply, ScriptedServer, clear_proxies
+from testbed_lib.http_server import Reply, LocalServer, clear_proxies
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError, make_fetcher
 
 BACKENDS = ["requests", "urls"]
@@ -21,16 +21,6 @@ def fetcher_for(backend, **kwargs):
     options = dict(timeout=5, retries=1, backoff=0.01)
     options.update(kwargs)
     return make_fetcher(backend=backend, **options)
-
-
-def started(server):
-    server.thread.start()
-    return server
-
-
-def stop(server):
-    server.httpd.shutdown()
-    server.httpd.server_close()
 
 
 @pytest.fixture
@@ -54,15 +44,15 @@ def certificate(tmp_path_factory):
 
 @pytest.fixture
 def tls_server(certificate, no_proxy_env):
-    server = started(ScriptedServer(tls=certificate))
+    server = LocalServer(tls=certificate).start()
     server.routes["/a.tgz"] = [Reply(200, BODY)]
     yield server
-    stop(server)
+    server.stop()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_http_proxy_from_the_environment_carries_the_download(no_proxy_env, tmp_path, backend):
-    proxy = started(ScriptedServer())
+    proxy = LocalServer().start()
     try:
         # The mirror's name does not resolve: only a request through the proxy can succeed.
         target = "http://mirror.nodeprep.invalid/v9.0.0/a.tgz"
@@ -71,9 +61,9 @@ def test_http_proxy_from_the_environment_carries_the_download(no_proxy_env, tmp_
         no_proxy_env.setenv("HTTP_PROXY", proxy.url())
         digest = fetcher_for(backend).download_to(target, str(tmp_path / "a.tgz"), "sha256")
     finally:
-        stop(proxy)
+        proxy.stop()
     assert digest == hashlib.sha256(BODY).hexdigest()
-    assert proxy.paths() == [target]
+    assert proxy.requests == [target]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -16,7 +16,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._install_tree import 
     InstallTree,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import build_manifest, read_manifest, write_manifest
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import script_plugin
+from testbed_lib.in_process import script_plugin
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import (
     verify_version_dir,
     write_manifest,
 )
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import script_plugin, sha256_bytes
+from testbed_lib.in_process import script_plugin, sha256_bytes
 
 FILES = {
     "bridge": (script_plugin("bridge"), 0o755),

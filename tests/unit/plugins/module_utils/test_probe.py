@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed, probe_plugin
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import REAL_PLUGIN_DIR, real_run_command, script_plugin
+from testbed_lib.in_process import REAL_PLUGIN_DIR, real_run_command, script_plugin
 
 RUN = real_run_command()
 
@@ -77,7 +77,7 @@ NOEXEC_CHILD = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, sys.argv[2])
     from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed, probe_plugin
-    from ansible_collections.nodeprep.cni.tests.unit.module_runner import real_run_command
+    from testbed_lib.in_process import real_run_command
     RUN = real_run_command()
     plugin = os.path.join(sys.argv[1], "bridge")
     with open(plugin, "w") as handle:

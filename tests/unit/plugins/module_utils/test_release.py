@@ -15,7 +15,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
     refuse_broken,
     release_url,
 )
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import CHECKSUM_DATA
+from testbed_lib.in_process import CHECKSUM_DATA
 
 
 @pytest.mark.parametrize("given, expected", [

@@ -22,7 +22,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import (
     safe_extract,
     unpack,
 )
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import (
+from testbed_lib.in_process import (
     REAL_PLUGIN_DIR,
     add_member,
     build_tarball,

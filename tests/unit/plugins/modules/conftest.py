@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import Node, build_releases
+from testbed_lib.in_process import FakeRoot, build_releases
 
 
 @pytest.fixture(scope="module")
@@ -16,4 +16,4 @@ def releases(tmp_path_factory):
 def node(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
-    return Node(root)
+    return FakeRoot(root)

@@ -6,11 +6,11 @@ import json
 import os
 
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import (
+from testbed_lib.in_process import (
     RELEASE_PLUGINS,
     VERSION_A as A,
     VERSION_B as B,
-    run_module,
+    run_module_in_process,
     sha256_file,
 )
 
@@ -18,14 +18,14 @@ CALICO = b"\x7fELF calico, not ours\n"
 
 
 def install(node, release, **extra):
-    result = run_module(cni_install, node.args(src=release.path, version=release.version, **extra))
+    result = run_module_in_process(cni_install, node.args(src=release.path, version=release.version, **extra))
     assert result["rc"] == 0, result.get("msg")
     return result
 
 
 def info(node, **extra):
     before = node.snapshot()
-    result = run_module(cni_info, node.info_args(**extra))
+    result = run_module_in_process(cni_info, node.info_args(**extra))
     assert result["rc"] == 0, result.get("msg")
     assert result["changed"] is False
     assert node.snapshot() == before  # read-only, always

@@ -6,7 +6,7 @@ import json
 import os
 
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import run_module
+from testbed_lib.in_process import run_module_in_process
 from ansible_collections.nodeprep.cni.tests.unit.plugins.module_utils.test_cniconf_runtime import CONFLIST_110, plugin
 
 
@@ -20,7 +20,7 @@ def test_runtime_plugins_and_status_of_a_110_conflist(node):
     args = node.info_args(conf_dirs=[node.conf_dir], plugin_dirs=[bin_dir], runtime_plugins=["loopback"],
                           runtime_name="containerd 2.1.9", cni_status=True, package_owners=False)
 
-    result = run_module(cni_info, args)
+    result = run_module_in_process(cni_info, args)
     assert result["rc"] == 0
     assert result["missing_types"] == ["loopback"]
     assert "containerd 2.1.9 (runs it for every pod): plugin type(s) not installed in any plugin dir: loopback" \
@@ -31,6 +31,6 @@ def test_runtime_plugins_and_status_of_a_110_conflist(node):
 
     open(os.path.join(bin_dir, "portmap.down"), "w", encoding="utf-8").close()
     plugin(bin_dir, "loopback")
-    result = run_module(cni_info, args)
+    result = run_module_in_process(cni_info, args)
     assert result["missing_types"] == [] and result["coverage"]["ok"] is True
     assert result["cni_status"] == [{"path": path, "ran": True, "ok": False, "message": "portmap: code 50: no upstream network"}]

@@ -15,14 +15,14 @@ import pytest
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import MANIFEST_NAME
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import (
+from testbed_lib.in_process import (
     RELEASE_PLUGINS,
     VERSION_A as A,
     VERSION_B as B,
     VERSION_C as C,
     VERSION_REAL as REAL,
     finish_module_process,
-    run_module,
+    run_module_in_process,
     sha256_bytes,
     sha256_file,
     start_module_process,
@@ -34,11 +34,11 @@ CALICO = b"\x7fELF calico plugin, not ours\n"
 
 def install(node, release, check_mode=False, diff=False, **extra):
     args = node.args(src=release.path, version=release.version, **extra)
-    return run_module(cni_install, args, check_mode=check_mode, diff=diff)
+    return run_module_in_process(cni_install, args, check_mode=check_mode, diff=diff)
 
 
 def run(node, check_mode=False, diff=False, **extra):
-    return run_module(cni_install, node.args(**extra), check_mode=check_mode, diff=diff)
+    return run_module_in_process(cni_install, node.args(**extra), check_mode=check_mode, diff=diff)
 
 
 def ok(result):
@@ -340,7 +340,7 @@ def test_drift_is_reported_refused_without_src_and_repaired_with_it(node, releas
     with open(os.path.join(node.bin_dir, "bridge"), "wb") as handle:
         handle.write(b"#!/bin/sh\necho '{\"cniVersion\":\"1.0.0\"}'  # calico's bridge\n")
 
-    info = ok(run_module(cni_info, node.info_args()))
+    info = ok(run_module_in_process(cni_info, node.info_args()))
     version = [v for v in info["versions"] if v["version"] == REAL][0]
     assert version["intact"] is False
     assert version["drifted"] == ["bridge"]
@@ -359,7 +359,7 @@ def test_drift_is_reported_refused_without_src_and_repaired_with_it(node, releas
     assert any("repair" in action and "bridge" in action for action in repaired["actions"])
     assert sha256_file(os.path.join(node.version_dir(REAL), "bridge")) == sha256_bytes(release.files["bridge"])
     assert_links_resolve_into(node, release)
-    assert ok(run_module(cni_info, node.info_args()))["healthy"] is True
+    assert ok(run_module_in_process(cni_info, node.info_args()))["healthy"] is True
     assert stage_leftovers(node) == []
 
     settled = node.snapshot()

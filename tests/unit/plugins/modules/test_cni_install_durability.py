@@ -12,7 +12,7 @@ import os
 import pytest
 
 from ansible_collections.nodeprep.cni.plugins.modules import cni_install
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import VERSION_A as A, run_module
+from testbed_lib.in_process import VERSION_A as A, run_module_in_process
 
 STRAY_BRIDGE = b"#!/bin/sh\n# bridge copied here by an add-on\n"
 
@@ -83,7 +83,7 @@ def _fresh_node_with_strays(node):
 def test_every_new_directory_is_fsynced_into_its_parent_before_it_is_used(node, releases, monkeypatch):
     _fresh_node_with_strays(node)
     calls = Calls(monkeypatch)
-    result = run_module(cni_install, node.args(src=releases[A].path, version=A))
+    result = run_module_in_process(cni_install, node.args(src=releases[A].path, version=A))
     monkeypatch.undo()
     assert result["rc"] == 0, result.get("msg")
     made = [path for kind, path in calls.events if kind == "mkdir"]
@@ -97,10 +97,10 @@ def test_every_new_directory_is_fsynced_into_its_parent_before_it_is_used(node, 
 
 def test_absent_and_a_reinstall_persist_their_new_directories_too(node, releases, monkeypatch):
     _fresh_node_with_strays(node)
-    assert run_module(cni_install, node.args(src=releases[A].path, version=A))["rc"] == 0
-    assert run_module(cni_install, node.args(state="absent"))["rc"] == 0
+    assert run_module_in_process(cni_install, node.args(src=releases[A].path, version=A))["rc"] == 0
+    assert run_module_in_process(cni_install, node.args(state="absent"))["rc"] == 0
     calls = Calls(monkeypatch)
-    result = run_module(cni_install, node.args(src=releases[A].path, version=A))
+    result = run_module_in_process(cni_install, node.args(src=releases[A].path, version=A))
     monkeypatch.undo()
     assert result["rc"] == 0, result.get("msg")
     assert [path for kind, path in calls.events if kind == "mkdir"]

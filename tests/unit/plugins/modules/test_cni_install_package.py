@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import MANIFEST_NAME
 from ansible_collections.nodeprep.cni.plugins.module_utils import _versions
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import REAL_PLUGIN_DIR, VERSION_A as A, run_module, sha256_file
+from testbed_lib.in_process import REAL_PLUGIN_DIR, VERSION_A as A, run_module_in_process, sha256_file
 
 PACKAGE = "containernetworking-plugins"
 
@@ -28,7 +28,7 @@ def package_version():
 def install(node, check_mode=False, diff=False, **extra):
     extra.setdefault("src_dir", REAL_PLUGIN_DIR)
     args = node.args(package=PACKAGE, **extra)
-    return run_module(cni_install, args, check_mode=check_mode, diff=diff)
+    return run_module_in_process(cni_install, args, check_mode=check_mode, diff=diff)
 
 
 def ok(result):
@@ -67,7 +67,7 @@ def test_package_install_copies_the_plugin_dir_under_the_package_version(node, p
                                   "manager": "dpkg", "dir": REAL_PLUGIN_DIR}
     assert manifest["tarball_sha256"] is None
 
-    info = ok(run_module(cni_info, node.info_args()))
+    info = ok(run_module_in_process(cni_info, node.info_args()))
     assert info["current"] == label and info["current_source"]["package_version"] == package_version
 
     settled = node.snapshot()
@@ -79,21 +79,21 @@ def test_package_install_copies_the_plugin_dir_under_the_package_version(node, p
 def test_package_version_then_a_release_then_rollback_to_the_package(node, releases, package_version):
     label = _versions.package_version(package_version).text
     ok(install(node))
-    upgraded = ok(run_module(cni_install, node.args(src=releases[A].path, version=A)))
+    upgraded = ok(run_module_in_process(cni_install, node.args(src=releases[A].path, version=A)))
     assert upgraded["version"] == A and upgraded["previous"] == label
-    back = ok(run_module(cni_install, node.args(state="rollback")))
+    back = ok(run_module_in_process(cni_install, node.args(state="rollback")))
     assert back["version"] == label and back["previous"] == A
     assert os.path.realpath(os.path.join(node.bin_dir, "bridge")) == os.path.join(node.version_dir(label), "bridge")
-    named = ok(run_module(cni_install, node.args(state="rollback", version="v" + A)))
+    named = ok(run_module_in_process(cni_install, node.args(state="rollback", version="v" + A)))
     assert named["version"] == A
 
 
 def test_a_missing_package_is_reported_or_refused_and_nothing_is_written(node):
     before = node.snapshot()
-    reported = ok(run_module(cni_install, node.args(package="no-such-cni-package", src_dir=REAL_PLUGIN_DIR, on_missing_src="report")))
+    reported = ok(run_module_in_process(cni_install, node.args(package="no-such-cni-package", src_dir=REAL_PLUGIN_DIR, on_missing_src="report")))
     assert reported["src_needed"] and not reported["changed"]
     assert "package no-such-cni-package is not installed" in reported["reason"]
-    refused(run_module(cni_install, node.args(package="no-such-cni-package", src_dir=REAL_PLUGIN_DIR)),
+    refused(run_module_in_process(cni_install, node.args(package="no-such-cni-package", src_dir=REAL_PLUGIN_DIR)),
             "package no-such-cni-package is not installed", "install it first")
     assert node.snapshot() == before
 
@@ -121,5 +121,5 @@ def test_an_explicit_version_names_the_install_and_bad_ones_are_refused(node, pa
     ok(install(node, version="1.1.1-local"))
     assert os.path.isdir(node.version_dir("1.1.1-local"))
     refused(install(node, version="1.1/../x"), "not an installed version's name")
-    refused(run_module(cni_install, node.args(package=PACKAGE, src=REAL_PLUGIN_DIR)), "mutually exclusive")
-    refused(run_module(cni_install, node.args(package=PACKAGE)), "needs src_dir")
+    refused(run_module_in_process(cni_install, node.args(package=PACKAGE, src=REAL_PLUGIN_DIR)), "mutually exclusive")
+    refused(run_module_in_process(cni_install, node.args(package=PACKAGE)), "needs src_dir")

@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_owners
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import VERSION_A as A, VERSION_B as B, run_module
+from testbed_lib.in_process import VERSION_A as A, VERSION_B as B, run_module_in_process
 
 PACKAGE_BRIDGE = b"#!/bin/sh\n# bridge from the kubernetes-cni package\n"
 CALICO = b"\x7fELF calico plugin, owned by a calico package but never one of our names\n"
@@ -61,7 +61,7 @@ def dpkg(tmp_path, monkeypatch):
 
 
 def install(node, release, check_mode=False, **extra):
-    return run_module(cni_install, node.args(src=release.path, version=release.version, **extra), check_mode=check_mode)
+    return run_module_in_process(cni_install, node.args(src=release.path, version=release.version, **extra), check_mode=check_mode)
 
 
 def kubernetes_cni_node(node, dpkg):
@@ -136,11 +136,11 @@ def test_a_package_owned_name_is_refused_naming_package_and_fixes_and_nothing_ch
 
 def test_the_ask_first_run_hands_the_owners_to_its_caller_and_refuses_a_known_plugin_set(node, releases, dpkg):
     bridge, loopback, dummy = kubernetes_cni_node(node, dpkg)
-    asked = run_module(cni_install, node.args(version=A, on_missing_src="report"))
+    asked = run_module_in_process(cni_install, node.args(version=A, on_missing_src="report"))
     assert asked["rc"] == 0 and asked["src_needed"] is True
     assert asked["package_owned"][bridge] == "kubernetes-cni" and asked["package_owned"][loopback] == "kubernetes-cni"
     # A plugin subset says which names will be linked: refused at once, before any release is fetched.
-    subset = run_module(cni_install, node.args(version=A, on_missing_src="report", plugins=["bridge", "portmap"]))
+    subset = run_module_in_process(cni_install, node.args(version=A, on_missing_src="report", plugins=["bridge", "portmap"]))
     assert subset["rc"] == 1 and "%s owned by package kubernetes-cni" % bridge in subset["msg"], subset
     assert loopback not in subset["msg"]
 
@@ -156,7 +156,7 @@ def test_opt_in_takes_the_names_over_records_the_package_and_cni_info_warns(node
     assert open(kept, "rb").read() == PACKAGE_BRIDGE
     assert open(calico, "rb").read() == CALICO and not os.path.islink(calico)
 
-    info = run_module(cni_info, node.info_args())
+    info = run_module_in_process(cni_info, node.info_args())
     assert info["rc"] == 0
     statuses = dict((entry["path"], (entry["package"], entry["status"])) for entry in info["package_owned"])
     assert statuses[bridge] == statuses[loopback] == ("kubernetes-cni", "linked")
@@ -172,7 +172,7 @@ def test_opt_in_takes_the_names_over_records_the_package_and_cni_info_warns(node
     with open(bridge, "wb") as handle:
         handle.write(PACKAGE_BRIDGE + b"# 1.1\n")
     os.chmod(bridge, stat.S_IMODE(0o755))
-    info = run_module(cni_info, node.info_args())
+    info = run_module_in_process(cni_info, node.info_args())
     statuses = dict((entry["path"], entry["status"]) for entry in info["package_owned"])
     assert statuses[bridge] == "package file" and statuses[loopback] == "linked"
     assert any("package kubernetes-cni's own files are where nodeprep's links belong, at %s" % bridge in w
@@ -186,5 +186,5 @@ def test_opt_in_takes_the_names_over_records_the_package_and_cni_info_warns(node
 
 def test_cni_info_can_leave_the_package_manager_alone(node, releases, dpkg):
     kubernetes_cni_node(node, dpkg)
-    info = run_module(cni_info, node.info_args(package_owners=False))
+    info = run_module_in_process(cni_info, node.info_args(package_owners=False))
     assert info["rc"] == 0 and info["package_owned"] == [] and dpkg.queries == []

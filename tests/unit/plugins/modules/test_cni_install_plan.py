@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import NodeView, PlanError, Wish, plan_absent, plan_present
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_tree import InstallTree
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import RELEASE_PLUGINS, run_module, snapshot_tree
+from testbed_lib.in_process import RELEASE_PLUGINS, run_module_in_process, snapshot_tree
 from ansible_collections.nodeprep.cni.plugins.modules import cni_install
 
 
@@ -33,7 +33,7 @@ def test_a_fresh_install_plans_pointer_before_links_and_writes_nothing(node):
 
 def test_check_mode_without_a_tarball_keeps_the_recorded_plugin_set(node, releases):
     args = node.args(src=releases["1.0.0"].path, version="1.0.0")
-    assert run_module(cni_install, args)["rc"] == 0
+    assert run_module_in_process(cni_install, args)["rc"] == 0
     plan = plan_present(NodeView.read(install_tree(node)), wish("1.1.0", None, check_mode=True))
     assert not [op for op in plan.ops if op["op"] == "unlink"]
     assert plan.plugins == RELEASE_PLUGINS
@@ -62,7 +62,7 @@ def test_a_fifo_with_a_plugin_name_is_refused(node):
 
 def test_absent_gives_files_back_over_our_links_without_unlinking_first(node, releases):
     node.put("opt/cni/bin/bridge", b"user bridge\n")
-    assert run_module(cni_install, node.args(src=releases["1.0.0"].path, version="1.0.0"))["rc"] == 0
+    assert run_module_in_process(cni_install, node.args(src=releases["1.0.0"].path, version="1.0.0"))["rc"] == 0
     plan = plan_absent(NodeView.read(install_tree(node)))
     bridge = os.path.join(node.bin_dir, "bridge")
     assert [op["op"] for op in plan.ops if op.get("path") == bridge] == ["restore"]

@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from ansible_collections.nodeprep.cni.plugins.modules import containerd_info
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import run_module
+from testbed_lib.in_process import run_module_in_process
 
 V2 = 'version = 2\n[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/opt/cni/bin"\n  conf_dir = "/etc/cni/net.d"\n'
 
@@ -19,8 +19,8 @@ V2 = 'version = 2\n[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/opt/
 def info(tmp_path, text, binary=None):
     config = tmp_path / "config.toml"
     config.write_text(text, encoding="utf-8")
-    result = run_module(containerd_info, {"config_path": str(config), "binary": binary or str(tmp_path / "none"),
-                                          "socket": str(tmp_path / "no.sock")})
+    result = run_module_in_process(containerd_info, {"config_path": str(config), "binary": binary or str(tmp_path / "none"),
+                                                     "socket": str(tmp_path / "no.sock")})
     assert result["rc"] == 0 and result["changed"] is False, result
     return result
 

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.testbed.node import TESTBED_CACHE
+from testbed_lib.node import TESTBED_CACHE
 
 DEBS_CACHE = TESTBED_CACHE / "debs"
 APT_ARCHIVES = Path("/var/cache/apt/archives")

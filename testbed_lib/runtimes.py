@@ -281,7 +281,7 @@ def ensure_crio() -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python3 -m tests.testbed.runtimes [VERSION…]``: build (or find) containerds, print their dirs."""
+    """``python3 -m testbed_lib.runtimes [VERSION…]``: build (or find) containerds, print their dirs."""
     import sys
     versions = tuple(argv if argv is not None else sys.argv[1:]) or CONTAINERD_VERSIONS
     if versions == ("crio",):

@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.testbed import runtimes
+from testbed_lib import runtimes
 
 TESTBED_CACHE = Path("/var/cache/nodeprep-testbed")
 ROOTFS_CACHE = TESTBED_CACHE / "rootfs-bookworm"
@@ -35,7 +35,7 @@ JOIN_CGROUPS = 'for procs in $NODEPREP_CGROUP_PROCS; do echo $$ > "$procs" || ex
 CGROUP_PARENT = "nodeprep-testbed"
 
 CHROOT_WRAPPER = """#!/bin/sh
-# chroot_exe for community.general.chroot, written by tests/testbed/node.py.
+# chroot_exe for community.general.chroot, written by testbed_lib/node.py.
 # Called as: <this> <chroot path on the host> <shell> -c <command>. The node's own mount
 # namespace already has its rootfs as root, so the host path is dropped and nsenter takes the
 # node's root and working directory instead.
@@ -177,7 +177,7 @@ def _is_mounted(path: Path) -> bool:
         return any(line.split()[4] == target for line in mountinfo)
 
 
-class Node:
+class BootedNode:
     """One booted node. Use as a context manager, or call start() and stop()."""
 
     def __init__(self, name: str, workdir: str | os.PathLike, private_network: bool = False,
@@ -190,7 +190,7 @@ class Node:
         self.workdir = Path(workdir)
         self.private_network = private_network
         self.readonly_usr = readonly_usr
-        # A containerd built from its release tag (tests/testbed/runtimes.py) instead of Debian's.
+        # A containerd built from its release tag (testbed_lib/runtimes.py) instead of Debian's.
         self.containerd_version = containerd_version
         if containerd_version:
             suite = runtimes.RUNTIME_SUITE
@@ -213,7 +213,7 @@ class Node:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def __enter__(self) -> "Node":
+    def __enter__(self) -> "BootedNode":
         self.start()
         return self
 
@@ -221,9 +221,9 @@ class Node:
         self.stop()
 
     def __repr__(self) -> str:
-        return "Node(%r, machine=%r, pid=%r)" % (self.name, self.machine, self.pid)
+        return "BootedNode(%r, machine=%r, pid=%r)" % (self.name, self.machine, self.pid)
 
-    def start(self) -> "Node":
+    def start(self) -> "BootedNode":
         if not (self.rootfs_cache / ROOTFS_STAMP).is_file():
             raise NodeError("no complete rootfs at %s: run tools/bootstrap" % self.rootfs_cache)
         raise_inotify_limit()
@@ -333,7 +333,7 @@ class Node:
         self.pid = None
         self.leader_pid = None
 
-    def restart(self) -> "Node":
+    def restart(self) -> "BootedNode":
         """A power cycle: a clean shutdown, then a boot on the same overlay upper dir."""
         self.stop(keep=True)
         self.os_release = None  # already in the node's layer
@@ -460,7 +460,7 @@ class Node:
                 "containerd_version": self.containerd_version}
 
     @classmethod
-    def from_state(cls, state: dict) -> "Node":
+    def from_state(cls, state: dict) -> "BootedNode":
         node = cls(state["name"], state["workdir"], private_network=state["private_network"],
                    readonly_usr=state["readonly_usr"], detached=True, suite=state.get("suite", "bookworm"),
                    containerd=state.get("containerd", False), rootfs_cache=state.get("rootfs_cache"),

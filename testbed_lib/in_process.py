@@ -4,8 +4,9 @@ The module sees its arguments exactly as Ansible would deliver them (``module_ar
 its JSON result and calls ``sys.exit``; we capture both, so a test asserts on the same result a
 playbook would get.
 
-Import as ``from ansible_collections.nodeprep.cni.tests.unit.module_runner import run_module``
-(tests/conftest.py puts the collection on sys.path).
+Import as ``from testbed_lib.in_process import run_module_in_process`` (tests/conftest.py puts
+the collection and the repository on sys.path). A module run inside a booted node is
+tests/reliability/node_module.py's ``run_module_on_node``.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def _reset_global_warnings():
         store.clear()
 
 
-def run_module(module, args: dict, check_mode: bool = False, diff: bool = False) -> dict:
+def run_module_in_process(module, args: dict, check_mode: bool = False, diff: bool = False) -> dict:
     """Call ``module.main()`` with *args*; return the result dict plus ``rc`` (the exit code).
 
     A failed module returns ``failed: True`` and ``msg`` like it would to a playbook; an uncaught
@@ -91,8 +92,8 @@ def run_module(module, args: dict, check_mode: bool = False, diff: bool = False)
 
 # The pinned checksum data the shipped table is generated from (inside the repository, like
 # everything the tests read).
-CHECKSUM_DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                             "tools", "data", "cni_plugins_checksums.yml")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHECKSUM_DATA = os.path.join(REPO, "tools", "data", "cni_plugins_checksums.yml")
 REAL_PLUGIN_DIR = "/usr/lib/cni"  # Debian's containernetworking-plugins: real binaries, never modified
 
 
@@ -223,7 +224,7 @@ def build_releases(cache) -> dict:
     return built
 
 
-class Node:
+class FakeRoot:
     """A node's filesystem under a test directory; every module call is pointed at it."""
 
     def __init__(self, root):
@@ -265,17 +266,17 @@ class Node:
 
 _CHILD = """
 import importlib, json, sys
-sys.path.insert(0, sys.argv[1])
-from ansible_collections.nodeprep.cni.tests.unit.module_runner import run_module
-module = importlib.import_module("ansible_collections.nodeprep.cni.plugins.modules." + sys.argv[2])
-print(json.dumps(run_module(module, json.loads(sys.argv[3]))))
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+from testbed_lib.in_process import run_module_in_process
+module = importlib.import_module("ansible_collections.nodeprep.cni.plugins.modules." + sys.argv[3])
+print(json.dumps(run_module_in_process(module, json.loads(sys.argv[4]))))
 """
 
 
 def start_module_process(module_name: str, args: dict, collections_root: str):
     """Run a module in a child Python (for tests that need two runs at once); read the result
     with ``finish_module_process``."""
-    return subprocess.Popen([sys.executable, "-c", _CHILD, collections_root, module_name, json.dumps(args)],
+    return subprocess.Popen([sys.executable, "-c", _CHILD, collections_root, REPO, module_name, json.dumps(args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

@@ -13,12 +13,8 @@ import gzip
 import hashlib
 import io
 import os
-import ssl
 import tarfile
-import threading
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 DEBIAN_PLUGINS_DIR = "/usr/lib/cni"
@@ -132,18 +128,18 @@ def _checksum_line(hex_digest: str, filename: str) -> bytes:
 
 
 def write_release(root: str | os.PathLike, version: str, arch: str, archive: bytes,
-                  checksummed: bytes | None = None, plugins: list[str] | None = None) -> Release:
-    """Writes ``archive`` and checksum files computed over ``checksummed`` (default: the archive)."""
+                  checksummed: bytes | None = None, plugins: list[str] | None = None,
+                  checksum_files: tuple[str, ...] = ("sha256", "sha512")) -> Release:
+    """Writes ``archive`` and the ``checksum_files`` computed over ``checksummed`` (default: the archive)."""
     name = tarball_name(version, arch)
     url_path = "/v%s/%s" % (version, name)
     path = Path(root) / url_path.lstrip("/")
     summed = archive if checksummed is None else checksummed
-    sha256 = hashlib.sha256(summed).hexdigest()
-    sha512 = hashlib.sha512(summed).hexdigest()
+    digests = {"sha256": hashlib.sha256(summed).hexdigest(), "sha512": hashlib.sha512(summed).hexdigest()}
     _write(path, archive)
-    _write(path.with_name(name + ".sha256"), _checksum_line(sha256, name))
-    _write(path.with_name(name + ".sha512"), _checksum_line(sha512, name))
-    return Release(version, arch, path, url_path, sha256, sha512, tuple(plugins or ()))
+    for algorithm in checksum_files:
+        _write(path.with_name(name + "." + algorithm), _checksum_line(digests[algorithm], name))
+    return Release(version, arch, path, url_path, digests["sha256"], digests["sha512"], tuple(plugins or ()))
 
 
 def _plugins(plugins_dir: str, plugins: list[str] | None) -> list[str]:
@@ -305,217 +301,3 @@ def build_expansion_bomb(root: str | os.PathLike, version: str, arch: str = "amd
     zeros = [("./plugin-%02d" % index, member_mib * MIB) for index in range(members)]
     archive = pack_streamed(release_members(version, arch, plugins_dir, names), zeros)
     return write_release(root, version, arch, archive, plugins=names)
-
-
-def html_page(title: str = "Sign in") -> bytes:
-    return ("<!DOCTYPE html>\n<html><head><title>%s</title></head><body><form action=\"/login\">"
-            "</form></body></html>\n" % title).encode()
-
-
-# --- serving ----------------------------------------------------------------------------------
-
-@dataclass
-class Fault:
-    """What the server does instead of simply serving a path.
-
-    ``kind``: "status" (answer ``status``), "stall" (send ``after`` bytes of the real file, then
-    one byte every ``interval`` seconds), "html" (a 200 with an HTML page), "redirect" (``status``
-    with Location ``location``), "serve" (the real file: with ``delay``, a slow server).
-    ``delay``: seconds to wait before answering. ``times``: requests it applies to (None: all).
-    """
-
-    kind: str
-    status: int = 503
-    after: int = 0
-    interval: float = 1.0
-    location: str = ""
-    delay: float = 0.0
-    times: int | None = None
-
-
-class _Handler(SimpleHTTPRequestHandler):
-    server: "_Server"
-
-    def send_head(self):
-        path = self.path.split("?", 1)[0]
-        owner = self.server.owner
-        owner.record(self.command, path, dict(self.headers.items()))
-        status = owner.take_failure()
-        if status is not None:
-            self.send_error(status, "injected failure")
-            return None
-        fault = owner.take_fault(path)
-        if fault is not None:
-            return self._fault(fault)
-        return super().send_head()
-
-    def _fault(self, fault: Fault):
-        if fault.delay and self.server.owner.stopping.wait(fault.delay):
-            return None
-        if fault.kind == "serve":
-            return super().send_head()
-        if fault.kind == "status":
-            self.send_error(fault.status, "injected failure")
-            return None
-        if fault.kind == "redirect":
-            self.send_response(fault.status)
-            self.send_header("Location", fault.location)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return None
-        if fault.kind == "html":
-            page = html_page()
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            return io.BytesIO(page)
-        if fault.kind == "stall":
-            body = Path(self.translate_path(self.path)).read_bytes()
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", "application/gzip")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Connection", "close")
-            self.close_connection = True
-            self.end_headers()
-            self._trickle(body, fault)
-            return None
-        raise ValueError("unknown fault kind %r" % fault.kind)
-
-    def _trickle(self, body: bytes, fault: Fault) -> None:
-        try:
-            self.wfile.write(body[:fault.after])
-            self.wfile.flush()
-            for index in range(fault.after, len(body)):
-                if self.server.owner.stopping.wait(fault.interval):
-                    return
-                self.wfile.write(body[index:index + 1])
-                self.wfile.flush()
-        except OSError:
-            return  # the client gave up, as it should
-
-    def log_message(self, format, *args):  # noqa: A002  (signature from the base class)
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    owner: "MirrorServer"
-
-
-class MirrorServer:
-    """Serves files under ``root`` on 127.0.0.1 (a free port) from a daemon thread."""
-
-    def __init__(self, root: str | os.PathLike, access_log: str | os.PathLike | None = None,
-                 tls: tuple[str, str] | None = None):
-        """``tls=(certfile, keyfile)`` serves HTTPS."""
-        self.root = Path(root)
-        self.tls = tls
-        self.access_log = Path(access_log) if access_log else None
-        # Filled by whoever built the releases under root (the integration fixture does), by version.
-        self.releases: dict[str, Release] = {}
-        self._lock = threading.Lock()
-        self._requests: list[str] = []
-        self._request_log: list[tuple[str, dict]] = []
-        self._failures: list[int] = []
-        self._faults: dict[str, list[Fault]] = {}
-        # Set at stop so stalled replies end at once.
-        self.stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> "MirrorServer":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    def start(self) -> "MirrorServer":
-        root = str(self.root)
-
-        def handler(*args, **kwargs):
-            return _Handler(*args, directory=root, **kwargs)
-
-        self._server = _Server(("127.0.0.1", 0), handler)
-        self._server.owner = self
-        if self.tls is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(*self.tls)
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mirror", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
-    def base_url(self) -> str:
-        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
-
-    def url(self, url_path: str) -> str:
-        return self.base_url + "/" + url_path.lstrip("/")
-
-    # --- request log and failure injection ---
-
-    @property
-    def requests(self) -> list[str]:
-        """Paths requested so far (a copy), in order."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def request_log(self) -> list[tuple[str, dict]]:
-        """(path, headers as received) of every request so far, in order: what really arrived."""
-        with self._lock:
-            return [(path, dict(headers)) for path, headers in self._request_log]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._requests.clear()
-            self._request_log.clear()
-            self._faults.clear()
-
-    def record(self, method: str, path: str, headers: dict | None = None) -> None:
-        with self._lock:
-            self._requests.append(path)
-            self._request_log.append((path, dict(headers or {})))
-            if self.access_log is not None:
-                with open(self.access_log, "a", encoding="utf-8") as log:
-                    log.write("%s %s %s\n" % (method, path, ",".join(sorted(headers or {}))))
-
-    def fault(self, url_path: str, *faults: Fault) -> None:
-        """Answer requests of ``url_path`` (exact path, e.g. a Release's url_path) with ``faults``,
-        in order; each applies ``times`` times (the last one with times=None, for good)."""
-        with self._lock:
-            self._faults[url_path] = [Fault(**vars(fault)) for fault in faults]
-
-    def take_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            queue = self._faults.get(path)
-            if not queue:
-                return None
-            fault = queue[0]
-            if fault.times is not None:
-                fault.times -= 1
-                if fault.times <= 0:
-                    queue.pop(0)
-            return fault
-
-    def fail_next(self, count: int, status: int = HTTPStatus.SERVICE_UNAVAILABLE) -> None:
-        """The next ``count`` requests get ``status`` instead of the file (retry tests)."""
-        with self._lock:
-            self._failures.extend([int(status)] * count)
-
-    def take_failure(self) -> int | None:
-        with self._lock:
-            return self._failures.pop(0) if self._failures else None

@@ -2,7 +2,7 @@
 
 Registered for every test directory by tests/conftest.py (``pytest_plugins``).
 
-Nodes and the mirror are real (see tests/testbed/); they need root and tools/bootstrap.
+Nodes and the mirror are real (see testbed_lib/); they need root and tools/bootstrap.
 """
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.testbed import ansible_runner, runtimes
-from tests.testbed.mirror import MirrorServer, build_release
-from tests.testbed.node import ROOTFS_CACHE, ROOTFS_STAMP, Node, rootfs_path
+from testbed_lib import ansible_runner, runtimes
+from testbed_lib.http_server import LocalServer
+from testbed_lib.releases import build_release
+from testbed_lib.node import ROOTFS_CACHE, ROOTFS_STAMP, BootedNode, rootfs_path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 MIRROR_VERSIONS = ("9.0.0", "9.1.0", "9.2.0")
 
 
@@ -36,12 +37,12 @@ def node(rootfs, tmp_path_factory):
 
     Every node started through it is stopped at teardown, even when the test fails.
     """
-    started: list[Node] = []
+    started: list[BootedNode] = []
 
-    def start(name: str = "node", private_network: bool = False, readonly_usr: bool = False) -> Node:
+    def start(name: str = "node", private_network: bool = False, readonly_usr: bool = False) -> BootedNode:
         workdir = tmp_path_factory.mktemp("node-" + name) / "node"
-        booted = Node(name, workdir, private_network=private_network, readonly_usr=readonly_usr,
-                      rootfs_cache=rootfs)
+        booted = BootedNode(name, workdir, private_network=private_network, readonly_usr=readonly_usr,
+                            rootfs_cache=rootfs)
         started.append(booted)
         return booted.start()
 
@@ -56,9 +57,9 @@ def containerd_node(rootfs, tmp_path_factory):
     containerd (bookworm 1.6, trixie 1.7, sid 2.1), or, given a version of
     ``runtimes.CONTAINERD_VERSIONS`` instead, that containerd built from its release tag; with a
     local sandbox image. Stopped at teardown."""
-    started: list[Node] = []
+    started: list[BootedNode] = []
 
-    def start(suite: str, name: str | None = None) -> Node:
+    def start(suite: str, name: str | None = None) -> BootedNode:
         built = suite if suite in runtimes.CONTAINERD_VERSIONS else None
         if built:
             cache, fix = runtimes.containerd_rootfs_path(built), "tools/testbed.py runtimes (make runtimes)"
@@ -67,9 +68,9 @@ def containerd_node(rootfs, tmp_path_factory):
         if not (cache / ROOTFS_STAMP).is_file():
             pytest.fail("no %s containerd rootfs at %s: run %s" % (suite, cache, fix))
         name = name or "ctrd-" + suite
-        booted = Node(name, tmp_path_factory.mktemp("node-" + name) / "node", private_network=True,
-                      suite=suite if not built else runtimes.RUNTIME_SUITE, containerd=True,
-                      containerd_version=built)
+        booted = BootedNode(name, tmp_path_factory.mktemp("node-" + name) / "node", private_network=True,
+                            suite=suite if not built else runtimes.RUNTIME_SUITE, containerd=True,
+                            containerd_version=built)
         started.append(booted)
         return booted.start()
 
@@ -87,9 +88,9 @@ def mirror_releases(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="session")
 def mirror(mirror_releases):
-    """A MirrorServer on 127.0.0.1 serving ``mirror_releases``; ``mirror.releases`` maps versions."""
+    """A LocalServer on 127.0.0.1 serving ``mirror_releases``; ``mirror.releases`` maps versions."""
     root = list(mirror_releases.values())[0].path.parents[1]
-    with MirrorServer(root, access_log=root / "access.log") as server:
+    with LocalServer(root, access_log=root / "access.log") as server:
         server.releases = mirror_releases
         yield server
 
