@@ -201,9 +201,9 @@ def test_a_link_dir_given_with_a_trailing_slash_or_through_a_symlink_is_one_dir(
 
 
 def test_state_round_trip_and_defaults(tree):
-    assert tree.read_state() == {"link_dirs": [], "created_dirs": []}
+    assert tree.read_state() == {"link_dirs": [], "created_dirs": [], "distro_dirs": []}
     tree.write_state({"link_dirs": ["/x"], "created_dirs": ["/y"], "rollback": {"from": "2.0.0", "to": "1.0.0"}})
     assert tree.read_state()["rollback"] == {"from": "2.0.0", "to": "1.0.0"}
     with open(tree.state_path, "wb") as handle:
         handle.write(b"[1, 2]")
-    assert tree.read_state() == {"link_dirs": [], "created_dirs": []}
+    assert tree.read_state() == {"link_dirs": [], "created_dirs": [], "distro_dirs": []}
