@@ -408,11 +408,9 @@ def _plan_distro_unlinks(view: NodeView, plan: Plan) -> None:
         names = view.distro_links(directory) if directory not in view.state["link_dirs"] else []
         if not names:
             continue  # nothing of ours, or a former link dir whose links go with every other link dir's
-        if directory == view.tree.distro_dir:
-            _require_writable(view, directory, "the layout's plugin dir", _LEAVE_DISTRO_DIR)
-        else:
-            _require_writable(view, directory, "the distribution's plugin dir", "remove nodeprep's links there first "
-                              "(those to %s), which %s records" % (view.tree.link_target("<name>"), view.tree.state_path))
+        # Whatever layout is given, these links would dangle once the versions are gone.
+        _require_writable(view, directory, "the distribution's plugin dir", "remove nodeprep's links there (those to %s) "
+                          "first" % view.tree.link_target("<name>"))
         plan.distro_dir = plan.distro_dir or directory
         for name in names:
             path = os.path.join(directory, name)

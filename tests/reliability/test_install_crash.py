@@ -192,13 +192,8 @@ def test_kill_at_every_point_and_again_inside_recovery(node, small_release, user
     support.protect_strays(booted, user_files)
     user_files.protect(booted, IMAGE_DIR + "/portmap")
     originals = support.picture(booted, CUT_DIRS)
-<<<<<<< HEAD
     if step.startswith("absent"):
-        assert run_module(booted, "cni_install", _cut_args(booted, small_release, "install"))["rc"] == 0
-=======
-    if step == "absent":
         assert run_module_on_node(booted, "cni_install", _cut_args(booted, small_release, "install"))["rc"] == 0
->>>>>>> main
     args = _cut_args(booted, small_release, step)
     saved, killed = tmp_path / "saved", tmp_path / "killed"
     support.save_tree(booted, saved, CUT_TREES)
