@@ -22,7 +22,7 @@ from testbed_lib.node import _descendants
 REPO = Path(__file__).resolve().parents[2]
 MODRUN = "/root/nodeprep-modrun"
 RUNNER = ("import runpy, sys; sys.path.insert(0, %r); name = sys.argv.pop(1); "
-          "runpy.run_module_on_node('ansible_collections.nodeprep.cni.plugins.modules.' + name, run_name='__main__')" % MODRUN)
+          "runpy.run_module('ansible_collections.nodeprep.cni.plugins.modules.' + name, run_name='__main__')" % MODRUN)
 
 
 def install_runner(node) -> None:
@@ -74,7 +74,7 @@ CUT_RUNNER = ("import os, runpy, sys; sys.path.insert(0, %r); kill_at = int(sys.
               "            state['active'] = False\n"
               "    _journal.recover = recover\n"
               "name = sys.argv.pop(1)\n"
-              "runpy.run_module_on_node('ansible_collections.nodeprep.cni.plugins.modules.' + name, run_name='__main__')\n" % MODRUN)
+              "runpy.run_module('ansible_collections.nodeprep.cni.plugins.modules.' + name, run_name='__main__')\n" % MODRUN)
 
 
 def _command(node, module: str, args: dict, check_mode: bool = False, cut: tuple | None = None) -> list:
