@@ -18,12 +18,8 @@ sys.path[:0] = [os.path.join(REPO, ".cache", "collections"), REPO]
 
 # pylint: disable=wrong-import-position
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install  # noqa: E402
-from testbed_lib.in_process import (  # noqa: E402
-    FakeRoot,
-    build_tarball,
-    real_release_files,
-    run_module_in_process,
-)
+from testbed_lib.in_process import FakeRoot, real_release_files, run_module_in_process  # noqa: E402
+from testbed_lib.releases import build_tarball  # noqa: E402
 
 
 def timed(module, args) -> float:

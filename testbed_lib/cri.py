@@ -34,10 +34,10 @@ class Sandbox:
 
 
 class CRI:
-    def __init__(self, node, timeout: float = 60.0):
+    def __init__(self, node, timeout: float = 60.0, socket: str = SOCKET):
         self.node = node
         self.timeout = timeout
-        self.channel = grpc.insecure_channel("unix://%s" % node.path(SOCKET).as_posix().replace(
+        self.channel = grpc.insecure_channel("unix://%s" % node.path(socket).as_posix().replace(
             str(node.rootfs), "/proc/%d/root" % node.pid, 1))
         self.runtime = RuntimeServiceStub(self.channel)
 
@@ -91,11 +91,20 @@ class CRI:
             status = self.status()
         return status
 
-    def run_pod_sandbox(self, name: str) -> Sandbox:
+    def run_pod_sandbox(self, name: str, pid_per_container: bool = False) -> Sandbox:
+        """Starts a sandbox and returns its id and address.
+
+        ``pid_per_container`` asks what kubelet asks for a pod without ``shareProcessNamespace``: a
+        PID namespace per container. CRI-O then runs no infra container at all (``drop_infra_ctr``),
+        only pinns' namespaces, which CNI's ADD runs in.
+        """
+        linux = api_pb2.LinuxPodSandboxConfig()
+        if pid_per_container:
+            linux = api_pb2.LinuxPodSandboxConfig(security_context=api_pb2.LinuxSandboxSecurityContext(
+                namespace_options=api_pb2.NamespaceOption(pid=api_pb2.CONTAINER)))
         config = api_pb2.PodSandboxConfig(
             metadata=api_pb2.PodSandboxMetadata(name=name, namespace="default", uid=str(uuid.uuid4()), attempt=0),
-            hostname=name, log_directory="/var/log/pods/%s" % name,
-            linux=api_pb2.LinuxPodSandboxConfig())
+            hostname=name, log_directory="/var/log/pods/%s" % name, linux=linux)
         reply = self._call("RunPodSandbox", api_pb2.RunPodSandboxRequest(config=config))
         status = self._call("PodSandboxStatus", api_pb2.PodSandboxStatusRequest(pod_sandbox_id=reply.pod_sandbox_id))
         return Sandbox(reply.pod_sandbox_id, status.status.network.ip)

@@ -182,6 +182,7 @@ class LocalServer:
         self.stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._port = 0
 
     def __enter__(self) -> "LocalServer":
         return self.start()
@@ -197,6 +198,7 @@ class LocalServer:
 
         self._server = _Server(("127.0.0.1", 0), handler)
         self._server.owner = self
+        self._port = self._server.server_address[1]
         if self.tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*self.tls)
@@ -216,7 +218,8 @@ class LocalServer:
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        """The port it listens on; still known after stop(), for URLs a test compares later."""
+        return self._port
 
     @property
     def base_url(self) -> str:

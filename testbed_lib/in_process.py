@@ -16,13 +16,13 @@ import hashlib
 import io
 import json
 import os
-import stat
 import subprocess
 import sys
-import tarfile
 
 from ansible.module_utils import basic as _basic
 from ansible.module_utils.common import warnings as _warnings
+
+from testbed_lib.releases import DEBIAN_PLUGINS_DIR, build_tarball, member
 
 try:
     from ansible.module_utils.testing import patch_module_args as _core_patch_module_args
@@ -94,7 +94,7 @@ def run_module_in_process(module, args: dict, check_mode: bool = False, diff: bo
 # everything the tests read).
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKSUM_DATA = os.path.join(REPO, "tools", "data", "cni_plugins_checksums.yml")
-REAL_PLUGIN_DIR = "/usr/lib/cni"  # Debian's containernetworking-plugins: real binaries, never modified
+REAL_PLUGIN_DIR = DEBIAN_PLUGINS_DIR  # Debian's containernetworking-plugins: real binaries, never modified
 
 
 def script_plugin(label: str, exit_code: int = 0, answer: str = None) -> bytes:
@@ -113,38 +113,6 @@ def sha256_file(path) -> str:
         return sha256_bytes(handle.read())
 
 
-def add_member(archive: tarfile.TarFile, name: str, data: bytes = b"", mode: int = 0o755, kind=tarfile.REGTYPE,
-               linkname: str = "", uid: int = 0, gid: int = 0):
-    """Add one member exactly as named (tarfile.add would normalise hostile names away)."""
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.mode = mode
-    info.uid, info.gid = uid, gid
-    info.uname = info.gname = ""
-    info.mtime = 1700000000
-    info.linkname = linkname
-    if kind in (tarfile.REGTYPE, tarfile.AREGTYPE):
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
-    else:
-        archive.addfile(info)
-
-
-def build_tarball(path, files: dict, extra=None, dot_prefix: bool = True) -> str:
-    """Write a gzip release tarball at *path* holding *files* ({name: bytes}, executable unless
-    README.md/LICENSE), like upstream's "./name" layout; *extra* is a callable adding hostile members."""
-    path = str(path)
-    with tarfile.open(path, "w:gz", compresslevel=1) as archive:
-        if dot_prefix:
-            add_member(archive, "./", kind=tarfile.DIRTYPE, mode=0o755)
-        for name, data in sorted(files.items()):
-            mode = 0o644 if name in ("LICENSE", "README.md") else 0o755
-            add_member(archive, ("./" if dot_prefix else "") + name, data, mode)
-        if extra is not None:
-            extra(archive)
-    return path
-
-
 def release_files(label: str, plugins=("bridge", "host-local", "loopback", "portmap")) -> dict:
     """Files of a fake release: script plugins unique to *label*, plus LICENSE and README.md."""
     files = dict((name, script_plugin("%s %s" % (name, label))) for name in plugins)
@@ -160,27 +128,6 @@ def real_release_files(plugins=("bridge", "host-local", "loopback", "portmap")) 
             files[name] = handle.read()
     files["LICENSE"] = b"Apache License 2.0 (test copy)\n"
     return files
-
-
-def snapshot_tree(root) -> dict:
-    """{relpath: (type, mode, sha256 | link target | None)} of everything under *root* (not root itself)."""
-    root = str(root)
-    tree = {}
-    for directory, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(directory, name)
-            rel = os.path.relpath(path, root)
-            info = os.lstat(path)
-            mode = stat.S_IMODE(info.st_mode)
-            if stat.S_ISLNK(info.st_mode):
-                tree[rel] = ("link", mode, os.readlink(path))
-            elif stat.S_ISDIR(info.st_mode):
-                tree[rel] = ("dir", mode, None)
-            elif stat.S_ISREG(info.st_mode):
-                tree[rel] = ("file", mode, sha256_file(path))
-            else:
-                tree[rel] = ("other", mode, None)
-    return tree
 
 
 # A fake node and its release tarballs, for the cni_install / cni_info tests ---------------------
@@ -209,7 +156,7 @@ def build_releases(cache) -> dict:
     hostile = release_files("2.0.0")
     built["hostile"] = Release("2.0.0", build_tarball(
         os.path.join(str(cache), "hostile.tgz"), hostile,
-        extra=lambda archive: add_member(archive, "../evil", b"#!/bin/sh\necho owned\n")), hostile)
+        extra_members=[member("../evil", b"#!/bin/sh\necho owned\n")]), hostile)
 
     with open(built[VERSION_REAL].path, "rb") as handle:
         whole = handle.read()
@@ -225,7 +172,9 @@ def build_releases(cache) -> dict:
 
 
 class FakeRoot:
-    """A node's filesystem under a test directory; every module call is pointed at it."""
+    """A node's filesystem under a test directory; every module call is pointed at it.
+
+    ``testbed_lib.tree.snapshot(root)`` pictures it; a real, booted node is a ``BootedNode``."""
 
     def __init__(self, root):
         self.root = str(root)
@@ -259,9 +208,6 @@ class FakeRoot:
             handle.write(data)
         os.chmod(path, mode)
         return path
-
-    def snapshot(self) -> dict:
-        return snapshot_tree(self.root)
 
 
 _CHILD = """

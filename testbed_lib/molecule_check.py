@@ -1,13 +1,12 @@
 """Molecule's check-mode step: converge with --check must report changed=0 and touch no node.
 
 Every node's overlay upper dir holds exactly what changed on it since boot, so comparing a
-listing of it (type, mode, size, sha256, link target) before and after the run catches any write.
+listing of it (type, mode, sha256, link target) before and after the run catches any write.
 Paths that a running system rewrites by itself are left out.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -16,29 +15,12 @@ from pathlib import Path
 
 import yaml
 
+# Run as a script (molecule/shared/check_mode.yml): the package is found from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from testbed_lib.tree import snapshot  # noqa: E402  pylint: disable=wrong-import-position
+
 # Written by the node's own services or by Ansible's connection, never by the roles under test.
 VOLATILE = ("root/.ansible", "tmp", "var/tmp", "var/log", "var/lib/systemd", "var/cache/ldconfig", "run")
-
-
-def snapshot(upper: Path) -> dict[str, str]:
-    entries = {}
-    for directory, dirs, files in os.walk(upper):
-        relative_dir = os.path.relpath(directory, upper)
-        dirs[:] = [d for d in dirs if os.path.normpath(os.path.join(relative_dir, d)) not in VOLATILE]
-        for name in dirs + files:
-            path = Path(directory, name)
-            relative = os.path.normpath(os.path.join(relative_dir, name))
-            info = path.lstat()
-            if path.is_symlink():
-                entries[relative] = "link %s" % os.readlink(path)
-            elif path.is_dir():
-                entries[relative] = "dir %o" % info.st_mode
-            elif path.is_file():
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                entries[relative] = "file %o %d %s" % (info.st_mode, info.st_size, digest)
-            else:
-                entries[relative] = "other %o" % info.st_mode
-    return entries
 
 
 def main() -> int:
@@ -49,7 +31,7 @@ def main() -> int:
     args = parser.parse_args()
     instances = yaml.safe_load(Path(args.instance_config).read_text()) or []
     uppers = {i["instance"]: Path(i["address"]).parent / "upper" for i in instances}
-    before = {name: snapshot(upper) for name, upper in uppers.items()}
+    before = {name: snapshot(upper, skip=VOLATILE) for name, upper in uppers.items()}
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
     playbook_bin = Path(sys.executable).parent / "ansible-playbook"
     result = subprocess.run([str(playbook_bin), "--check", "--diff", "-i", args.inventory, args.playbook],
@@ -72,7 +54,7 @@ def main() -> int:
                         host, task["task"]["name"], "failed" if outcome.get("failed") else "changed",
                         outcome.get("msg", "")))
     for name, upper in uppers.items():
-        after = snapshot(upper)
+        after = snapshot(upper, skip=VOLATILE)
         differing = sorted(k for k in set(before[name]) | set(after) if before[name].get(k) != after.get(k))
         if differing:
             problems.append("%s: check mode changed files on the node: %s" % (name, ", ".join(differing)))

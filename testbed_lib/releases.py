@@ -65,18 +65,36 @@ def _info(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644, size: int
     return info
 
 
+def member(name: str, data: bytes = b"", mode: int = 0o755, kind: bytes = tarfile.REGTYPE, linkname: str = "",
+           uid: int = 0, gid: int = 0) -> tuple[tarfile.TarInfo, bytes | None]:
+    """One member exactly as named (tarfile.add would normalise hostile names away)."""
+    regular = kind in (tarfile.REGTYPE, tarfile.AREGTYPE)
+    info = _info(name, kind, mode, len(data) if regular else 0)
+    info.linkname = linkname
+    info.uid, info.gid = uid, gid
+    return info, data if regular else None
+
+
 def file_member(name: str, data: bytes, mode: int = 0o644) -> tuple[tarfile.TarInfo, bytes]:
-    return _info(name, mode=mode, size=len(data)), data
+    return member(name, data, mode)
 
 
 def dir_member(name: str) -> tuple[tarfile.TarInfo, None]:
-    return _info(name, tarfile.DIRTYPE, 0o755), None
+    return member(name, mode=0o755, kind=tarfile.DIRTYPE)
 
 
 def symlink_member(name: str, target: str) -> tuple[tarfile.TarInfo, None]:
-    info = _info(name, tarfile.SYMTYPE, 0o777)
-    info.linkname = target
-    return info, None
+    return member(name, mode=0o777, kind=tarfile.SYMTYPE, linkname=target)
+
+
+def files_members(files: dict[str, bytes], dot_prefix: bool = True) -> list:
+    """A release's members in upstream's layout: "./", then the sorted files as "./<name>";
+    LICENSE and README.md 0644, everything else (the plugins) 0755."""
+    prefix = "./" if dot_prefix else ""
+    members = [dir_member("./")] if dot_prefix else []
+    members.extend(member(prefix + name, data, 0o644 if name in ("LICENSE", "README.md") else 0o755)
+                   for name, data in sorted(files.items()))
+    return members
 
 
 def _readme(version: str, arch: str, plugins: list[str]) -> bytes:
@@ -92,26 +110,41 @@ def _license() -> bytes:
 
 
 def release_members(version: str, arch: str, plugins_dir: str, plugins: list[str]) -> list:
-    """The members of a normal release, in upstream's order: "./", then sorted files."""
-    files = {"./LICENSE": (_license(), 0o644), "./README.md": (_readme(version, arch, plugins), 0o644)}
-    for plugin in plugins:
-        files["./" + plugin] = ((Path(plugins_dir) / plugin).read_bytes(), 0o755)
-    members = [dir_member("./")]
-    members.extend(file_member(name, data, mode) for name, (data, mode) in sorted(files.items()))
-    return members
+    """The members of a normal release of the plugins in ``plugins_dir``, in upstream's order."""
+    files = {"LICENSE": _license(), "README.md": _readme(version, arch, plugins)}
+    files.update((plugin, (Path(plugins_dir) / plugin).read_bytes()) for plugin in plugins)
+    return files_members(files)
 
 
-def pack(members: list) -> bytes:
+def tar_bytes(members: list) -> bytes:
+    """An uncompressed tar archive of ``members`` ((TarInfo, bytes or None) pairs), in order."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as archive:
         for info, data in members:
             archive.addfile(info, io.BytesIO(data) if data is not None else None)
+    return raw.getvalue()
+
+
+def pack(members: list) -> bytes:
     compressed = io.BytesIO()
     # filename="" and mtime=0 keep the gzip header free of anything that varies between builds.
     # Level 1: ten times faster than 9 on these binaries for 10 % more bytes; tests build many.
     with gzip.GzipFile(filename="", fileobj=compressed, mode="wb", mtime=0, compresslevel=1) as gz:
-        gz.write(raw.getvalue())
+        gz.write(tar_bytes(members))
     return compressed.getvalue()
+
+
+def tarball(files: dict[str, bytes], extra_members: list = (), dot_prefix: bool = True) -> bytes:
+    """A gzip release tarball of ``files`` ({name: bytes}) in upstream's layout, then ``extra_members``
+    (hostile ones, say) as given."""
+    return pack(files_members(files, dot_prefix) + list(extra_members))
+
+
+def build_tarball(path: str | os.PathLike, files: dict[str, bytes], extra_members: list = (),
+                  dot_prefix: bool = True) -> str:
+    """``tarball()`` written at ``path``; returns the path."""
+    Path(path).write_bytes(tarball(files, extra_members, dot_prefix))
+    return str(path)
 
 
 # --- writing releases -------------------------------------------------------------------------

@@ -13,6 +13,8 @@ Cache layout, keyed by version (``tools/testbed.py bootstrap`` fills it; tests o
         bin/containerd bin/ctr bin/containerd-shim-runc-v2
         containerd.service                                containerd's own unit, from the same tag
         .nodeprep-runtime-complete                        the recipe it was built with (JSON)
+    /var/cache/nodeprep-testbed/runtimes/crio-node-files-1.36.3/
+        bin/pinns crio.service                            from CRI-O's tagged tree (make, not go)
 
 A build runs in a staging dir next to its final place and is renamed into place with its stamp,
 so an interrupted build never looks complete; a warm run finds the stamp and runs no ``go`` at all.
@@ -142,6 +144,72 @@ PLUGINS_COMMANDS = ("plugins/main/bridge", "plugins/main/loopback", "plugins/ipa
 def cni_plugins(version: str = PLUGINS_VERSION) -> GoProgram:
     return GoProgram(name="cni-plugins", module=PLUGINS_MODULE, version=version, commands=PLUGINS_COMMANDS,
                      ldflags=("-X", "%s/pkg/utils/buildversion.BuildVersion=v%s" % (PLUGINS_MODULE, version)))
+
+
+# What a CRI-O node needs from CRI-O's own source tree beside the Go binary: ``pinns`` (C; it makes
+# the pod's namespaces) built by the tree's own pinns/Makefile, and the tree's systemd unit.
+CRIO_NODE_RECIPE = "1:make -C pinns (static, gcc):contrib/systemd/crio.service"
+
+
+def crio_node_files_home(version: str = CRIO_VERSION) -> Path:
+    return RUNTIMES_CACHE / ("crio-node-files-%s" % version)
+
+
+def ensure_crio_node_files(version: str = CRIO_VERSION) -> Path:
+    """``bin/pinns`` and ``crio.service`` from the tagged CRI-O tree, cached by version; returns their dir.
+
+    The tree is the one the Go build downloaded (warm: from the private module cache, no network).
+    """
+    home = crio_node_files_home(version)
+    recipe = {"recipe": CRIO_NODE_RECIPE, "module": CRIO_MODULE, "tag": "v" + version}
+
+    def built() -> bool:
+        try:
+            return (json.loads((home / STAMP).read_text()).get("build") == recipe
+                    and (home / "bin/pinns").is_file() and (home / "crio.service").is_file())
+        except (OSError, ValueError):
+            return False
+
+    if built():
+        return home
+    RUNTIMES_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(LOCK, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if built():
+            return home
+        started = time.monotonic()
+        GO_ROOT.mkdir(parents=True, exist_ok=True)
+        source = download_module(crio(version), go_environment(), go_command())
+        staging = Path(tempfile.mkdtemp(prefix=home.name + ".build-", dir=RUNTIMES_CACHE))
+        try:
+            # The module cache is read-only: make runs in a copy of pinns/, writing ../bin/pinns.
+            shutil.copytree(source / "pinns", staging / "src/pinns")
+            for path in (staging / "src").rglob("*"):
+                path.chmod(path.stat().st_mode | 0o200)
+            log("building pinns %s" % version)
+            result = subprocess.run(["make", "-C", str(staging / "src/pinns")], capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise BuildError("building pinns %s failed:\n%s%s" % (version, result.stdout, result.stderr))
+            (staging / "bin").mkdir()
+            os.rename(staging / "src/bin/pinns", staging / "bin/pinns")
+            shutil.rmtree(staging / "src")
+            shutil.copyfile(source / "contrib/systemd/crio.service", staging / "crio.service")
+            seconds = round(time.monotonic() - started, 1)
+            (staging / STAMP).write_text(json.dumps({"build": recipe, "seconds": seconds}, indent=1) + "\n")
+            staging.chmod(0o755)
+            if home.exists():
+                shutil.rmtree(home)
+            os.rename(staging, home)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    log("built pinns %s in %.0f s: %s" % (version, seconds, home))
+    return home
+
+
+def crio_rootfs_path(version: str = CRIO_VERSION) -> Path:
+    """The cached node rootfs running CRI-O ``version`` (`make runtimes` builds it)."""
+    return TESTBED_CACHE / ("rootfs-crio-%s" % version)
 
 
 def containerd_bin_dir(version: str) -> Path:
@@ -277,7 +345,9 @@ def ensure_containerds(versions: tuple[str, ...] = CONTAINERD_VERSIONS) -> dict[
 
 def ensure_crio() -> dict[str, Path]:
     """CRI-O and upstream's CNI plugins built (what the tests use); returns their bin dirs by name."""
-    return {program.name: ensure_built(program) for program in (cni_plugins(), crio())}
+    built = {program.name: ensure_built(program) for program in (cni_plugins(), crio())}
+    built["pinns"] = ensure_crio_node_files() / "bin"
+    return built
 
 
 def main(argv: list[str] | None = None) -> int:

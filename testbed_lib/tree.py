@@ -7,22 +7,30 @@ import stat
 from pathlib import Path
 
 
-def snapshot(root: Path) -> dict:
-    """Every entry under root: type, mode, and sha256 or link target; the bytes a test compares."""
+def snapshot(root: str | os.PathLike, skip: tuple[str, ...] = (), owners: bool = False) -> dict:
+    """Every entry under root (not root itself), by relative path: ("link", target), ("dir", mode),
+    ("file", mode, sha256) or ("other", mode), plus (uid, gid) with ``owners``; the bytes a test
+    compares. ``skip``: relative paths of dirs left out with everything below them."""
+    root = Path(root)
     found = {}
     if not root.exists():
         return found
     for directory, dirnames, filenames in os.walk(root):
+        relative_dir = os.path.relpath(directory, root)
+        dirnames[:] = [d for d in dirnames if os.path.normpath(os.path.join(relative_dir, d)) not in skip]
         for name in sorted(dirnames + filenames):
             path = Path(directory) / name
             info = path.lstat()
             rel = str(path.relative_to(root))
             if stat.S_ISLNK(info.st_mode):
-                found[rel] = ("link", os.readlink(path))
+                entry = ("link", os.readlink(path))
             elif stat.S_ISDIR(info.st_mode):
-                found[rel] = ("dir", stat.S_IMODE(info.st_mode))
+                entry = ("dir", stat.S_IMODE(info.st_mode))
+            elif stat.S_ISREG(info.st_mode):
+                entry = ("file", stat.S_IMODE(info.st_mode), hashlib.sha256(path.read_bytes()).hexdigest())
             else:
-                found[rel] = ("file", stat.S_IMODE(info.st_mode), hashlib.sha256(path.read_bytes()).hexdigest())
+                entry = ("other", stat.S_IMODE(info.st_mode))
+            found[rel] = entry + (info.st_uid, info.st_gid) if owners else entry
     return found
 
 

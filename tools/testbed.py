@@ -3,8 +3,8 @@
 Subcommands:
   bootstrap   collections from the ``ansible`` wheel, ansible-test's offline pip stand-in and
               the cached node rootfs; idempotent and fast once done.
-  runtimes    the containerds built from their release tags (testbed_lib/runtimes.py) and a
-              node rootfs for each; idempotent, builds nothing when warm.
+  runtimes    the containerds and CRI-O built from their release tags (testbed_lib/runtimes.py)
+              and a node rootfs for each; idempotent, builds nothing when warm.
   demo        boots a node, serves a locally built release and runs playbooks/site.yml and
               playbooks/verify.yml against it.
   node-up     boots a node for manual use and prints its inventory path.
@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from testbed_lib import apt_repo  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import containerd_rootfs  # noqa: E402  (needs REPO on sys.path)
+from testbed_lib import crio_rootfs  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import node as node_mod  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import packer as packer_mod  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import runtimes  # noqa: E402  (needs REPO on sys.path)
@@ -300,6 +301,28 @@ def ensure_built_containerd_rootfs(version: str) -> None:
     ensure_rootfs(runtimes.containerd_rootfs_path(version), runtimes.RUNTIME_SUITE, recipe, finish=finish, base=base)
 
 
+# A node running CRI-O built from its tag (testbed_lib/crio_rootfs.py): the same sid base, with
+# Debian's conmon, crun and skopeo (which stores the pause image while the rootfs is built).
+def ensure_crio_rootfs() -> Path:
+    built = runtimes.ensure_crio()
+    program = runtimes.crio()
+    node_files = runtimes.ensure_crio_node_files(program.version)
+    base = ensure_runtime_base_rootfs()
+    recipe = "crio-build-%s:%s:%s:%s:%s:%s" % (
+        crio_rootfs.RECIPE_VERSION, RUNTIME_BASE_RECIPE, ",".join(crio_rootfs.PACKAGES),
+        json.dumps(program.recipe(), sort_keys=True), runtimes.build_info(program).get("go", ""),
+        runtimes.CRIO_NODE_RECIPE)
+
+    def finish(staging: Path) -> None:
+        install_in_rootfs(staging, crio_rootfs.PACKAGES)
+        crio_rootfs.install_built_crio(staging, built["crio"], node_files,
+                                       lambda *command, capture=False: nspawn_run(staging, *command, capture=capture))
+
+    final = runtimes.crio_rootfs_path(program.version)
+    ensure_rootfs(final, runtimes.RUNTIME_SUITE, recipe, finish=finish, base=base)
+    return final
+
+
 def nspawn_run(rootfs: Path, *command: str, capture: bool = False) -> str:
     """Runs a command in the rootfs without booting it (nspawn needs the private /run/systemd)."""
     cgroups, env = node_mod.private_cgroups("build-%d" % os.getpid())
@@ -371,7 +394,7 @@ def cmd_runtimes(_args: argparse.Namespace) -> int:
     for version in runtimes.CONTAINERD_VERSIONS:
         ensure_built_containerd_rootfs(version)
     packer_mod.ensure_packer()
-    runtimes.ensure_crio()
+    ensure_crio_rootfs()
     log("runtimes ready in %.1f s" % (time.monotonic() - started))
     return 0
 

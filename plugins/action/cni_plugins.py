@@ -22,62 +22,51 @@ from __future__ import annotations
 import os
 import secrets
 import shlex
-import types
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError
-from ansible_collections.nodeprep.cni.plugins.module_utils._locking import LockTimeout
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
+from ansible_collections.nodeprep.cni.plugins.module_utils._options import (
+    DIRS,
+    INSTALL,
+    RELEASE,
+    TRANSPORT,
+    compose,
+    install_problem,
+    pick,
+    transport_problem,
+)
 from ansible_collections.nodeprep.cni.plugins.module_utils._os_release import os_family, read_command
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_owned_refusal
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
     BROKEN_VERSIONS,
-    DEFAULT_BASE_URL,
     asset_name,
     broken_table,
     normalize_version,
     refuse_broken,
 )
+from ansible_collections.nodeprep.cni.plugins.module_utils._release_backend import argument_spec as release_spec
+from ansible_collections.nodeprep.cni.plugins.module_utils._release_backend import release_main
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive, list_members
-from ansible_collections.nodeprep.cni.plugins.modules import cni_release
+from ansible_collections.nodeprep.cni.plugins.plugin_utils._module_object import ModuleObject
 
 display = Display()
 
-ARGUMENT_SPEC = {
+# The options only this action has; the release, transport, directory and install groups come
+# from _options and are handed on to cni_release and cni_install by group.
+OWN_OPTIONS = {
     "source": {"type": "str", "default": "release", "choices": ["release", "package"]},
-    "version": {"type": "str"},
     "package_name": {"type": "str", "default": ""},
     "package_dir": {"type": "str", "default": ""},
     "package_update_cache": {"type": "bool", "default": False},
     "os_packages": {"type": "dict", "default": {}},
-    "base_url": {"type": "str", "default": DEFAULT_BASE_URL},
-    "mirrors": {"type": "list", "elements": "str", "default": []},
-    "checksums": {"type": "dict", "default": {}},
-    "checksum_algorithm": {"type": "str", "default": "sha256", "choices": ["sha256", "sha512"]},
-    "require_pinned": {"type": "bool", "default": False},
-    "broken_versions": {"type": "dict"},
-    "versions_dir": {"type": "path", "default": "/opt/cni/versions"},
-    "bin_dir": {"type": "path", "default": "/opt/cni/bin"},
-    "link_dirs": {"type": "list", "elements": "path", "default": []},
-    "plugins": {"type": "list", "elements": "str", "default": []},
-    "keep": {"type": "int", "default": 3},
-    "adopt": {"type": "bool", "default": True},
-    "adopt_package_files": {"type": "bool", "default": False},
-    "layout": {"type": "str", "default": "auto", "choices": ["auto", "standard", "k3s", "rke2", "image"]},
-    "image_dir": {"type": "path", "default": "/bin"},
     "download_on": {"type": "str", "default": "controller", "choices": ["controller", "node"]},
     "controller_cache_dir": {"type": "path", "default": "~/.cache/nodeprep/cni"},
     "node_cache_dir": {"type": "path", "default": "/var/cache/nodeprep/cni"},
-    "headers": {"type": "dict", "default": {}, "no_log": True},
-    "validate_certs": {"type": "bool", "default": True},
-    "ca_path": {"type": "str", "default": ""},
-    "timeout": {"type": "int", "default": 30},
-    "deadline": {"type": "int", "default": 600},
-    "retries": {"type": "int", "default": 3},
 }
+ARGUMENT_SPEC = compose(RELEASE, TRANSPORT, DIRS, INSTALL, OWN_OPTIONS)
 RELEASE_KEYS = ("path", "sha256", "url", "version", "arch", "downloaded", "checksum_source")
 # Options that only say how a release is downloaded; with source package the package manager fetches.
 DOWNLOAD_OPTIONS = ("base_url", "mirrors", "checksums", "checksum_algorithm", "require_pinned", "download_on", "headers", "ca_path")
@@ -112,7 +101,6 @@ class ActionModule(ActionBase):
             return self._install_fetched_on_node(args, version)
         release = self._fetch_on_controller(args, version, asked["arch"])
         self._refuse_package_owned(args, release["path"], asked.get("package_owned") or {})
-        self._warn_trust_on_first_use(release)
         if self._task.check_mode:
             # The node is not written in check mode; cni_install plans from what the node links now.
             src = "%s/%s" % (args["node_cache_dir"].rstrip("/"), asset_name(version, "linux", asked["arch"]))
@@ -144,11 +132,9 @@ class ActionModule(ActionBase):
             refuse_broken(version, BROKEN_VERSIONS if args["broken_versions"] is None else broken_table(args["broken_versions"]))
         except ValueError as exc:
             raise AnsibleActionFail(str(exc)) from None
-        if args["keep"] < 2:
-            raise AnsibleActionFail("keep is %d; it counts current and previous, so set it to 2 or more" % args["keep"])
-        if args["retries"] < 0 or args["timeout"] <= 0 or args["deadline"] <= 0:
-            raise AnsibleActionFail("retries must be 0 or more, timeout and deadline more than 0 (got retries=%s, timeout=%s, deadline=%s)"
-                                    % (args["retries"], args["timeout"], args["deadline"]))
+        problem = install_problem(args) or transport_problem(args)
+        if problem:
+            raise AnsibleActionFail(problem)
         return version
 
     # --- source package -----------------------------------------------------------------------
@@ -156,8 +142,9 @@ class ActionModule(ActionBase):
     def _settle_package(self, args):
         """Like a release: ask the node first; install the package only when it is missing, then link it."""
         self._refuse_download_options(args)
-        if args["keep"] < 2:
-            raise AnsibleActionFail("keep is %d; it counts current and previous, so set it to 2 or more" % args["keep"])
+        problem = install_problem(args)
+        if problem:
+            raise AnsibleActionFail(problem)
         family, package = self._os_package(args, need_module=False)
         install = self._install_args(args, None, package=package["name"], src_dir=package["dir"])
         asked = self._node("nodeprep.cni.cni_install", dict(install, on_missing_src="report"))
@@ -186,7 +173,8 @@ class ActionModule(ActionBase):
         return dict(installed, changed=bool(installed.get("changed") or added.get("changed")), package_install=summary)
 
     def _refuse_download_options(self, args):
-        given = [key for key in DOWNLOAD_OPTIONS if args[key] != ARGUMENT_SPEC[key]["default"]]
+        # An empty value is the default too (the role passes "" for an unset ca_path).
+        given = [key for key in DOWNLOAD_OPTIONS if (args[key] or None) != (ARGUMENT_SPEC[key].get("default") or None)]
         if given:
             raise AnsibleActionFail("source is package, so %s would not be used (the package manager fetches the plugins); "
                                     "leave %s at the default or set source to release" % (", ".join(given), ", ".join(given)))
@@ -220,25 +208,20 @@ class ActionModule(ActionBase):
 
     def _fetch_on_controller(self, args, version, arch):
         """The verified tarball in the controller's cache; its lock makes parallel forks fetch it once."""
-        # Every option cni_release declares, at its default unless given: the in-process call
-        # sees what an AnsibleModule would hand the module.
-        params = {key: spec.get("default") for key, spec in cni_release.argument_spec().items()}
-        params.update(self._release_args(args, version, cache_dir=os.path.expanduser(args["controller_cache_dir"])))
-        params.update(arch=arch, os="linux", checksum=None)
-        # The controller's cache is not node state: filled in check mode too, never a change of the node.
-        shim = types.SimpleNamespace(params=params, check_mode=False, _diff=False)
-        try:
-            fetched = cni_release.run(shim)
-        except (ValueError, DownloadError, cni_release.ChecksumMismatch, cni_release.UnsafeRelease, LockTimeout) as exc:
-            raise AnsibleActionFail(str(exc)) from None
-        except OSError as exc:
-            raise AnsibleActionFail(cni_release.cache_error(params["cache_dir"], exc)) from None
+        params = self._release_args(args, version, cache_dir=os.path.expanduser(args["controller_cache_dir"]))
+        # The release backend runs here through a module object built from cni_release's own argument
+        # spec: validated, coerced and masked as on a node. The controller's cache is not node state:
+        # filled in check mode too, never a change of the node.
+        fetched = ModuleObject(release_spec(), dict(params, arch=arch)).run(release_main)
+        if fetched.get("failed"):
+            raise AnsibleActionFail(fetched["msg"])
+        self._show_warnings(fetched)
         return dict(((key, fetched.get(key)) for key in RELEASE_KEYS), where="controller")
 
     @staticmethod
-    def _warn_trust_on_first_use(release):
-        warning = cni_release.trust_on_first_use_warning(release)
-        if warning:
+    def _show_warnings(fetched):
+        """The release run's warnings (trust on first use), which the task's own result does not carry."""
+        for warning in fetched.get("warnings") or []:
             display.warning(warning)
 
     def _copy_to_node_cache(self, local, cache_dir):
@@ -263,7 +246,7 @@ class ActionModule(ActionBase):
         release = dict(((key, fetched.get(key)) for key in RELEASE_KEYS), where="node")
         if fetched.get("failed"):
             return dict(fetched, release=release)
-        self._warn_trust_on_first_use(release)
+        self._show_warnings(fetched)
         installed = self._node("nodeprep.cni.cni_install",
                                self._install_args(args, version, src=fetched["path"], source_url=fetched["url"]))
         return dict(installed, changed=bool(installed.get("changed") or fetched.get("changed")), release=release)
@@ -272,21 +255,15 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _install_args(args, version, **extra):
-        values = {key: args[key] for key in ("versions_dir", "bin_dir", "link_dirs", "keep", "adopt", "adopt_package_files",
-                                             "layout", "image_dir")}
+        values = pick(args, DIRS, INSTALL)
         if version:
             values["version"] = version
-        if args["plugins"]:
-            values["plugins"] = args["plugins"]
         values.update(extra)
         return values
 
     @staticmethod
     def _release_args(args, version, cache_dir):
-        values = {key: args[key] for key in ("base_url", "mirrors", "checksums", "checksum_algorithm", "require_pinned",
-                                             "broken_versions", "headers", "validate_certs", "timeout", "deadline", "retries")}
-        values.update(version=version, cache_dir=cache_dir, ca_path=args["ca_path"] or None)
-        return values
+        return dict(pick(args, RELEASE, TRANSPORT), version=version, cache_dir=cache_dir)
 
     def _node(self, name, module_args):
         return self._execute_module(module_name=name, module_args=module_args, task_vars=self._task_vars)

@@ -18,16 +18,17 @@ import shlex
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.nodeprep.cni.plugins.module_utils import _containerd_config as config
+from ansible_collections.nodeprep.cni.plugins.plugin_utils import _containerd_config as config
 from ansible_collections.nodeprep.cni.plugins.module_utils._paths import is_inside
 from ansible_collections.nodeprep.cni.plugins.module_utils._versions import containerd_version
 
 ARGUMENT_SPEC = {
-    "path": {"type": "path", "default": "/etc/containerd/config.toml"},
+    # The aliases are containerd_info's names, so module_defaults of group/nodeprep.cni.containerd set both.
+    "path": {"type": "path", "default": "/etc/containerd/config.toml", "aliases": ["config_path"]},
     "bin_dirs": {"type": "list", "elements": "path", "required": True},
     "conf_dir": {"type": "path", "default": "/etc/cni/net.d"},
     "containerd_version": {"type": "str"},
-    "containerd_binary": {"type": "str", "default": "containerd"},
+    "containerd_binary": {"type": "str", "default": "containerd", "aliases": ["binary"]},
     "drop_in": {"type": "path"},
     "drop_in_by_dialect": {"type": "dict"},
     "validate": {"type": "bool", "default": True},

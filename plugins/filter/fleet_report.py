@@ -1,6 +1,6 @@
 # Copyright: nodeprep.cni contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Turns the per-node reports of verify.yml into one aligned table and a fleet summary line."""
+"""Turns the per-node reports of verify.yml (see node_report) into one aligned table and a fleet summary line."""
 
 from __future__ import annotations
 
@@ -59,6 +59,8 @@ def _containerd_cell(runtime: dict) -> str:
 def _netns_cell(netns: dict) -> str:
     if netns.get("ok"):
         return "shared tmpfs"
+    if netns.get("mounts_known") is False:
+        return "mounts unknown"
     if not netns.get("mounted"):
         return "not mounted"
     problems = []

@@ -21,14 +21,20 @@ K3S_LEGACY = "/var/lib/rancher/k3s/data/current/bin"
 RKE2_DIR = "/var/lib/rancher/rke2"
 
 
-def effective_layout(layout: str, root: str = "/") -> str:
+MARKERS = (K3S_AGENT, K3S_STATIC, K3S_LEGACY, RKE2_DIR)
+
+
+def _isdir_under(root: str):
+    return lambda path: os.path.isdir(os.path.join(root, path.lstrip("/")))
+
+
+def effective_layout(layout: str, root: str = "/", isdir=None) -> str:
     """``auto`` resolved from what the node holds: k3s needs its agent dir (a link dir of ours
-    alone is not k3s) and one of its plugin dirs; RKE2 uses the standard dirs."""
+    alone is not k3s) and one of its plugin dirs; RKE2 uses the standard dirs. ``isdir`` answers
+    for a node read elsewhere (the controller's view of a node's MARKERS)."""
     if layout != "auto":
         return layout
-
-    def isdir(path):
-        return os.path.isdir(os.path.join(root, path.lstrip("/")))
+    isdir = isdir or _isdir_under(root)
 
     if isdir(K3S_AGENT) and (isdir(K3S_STATIC) or isdir(K3S_LEGACY)):
         return "k3s"
@@ -37,11 +43,11 @@ def effective_layout(layout: str, root: str = "/") -> str:
     return "standard"
 
 
-def layout_dir(effective: str, image_dir: str, root: str = "/") -> str:
+def layout_dir(effective: str, image_dir: str, root: str = "/", isdir=None) -> str:
     """The layout's own plugin dir, or "" for the layouts that have none."""
+    isdir = isdir or _isdir_under(root)
     if effective == "k3s":
-        legacy_only = (os.path.isdir(os.path.join(root, K3S_LEGACY.lstrip("/")))
-                       and not os.path.isdir(os.path.join(root, K3S_STATIC.lstrip("/"))))
+        legacy_only = isdir(K3S_LEGACY) and not isdir(K3S_STATIC)
         return K3S_LEGACY if legacy_only else K3S_STATIC
     if effective == "image":
         return image_dir

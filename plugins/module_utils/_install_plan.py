@@ -268,7 +268,8 @@ def _release_plugins(view: NodeView, verdict: dict, wish: Wish):
 
 
 def _wanted_plugins(subset, available):
-    if subset is None:
+    # Empty (the option's default) and None alike mean every plugin of the release.
+    if not subset:
         return available
     if available is not None:
         unknown = sorted(set(subset) - set(available))

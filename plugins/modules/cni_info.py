@@ -27,20 +27,10 @@ description:
   - A config that is not valid JSON is reported with its parse error; it is never a module failure.
 author:
   - nodeprep.cni contributors (@nodeprep)
+extends_documentation_fragment:
+  - nodeprep.cni._dirs
+  - nodeprep.cni._attributes.info
 options:
-  versions_dir:
-    description: Directory holding the versioned installs.
-    type: path
-    default: /opt/cni/versions
-  bin_dir:
-    description: The main plugin directory.
-    type: path
-    default: /opt/cni/bin
-  link_dirs:
-    description: Further plugin directories to check.
-    type: list
-    elements: path
-    default: []
   conf_dirs:
     description:
       - Directories of CNI network configs (C(*.conf), C(*.conflist), C(*.json), not recursive, as
@@ -125,7 +115,6 @@ options:
     type: bool
     default: true
 notes:
-  - Supports C(check_mode); it never changes anything, so there is never a diff.
   - containerd watches its C(conf_dir) for write, rename and remove events but not for create, so a
     conflist that appeared there by a rename alone may not be loaded until containerd restarts.
     This module reads the files themselves, so it reports what is on disk, which may be ahead of
@@ -351,6 +340,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import (
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_tree import LINK_OK, InstallTree
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import plugin_names, read_manifest, verify_version_dir
+from ansible_collections.nodeprep.cni.plugins.module_utils._options import DIRS, compose
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_owners
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed, probe_plugin, status_invoker
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import public_url
@@ -544,28 +534,26 @@ def gather(module: AnsibleModule) -> dict:
     }
 
 
+def argument_spec():
+    return compose(DIRS, dict(
+        conf_dirs=dict(type="list", elements="path", default=[]),
+        plugin_dirs=dict(type="list", elements="path", default=[]),
+        network_attachments=dict(type="list", elements="dict", default=[], options=dict(
+            source=dict(type="str", required=True),
+            definition=dict(type="raw", required=True),
+        )),
+        required_plugins=dict(type="list", elements="str", default=[]),
+        probe_versions=dict(type="bool", default=True),
+        probe_plugins=dict(type="bool", default=False),
+        package_owners=dict(type="bool", default=True),
+        runtime_plugins=dict(type="list", elements="str", default=[]),
+        runtime_name=dict(type="str", default="the runtime"),
+        cni_status=dict(type="bool", default=False),
+    ))
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            versions_dir=dict(type="path", default="/opt/cni/versions"),
-            bin_dir=dict(type="path", default="/opt/cni/bin"),
-            link_dirs=dict(type="list", elements="path", default=[]),
-            conf_dirs=dict(type="list", elements="path", default=[]),
-            plugin_dirs=dict(type="list", elements="path", default=[]),
-            network_attachments=dict(type="list", elements="dict", default=[], options=dict(
-                source=dict(type="str", required=True),
-                definition=dict(type="raw", required=True),
-            )),
-            required_plugins=dict(type="list", elements="str", default=[]),
-            probe_versions=dict(type="bool", default=True),
-            probe_plugins=dict(type="bool", default=False),
-            package_owners=dict(type="bool", default=True),
-            runtime_plugins=dict(type="list", elements="str", default=[]),
-            runtime_name=dict(type="str", default="the runtime"),
-            cni_status=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     module.exit_json(**gather(module))
 
 

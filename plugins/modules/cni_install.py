@@ -43,6 +43,13 @@ description:
     the same files, so an intact version directory is kept without reading the package's files again.
 author:
   - nodeprep.cni contributors (@nodeprep)
+extends_documentation_fragment:
+  - nodeprep.cni._dirs
+  - nodeprep.cni._install
+  - nodeprep.cni._attributes
+attributes:
+  check_mode:
+    details: Nothing is written on the node; the result, diff and refusals are those of the plan a real run would carry out.
 options:
   src:
     description:
@@ -75,48 +82,6 @@ options:
   source_url:
     description: URL the tarball came from, recorded in the manifest.
     type: str
-  versions_dir:
-    description: Directory holding one subdirectory per installed version and the C(current)/C(previous) links.
-    type: path
-    default: /opt/cni/versions
-  bin_dir:
-    description: The main plugin directory runtimes search.
-    type: path
-    default: /opt/cni/bin
-  link_dirs:
-    description: Further directories that must resolve to the same plugins (for example C(/var/lib/rancher/k3s/data/cni)).
-    type: list
-    elements: path
-    default: []
-  plugins:
-    description:
-      - Plugins to link. Defaults to every plugin of the release.
-      - The version directory always holds the whole release; only links are limited.
-    type: list
-    elements: str
-  keep:
-    description: Versions kept on the node, counting C(current) and C(previous), which are never pruned.
-    type: int
-    default: 3
-  adopt:
-    description:
-      - Whether a file that has a plugin's name but was not created by this module is moved aside
-        (and restored by O(state=absent)). When V(false), such files make the module fail, naming them.
-    type: bool
-    default: true
-  adopt_package_files:
-    description:
-      - Whether such a file may be adopted when an OS package owns it (kubelet's C(kubernetes-cni) owns the
-        names in C(/opt/cni/bin)). The node's package manager is asked once for all candidates
-        (C(dpkg-query -S), else C(rpm -qf)).
-      - When V(false), a package-owned file at a name to link fails the run before any change, naming the
-        package and the fixes - a O(bin_dir) of nodeprep's own that the runtime is pointed at, or the package's
-        plugins as the source (O(src_dir) with O(package)) - because the package's next upgrade would overwrite
-        the link.
-      - When V(true), the names are taken over like any other file, the adoption records the package, the run
-        warns, and M(nodeprep.cni.cni_info) keeps reporting the names as package-owned.
-    type: bool
-    default: false
   state:
     description:
       - V(present) installs O(version) and makes it current.
@@ -142,30 +107,7 @@ options:
     type: str
     choices: [fail, report]
     default: fail
-  layout:
-    description:
-      - The distribution's own plugin directory, filled with the installed version's plugins whose names are free
-        there; whatever already carries a name there is left alone. The install records the directory, so
-        O(state=absent) removes the links made there (those to C(<versions_dir>/current/<name>)) and nothing else,
-        whatever layout it is given.
-      - These links are part of the plan and the journal like every other link, so a failed or killed run takes them
-        back. A directory there that does not exist, or is read-only while links must be made or removed, is refused
-        before any change (and by check mode); V(standard) links nothing there.
-      - V(standard) and V(rke2) - none (RKE2 uses O(bin_dir)).
-      - V(k3s) - C(/var/lib/rancher/k3s/data/cni), or C(data/current/bin) of k3s releases before October 2024.
-        k3s re-creates its own links there at every start, so those stay k3s's.
-      - V(image) - O(image_dir), the plugin dir of a container image.
-      - V(auto) - V(k3s) when C(/var/lib/rancher/k3s/agent) and one of k3s's plugin dirs exist, V(rke2) when
-        C(/var/lib/rancher/rke2) does, else V(standard).
-    type: str
-    choices: [auto, standard, k3s, rke2, image]
-    default: standard
-  image_dir:
-    description: The V(image) layout's plugin directory.
-    type: path
-    default: /bin
 notes:
-  - Supports C(check_mode) (nothing is written on the node) and C(diff).
   - A C(noexec) mount under O(versions_dir) makes the plugin probe fail; the error says so.
 seealso:
   - module: nodeprep.cni.cni_release
@@ -313,6 +255,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._journal import JOURN
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_tree import InstallTree
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock, LockTimeout
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
+from ansible_collections.nodeprep.cni.plugins.module_utils._options import DIRS, INSTALL, compose, install_problem
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import (
     PackageMissing,
     UnsafeSource,
@@ -415,8 +358,9 @@ def run(module: AnsibleModule) -> dict:
     distro_name = effective_layout(params["layout"]) if params["state"] != "rollback" else "standard"
     distro_dir = layout_dir(distro_name, params["image_dir"])
     tree = InstallTree(params["versions_dir"], params["bin_dir"], params["link_dirs"], distro_dir)
-    if params["keep"] < 2:
-        raise PlanError("keep is %d; it counts current and previous, so it must be at least 2" % params["keep"])
+    problem = install_problem(params)
+    if problem:
+        raise PlanError(problem)
     refuse_unusable_dirs(tree)
     package = None
     if params["state"] == "present" and params["package"]:
@@ -533,28 +477,27 @@ def _describe(exc: BaseException) -> str:
     return str(exc)
 
 
+# The options only cni_install has; the directory and install groups come from _options.
+OWN_OPTIONS = {
+    "src": {"type": "path"},
+    "src_dir": {"type": "path"},
+    "package": {"type": "str"},
+    "version": {"type": "str"},
+    "source_url": {"type": "str"},
+    "state": {"type": "str", "default": "present", "choices": ["present", "rollback", "absent"]},
+    "lock_timeout": {"type": "int", "default": 600},
+    "probe_timeout": {"type": "int", "default": 15},
+    "on_missing_src": {"type": "str", "default": "fail", "choices": ["fail", "report"]},
+}
+
+
+def argument_spec():
+    return compose(DIRS, INSTALL, OWN_OPTIONS)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            src=dict(type="path"),
-            src_dir=dict(type="path"),
-            package=dict(type="str"),
-            version=dict(type="str"),
-            source_url=dict(type="str"),
-            versions_dir=dict(type="path", default="/opt/cni/versions"),
-            bin_dir=dict(type="path", default="/opt/cni/bin"),
-            link_dirs=dict(type="list", elements="path", default=[]),
-            plugins=dict(type="list", elements="str"),
-            keep=dict(type="int", default=3),
-            adopt=dict(type="bool", default=True),
-            adopt_package_files=dict(type="bool", default=False),
-            state=dict(type="str", default="present", choices=["present", "rollback", "absent"]),
-            lock_timeout=dict(type="int", default=600),
-            probe_timeout=dict(type="int", default=15),
-            on_missing_src=dict(type="str", default="fail", choices=["fail", "report"]),
-            layout=dict(type="str", default="standard", choices=["auto", "standard", "k3s", "rke2", "image"]),
-            image_dir=dict(type="path", default="/bin"),
-        ),
+        argument_spec=argument_spec(),
         required_if=[("state", "present", ("version", "package"), True)],
         mutually_exclusive=[("src", "src_dir"), ("src", "package")],
         supports_check_mode=True,

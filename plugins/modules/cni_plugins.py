@@ -34,10 +34,17 @@ description:
     C(~) becomes C(-), an epoch C(N:) becomes a C(+epochN) suffix.
 author:
   - nodeprep.cni contributors (@nodeprep)
+extends_documentation_fragment:
+  - nodeprep.cni._release
+  - nodeprep.cni._transport
+  - nodeprep.cni._dirs
+  - nodeprep.cni._install
+  - nodeprep.cni._attributes
+  - nodeprep.cni._attributes.action
 options:
   source:
     description:
-      - V(release) fetches and installs upstream's verified release tarball O(version).
+      - V(release) fetches and installs upstream's verified release tarball O(version), which is then required.
       - V(package) installs the OS package and links its plugins into the same versioned layout; O(version) is not
         used (the package manager names the version), and download options other than their defaults (O(base_url),
         O(mirrors), O(checksums), O(checksum_algorithm), O(require_pinned), O(download_on), O(headers), O(ca_path))
@@ -45,9 +52,6 @@ options:
     type: str
     choices: [release, package]
     default: release
-  version:
-    description: Release to install, with or without a leading C(v). Required with O(source=release).
-    type: str
   package_name:
     description:
       - O(source=package) - the package to install. Empty takes the O(os_packages) entry of the node's OS family.
@@ -78,76 +82,6 @@ options:
         the controller, the task fails before the node is changed, naming the collection to install.
     type: dict
     default: {}
-  base_url:
-    description: Base URL in upstream's release layout.
-    type: str
-    default: https://github.com/containernetworking/plugins/releases/download
-  mirrors:
-    description: Further base URLs tried in order after O(base_url) fails.
-    type: list
-    elements: str
-    default: []
-  checksums:
-    description: 'User checksum table C({arch: {version: "sha256:<hex>"}}), extending and overriding the pinned one.'
-    type: dict
-    default: {}
-  checksum_algorithm:
-    description: Release checksum file that verifies a version without a pinned or user checksum.
-    type: str
-    choices: [sha256, sha512]
-    default: sha256
-  require_pinned:
-    description: Refuse versions that have no pinned or user-given checksum.
-    type: bool
-    default: false
-  broken_versions:
-    description:
-      - Releases refused before anything else, each mapped to its replacement.
-      - Defaults to the shipped table (1.6.1 to 1.6.2, 1.7.0 to 1.7.1).
-    type: dict
-  versions_dir:
-    description: Directory of versioned installs and the C(current)/C(previous) links.
-    type: path
-    default: /opt/cni/versions
-  bin_dir:
-    description: Main plugin directory.
-    type: path
-    default: /opt/cni/bin
-  link_dirs:
-    description: Further directories that must resolve to the same plugins.
-    type: list
-    elements: path
-    default: []
-  plugins:
-    description: Plugins to link; empty links all.
-    type: list
-    elements: str
-    default: []
-  keep:
-    description: Versions kept, counting current and previous; at least 2.
-    type: int
-    default: 3
-  adopt:
-    description: Adopt same-name files not installed by nodeprep instead of failing.
-    type: bool
-    default: true
-  adopt_package_files:
-    description:
-      - Adopt such files even when an OS package owns them (kubelet's C(kubernetes-cni) in C(/opt/cni/bin)),
-        as O(nodeprep.cni.cni_install#module:adopt_package_files). By default they are refused before anything
-        reaches the node - after the release is fetched on the controller, or at once where the plugin set is
-        already known - naming the package and the fixes.
-    type: bool
-    default: false
-  layout:
-    description: The distribution's own plugin dir, as O(nodeprep.cni.cni_install#module:layout).
-    type: str
-    choices: [auto, standard, k3s, rke2, image]
-    default: auto
-  image_dir:
-    description: The V(image) layout's plugin directory.
-    type: path
-    default: /bin
   download_on:
     description: Where the release is downloaded and verified.
     type: str
@@ -161,43 +95,15 @@ options:
     description: Release cache on the node (O(download_on=node)).
     type: path
     default: /var/cache/nodeprep/cni
-  headers:
-    description:
-      - Extra HTTP headers for O(base_url) and O(mirrors), sent only to their own scheme, host and port.
-    type: dict
-    default: {}
-  validate_certs:
-    description: Verify TLS certificates.
-    type: bool
-    default: true
-  ca_path:
-    description: PEM bundle of CAs to trust, on the host that downloads; empty uses the system's CAs.
-    type: str
-    default: ""
-  timeout:
-    description: Seconds to wait for a connection or the next data.
-    type: int
-    default: 30
-  deadline:
-    description: Seconds one mirror gets for the whole download before the next mirror is tried.
-    type: int
-    default: 600
-  retries:
-    description: Attempts per URL.
-    type: int
-    default: 3
 attributes:
   check_mode:
-    support: full
-    description:
+    details:
       - Nothing is written on the node. The controller's cache may be filled (it is not node state), so the plan
         and the refusals are real.
   diff_mode:
-    support: full
-    description: The before and after pictures of M(nodeprep.cni.cni_install).
+    details: The before and after pictures of M(nodeprep.cni.cni_install).
   action:
-    support: full
-    description: Orchestrates the node's modules from the controller.
+    details: Orchestrates the node's modules from the controller.
 seealso:
   - module: nodeprep.cni.cni_install
   - module: nodeprep.cni.cni_release

@@ -42,11 +42,18 @@ description:
     (containerd 1.x reads it; 2.x refuses it, and the validation says so).
 author:
   - nodeprep.cni contributors (@nodeprep)
+extends_documentation_fragment:
+  - nodeprep.cni._attributes
+  - nodeprep.cni._attributes.action
 options:
   path:
-    description: The containerd config file.
+    description:
+      - The containerd config file.
+      - The alias O(config_path) is M(nodeprep.cni.containerd_info)'s name for it, so C(module_defaults) of the
+        C(nodeprep.cni.containerd) group set both.
     type: path
     default: /etc/containerd/config.toml
+    aliases: [config_path]
   bin_dirs:
     description:
       - Every directory the CNI plugins are linked into, the main one first.
@@ -65,9 +72,12 @@ options:
         baking an image or for an embedded containerd.
     type: str
   containerd_binary:
-    description: The node's containerd binary, for C(--version) and the validation.
+    description:
+      - The node's containerd binary, for C(--version) and the validation.
+      - The alias O(binary) is M(nodeprep.cni.containerd_info)'s name for it.
     type: str
     default: containerd
+    aliases: [binary]
   drop_in:
     description:
       - Write the settings to this drop-in file instead of O(path) (e.g. k3s's C(config-v3.toml.d/) directory). The
@@ -93,16 +103,13 @@ options:
     default: true
 attributes:
   check_mode:
-    support: full
-    description: Reads the file and reports the change and its diff, writes nothing.
+    details: Reads the file and reports the change and its diff, writes nothing.
   diff_mode:
-    support: full
-    description:
+    details:
       - A diff of the file's CNI settings before and after (its version and CNI table), never of the rest of the
         file, which can hold registry credentials.
   action:
-    support: full
-    description: Runs on the controller; needs the C(tomlkit) Python library there.
+    details: Runs on the controller; needs the C(tomlkit) Python library there.
 requirements:
   - tomlkit (on the controller)
 notes:

@@ -20,6 +20,8 @@ description:
     M(nodeprep.cni.cni_info) with the reported directories for that.
 author:
   - nodeprep.cni contributors (@nodeprep)
+extends_documentation_fragment:
+  - nodeprep.cni._attributes.info
 options:
   config_path:
     description: containerd's main config file.
@@ -38,7 +40,6 @@ options:
     type: float
     default: 10
 notes:
-  - Supports C(check_mode); it never changes anything, so there is never a diff.
   - Parsing the config dump needs Python 3.11 (C(tomllib)) on the node; older Pythons fall back to reading the keys line by line.
 seealso:
   - module: nodeprep.cni.containerd_cni

@@ -14,7 +14,7 @@ BASE = "9.0.0"
 
 @pytest.fixture(scope="module")
 def hostile(mirror):
-    root = next(iter(mirror.releases.values())).path.parents[1]
+    root = mirror.root
     return {
         "corrupt": build_corrupt_checksum(root, "9.9.1"),
         "truncated": build_truncated(root, "9.9.2"),

@@ -45,7 +45,7 @@ def write_playbooks(tmp_path, plugins):
 
 def runtime_report(run_playbook, inv, reports, host):
     verified = run_playbook("playbooks/verify.yml", inv, extra_vars={"nodeprep_report_dir": str(reports)}, verbosity=1)
-    shown = verified.result("Show what containerd uses", host)["msg"]
+    shown = verified.result("Show the node's report", host)["msg"]
     return verified, json.loads((reports / (host + ".json")).read_text())["runtime"], shown
 
 

@@ -10,7 +10,6 @@ candidate leaves every file as it was, and what the user sees.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -20,8 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.nodeprep.cni.plugins.module_utils import _containerd_config as config
+from ansible_collections.nodeprep.cni.plugins.plugin_utils import _containerd_config as config
 from testbed_lib import ansible_runner, runtimes
+from testbed_lib.tree import snapshot
 
 TESTBED = Path("/var/cache/nodeprep-testbed")
 CONTAINERD = {
@@ -34,7 +34,7 @@ REGISTRY_SECRET = "s3cr3t-registry-password"
 
 
 class Tree:
-    """A containerd config dir under tmp_path: main file, conf.d, and a snapshot of every byte."""
+    """A containerd config dir under tmp_path: main file and conf.d (``snapshot(tree.root, owners=True)``: every byte)."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -42,14 +42,6 @@ class Tree:
         self.etc.mkdir(parents=True)
         self.main = self.etc / "config.toml"
         self.conf_d = self.etc / "conf.d"
-
-    def snapshot(self) -> dict:
-        found = {}
-        for path in sorted(self.root.rglob("*")):
-            stat = path.lstat()
-            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
-            found[str(path.relative_to(self.root))] = (stat.st_mode, stat.st_uid, stat.st_gid, digest)
-        return found
 
 
 @pytest.fixture
@@ -111,12 +103,12 @@ def test_main_importing_conf_d_gets_a_drop_in_that_containerd_merges(tmp_path, t
     # A later drop-in overrides what is already in place: every run says so, not only the first.
     (tree.conf_d / "95-addon.toml").write_text("version = 3\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n"
                                                "  bin_dirs = ['/opt/addon/bin']\n")
-    before = tree.snapshot()
+    before = snapshot(tree.root, owners=True)
     overridden, edit = run(tmp_path, "2.1", path=str(tree.main), bin_dirs=["/opt/cni/bin", "/opt/k3s/cni"])
     assert overridden.rc != 0, overridden.describe()
     assert edit["msg"].startswith("containerd does not use the CNI settings in %s" % drop_in), edit["msg"]
     assert "%s sets cni.bin_dirs later in containerd's load order" % (tree.conf_d / "95-addon.toml") in edit["msg"]
-    assert tree.snapshot() == before
+    assert snapshot(tree.root, owners=True) == before
 
 
 @pytest.mark.parametrize("version", ["2.1", "2.2", "2.3", "2.4"])
@@ -137,14 +129,14 @@ def test_drop_in_that_would_leave_both_keys_in_the_merge_is_refused(tmp_path, tr
     tree.conf_d.mkdir()
     (tree.conf_d / "99-user.toml").write_text("version = 3\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n"
                                               "  bin_dir = '/usr/lib/cni'\n")
-    before = tree.snapshot()
+    before = snapshot(tree.root, owners=True)
     for check in (True, False):
         result, edit = run(tmp_path, "2.1", check=check, path=str(tree.main))
         assert result.rc != 0, result.describe()
         message = edit["msg"]
         assert str(tree.conf_d / "99-user.toml") in message and "bin_dir" in message, message
         assert "Nothing was written" in message
-        assert tree.snapshot() == before
+        assert snapshot(tree.root, owners=True) == before
 
 
 @pytest.mark.parametrize("version", ["1.6", "1.7"])
@@ -156,12 +148,12 @@ def test_import_replacing_the_cri_table_on_containerd_1_is_refused(tmp_path, tre
     tree.conf_d.mkdir()
     (tree.conf_d / "50-sandbox.toml").write_text('version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n'
                                                  '  sandbox_image = "registry.k8s.io/pause:3.9"\n')
-    before = tree.snapshot()
+    before = snapshot(tree.root, owners=True)
     result, edit = run(tmp_path, version, path=str(tree.main), bin_dirs=["/opt/nodeprep/bin"])
     assert result.rc != 0, result.describe()
     message = edit["msg"]
     assert str(tree.conf_d / "50-sandbox.toml") in message and "whole CRI plugin table" in message, message
-    assert tree.snapshot() == before
+    assert snapshot(tree.root, owners=True) == before
 
 
 @pytest.mark.parametrize("version", ["1.6", "1.7"])
@@ -191,13 +183,13 @@ def test_symlinked_config_gets_safe_advice_and_stays_a_link(tmp_path, tree):
     vendor.parent.mkdir(parents=True)
     vendor.write_text('version = 2\n[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/usr/lib/cni"\n')
     tree.main.symlink_to(vendor)
-    before = tree.snapshot()
+    before = snapshot(tree.root, owners=True)
     result, edit = run(tmp_path, "1.6", path=str(tree.main))
     assert result.rc != 0, result.describe()
     message = edit["msg"]
     assert "symbolic link to %s" % vendor in message and "copy of its target" in message, message
     assert "cp --remove-destination %s %s" % (vendor, tree.main) in message
-    assert "move it away" not in message and tree.snapshot() == before
+    assert "move it away" not in message and snapshot(tree.root, owners=True) == before
 
 
 def test_byte_order_mark_is_kept_where_containerd_reads_it(tmp_path, tree):
@@ -211,11 +203,11 @@ def test_byte_order_mark_is_kept_where_containerd_reads_it(tmp_path, tree):
 
 def test_wrong_typed_table_is_named_and_nothing_changes(tmp_path, tree):
     tree.main.write_text('version = 2\n[[plugins."io.containerd.grpc.v1.cri".cni]]\n  bin_dir = "/usr/lib/cni"\n')
-    before = tree.snapshot()
+    before = snapshot(tree.root, owners=True)
     result, edit = run(tmp_path, "1.6", path=str(tree.main))
     assert result.rc != 0
     assert edit["msg"].startswith("%s: 'plugins.\"io.containerd.grpc.v1.cri\".cni' is an array of tables" % tree.main)
-    assert tree.snapshot() == before
+    assert snapshot(tree.root, owners=True) == before
 
 
 def config_default(version) -> str:
@@ -272,23 +264,23 @@ def test_containerd_24_is_never_given_bin_dir_even_when_told_20(tmp_path, tree):
 
 def test_drop_in_the_main_file_does_not_import_is_refused(tmp_path, tree):
     tree.main.write_text("version = 3\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dirs = ['/usr/lib/cni']\n")
-    before = tree.snapshot()
+    before = snapshot(tree.root, owners=True)
     drop_in = tree.etc / "elsewhere.d" / "90-nodeprep-cni.toml"
     result, edit = run(tmp_path, "2.1", path=str(tree.main), drop_in=str(drop_in), bin_dirs=["/opt/nodeprep/bin"])
     assert result.rc != 0, result.describe()
     assert "%s is not among the files %s imports" % (drop_in, tree.main) in edit["msg"], edit["msg"]
-    assert tree.snapshot() == before
+    assert snapshot(tree.root, owners=True) == before
 
 
 def test_drop_in_beside_a_main_bin_dir_is_refused_without_a_containerd_to_ask(tmp_path, tree):
     # An image bake: no containerd runs, so nothing validates; the merge would still hold both keys.
     v3_main(tree, "  bin_dir = '/usr/lib/cni'\n")
-    before = tree.snapshot()
+    before = snapshot(tree.root, owners=True)
     result, edit = run(tmp_path, "2.1", path=str(tree.main), containerd_binary=str(tmp_path / "absent"),
                        containerd_version="2.3", drop_in=str(tree.conf_d / "90-nodeprep-cni.toml"))
     assert result.rc != 0, result.describe()
     assert edit["msg"].startswith("%s sets cni.bin_dir" % tree.main) and "Leave drop_in unset" in edit["msg"]
-    assert tree.snapshot() == before
+    assert snapshot(tree.root, owners=True) == before
     result, edit = run(tmp_path, "2.1", path=str(tree.main), containerd_binary=str(tmp_path / "absent"),
                        containerd_version="2.3")
     assert result.rc == 0 and edit["path"] == str(tree.main) and edit["validation_skipped"], result.describe()

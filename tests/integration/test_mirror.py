@@ -120,15 +120,16 @@ def test_mirror_built_verified_resumed_and_served_alone(upstream, tmp_path, node
     upstream.stop()
     booted = node("from-mirror")
     with LocalServer(mirror_dir) as static:
+        static_url = static.base_url  # the port is gone once the server stops
         installed = run_playbook(SITE, inventory([booted]), extra_vars={
-            "cni_plugins_version": VERSIONS[1], "cni_plugins_base_url": static.base_url,
+            "cni_plugins_version": VERSIONS[1], "cni_plugins_base_url": static_url,
             "cni_plugins_checksums": table, "nodeprep_runtime": "none",
             "cni_plugins_controller_cache_dir": str(tmp_path / "controller-cache")})
         assert installed.rc == 0, installed.describe()
     wanted = next(r for r in upstream.built if r.version == VERSIONS[1] and r.arch == "amd64")
     manifest = json.loads(booted.path("/opt/cni/versions/v%s/.nodeprep-manifest.json" % VERSIONS[1]).read_text())
     assert manifest["tarball_sha256"] == wanted.sha256
-    assert manifest["source_url"] == static.base_url + wanted.url_path
+    assert manifest["source_url"] == static_url + wanted.url_path
     assert os.readlink(booted.path("/opt/cni/versions/current")) == "v" + VERSIONS[1]
     assert '"cniVersion"' in booted.run("CNI_COMMAND=VERSION /opt/cni/bin/bridge </dev/null").stdout
 

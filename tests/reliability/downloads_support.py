@@ -2,6 +2,7 @@
 one-task playbooks that run a module on it, and the checks every case ends with."""
 from __future__ import annotations
 
+import contextlib
 import shlex
 from pathlib import Path
 
@@ -22,6 +23,18 @@ FIX_FRAGMENT = "use the official release"
 def boot(rootfs, tmp_path_factory, name):
     workdir = tmp_path_factory.mktemp("node-" + name) / "node"
     return BootedNode(name, workdir, rootfs_cache=rootfs).start()
+
+
+@contextlib.contextmanager
+def booted_runner(rootfs, tmp_path_factory, mirror, name):
+    """A Runner on a fresh node (stopped afterwards) that already has the base release installed."""
+    node = boot(rootfs, tmp_path_factory, name)
+    try:
+        runner = Runner(node, tmp_path_factory.mktemp(name + "-runs"))
+        runner.install_base(mirror, tmp_path_factory.mktemp("controller-cache"))
+        yield runner
+    finally:
+        node.stop()
 
 
 def checksums_for(*releases):

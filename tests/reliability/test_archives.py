@@ -14,9 +14,8 @@ from tests.reliability.downloads_support import (
     FIX_FRAGMENT,
     NODE_CACHE,
     SITE,
-    Runner,
     assert_untouched,
-    boot,
+    booted_runner,
     role_vars,
 )
 from testbed_lib.releases import HOSTILE_MEMBERS, build_expansion_bomb, build_hostile
@@ -41,7 +40,7 @@ HOSTILE_DIR = "/root/hostile"
 
 @pytest.fixture(scope="module")
 def hostile(mirror):
-    root = next(iter(mirror.releases.values())).path.parents[1]
+    root = mirror.root
     built = {}
     for kind, (version, dummy) in CASES.items():
         built[kind] = build_expansion_bomb(root, version) if kind == "expansion-bomb" else build_hostile(root, version, kind)
@@ -50,13 +49,8 @@ def hostile(mirror):
 
 @pytest.fixture(scope="module")
 def runner(rootfs, tmp_path_factory, mirror):
-    node = boot(rootfs, tmp_path_factory, "archives")
-    try:
-        runner = Runner(node, tmp_path_factory.mktemp("archive-runs"))
-        runner.install_base(mirror, tmp_path_factory.mktemp("controller-cache"))
+    with booted_runner(rootfs, tmp_path_factory, mirror, "archives") as runner:
         yield runner
-    finally:
-        node.stop()
 
 
 def loop_items(hostile):

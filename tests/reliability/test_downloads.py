@@ -18,9 +18,8 @@ import pytest
 from tests.reliability.downloads_support import (
     LOCK,
     NODE_CACHE,
-    Runner,
     assert_untouched,
-    boot,
+    booted_runner,
     checksums_for,
     lock_is_free,
 )
@@ -35,20 +34,15 @@ SECRETS = {"Authorization": "Bearer n0de-prep-secret", "X-Token": "x-token-4711"
 @pytest.fixture(scope="module")
 def releases(mirror):
     """Versions only this module downloads, in the session mirror's root."""
-    root = next(iter(mirror.releases.values())).path.parents[1]
+    root = mirror.root
     return dict((version, build_release(root, version, plugins=["bridge", "host-local", "loopback"]))
                 for version in ("9.3.1", "9.3.2", "9.3.3", "9.3.4", "9.3.5", "9.3.6", "9.3.7", "9.3.8"))
 
 
 @pytest.fixture(scope="module")
 def runner(rootfs, tmp_path_factory, mirror):
-    node = boot(rootfs, tmp_path_factory, "downloads")
-    try:
-        runner = Runner(node, tmp_path_factory.mktemp("downloads-runs"))
-        runner.install_base(mirror, tmp_path_factory.mktemp("controller-cache"))
+    with booted_runner(rootfs, tmp_path_factory, mirror, "downloads") as runner:
         yield runner
-    finally:
-        node.stop()
 
 
 @pytest.fixture

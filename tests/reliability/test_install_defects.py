@@ -290,3 +290,32 @@ def test_a_read_only_distribution_dir_is_refused_by_the_plan_and_predicted_by_ch
         assert ok(run_module_on_node(clean, "cni_install", dict(args, layout="standard")))["version"] == "9.0.0"
     finally:
         clean.run("umount %s" % image)
+
+
+# 8. cni_install called on its own finds the distribution's dir as the role does ------------------
+
+def test_an_ad_hoc_absent_on_a_k3s_node_leaves_no_link_into_versions_dir(clean, releases):
+    """The role installs with layout auto; an ad-hoc `state: absent` that names no layout must take
+    back the links made in k3s's static dir too, not leave them dangling once versions_dir is gone."""
+    clean.run("mkdir -p /var/lib/rancher/k3s/agent %s && ln -s /usr/lib/cni/host-local %s/host-local"
+              % (support.K3S_DIR, support.K3S_DIR))
+    k3s_before = support.picture(clean, dirs=(support.K3S_DIR,))["entries"]
+    installed = ok(install(clean, releases["9.0.0"], link_dirs=[], layout="auto"))
+    assert installed["layout"]["name"] == "k3s" and installed["layout"]["dir"] == support.K3S_DIR
+    linked = set(installed["layout"]["linked"])
+    assert linked and "host-local" not in linked
+    for name in linked:
+        assert os.readlink(clean.path(support.K3S_DIR) / name) == support.VERSIONS_DIR + "/current/" + name
+
+    removed = ok(run_module_on_node(clean, "cni_install", {"state": "absent", "versions_dir": support.VERSIONS_DIR,
+                                                           "bin_dir": support.BIN_DIR}))
+    assert removed["layout"]["name"] == "k3s" and set(removed["layout"]["unlinked"]) == linked
+    left = {}
+    for entry in clean.path(support.K3S_DIR).iterdir():
+        target = os.readlink(entry) if entry.is_symlink() else None
+        assert not (target or "").startswith(support.VERSIONS_DIR), (entry.name, target)
+        assert entry.exists(), "dangling link %s -> %s" % (entry, target)
+        left[entry.name] = target
+    # k3s's own link is as it was; nothing else is left there.
+    assert left == {"host-local": "/usr/lib/cni/host-local"}
+    assert support.picture(clean, dirs=(support.K3S_DIR,))["entries"] == k3s_before

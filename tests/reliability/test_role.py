@@ -19,7 +19,7 @@ ROLE_TASK = "Install the wanted release unless the node has it intact, and link 
 
 @pytest.fixture(scope="module")
 def releases(mirror):
-    root = next(iter(mirror.releases.values())).path.parents[1]
+    root = mirror.root
     return dict((version, build_release(root, version, plugins=["bridge", "host-local", "loopback", "portmap"]))
                 for version in ("9.5.1", "9.5.2"))
 

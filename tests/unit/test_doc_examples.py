@@ -28,9 +28,32 @@ def doc_strings(path: Path) -> dict:
     return strings
 
 
+def fragment(name: str) -> dict:
+    """A doc fragment of the collection (``nodeprep.cni._x`` or ``nodeprep.cni._x.variant``), parsed."""
+    parts = name.split(".")
+    assert parts[:2] == ["nodeprep", "cni"], "%s is not a fragment of this collection" % name
+    attribute = parts[3].upper() if len(parts) > 3 else "DOCUMENTATION"
+    for node in ast.walk(ast.parse((REPO / "plugins/doc_fragments" / (parts[2] + ".py")).read_text())):
+        if isinstance(node, ast.Assign) and node.targets[0].id == attribute:
+            return yaml.safe_load(node.value.value)
+    raise AssertionError("fragment %s has no %s" % (name, attribute))
+
+
+def full_doc(path: Path) -> dict:
+    """DOCUMENTATION with its fragments merged as ansible-doc merges them (the module's own keys win)."""
+    doc = doc_strings(path)["DOCUMENTATION"]
+    options = {}
+    for name in doc.get("extends_documentation_fragment", []):
+        for key, spec in (fragment(name).get("options") or {}).items():
+            options[key] = dict(spec)
+    for key, spec in (doc.get("options") or {}).items():
+        options[key] = dict(options.get(key, {}), **spec)
+    return dict(doc, options=options)
+
+
 @pytest.mark.parametrize("path", MODULES, ids=[p.stem for p in MODULES])
 def test_examples_use_documented_options(path):
-    docs = {p.stem: doc_strings(p)["DOCUMENTATION"] for p in MODULES}
+    docs = {p.stem: full_doc(p) for p in MODULES}
     examples = doc_strings(path)["EXAMPLES"]
     assert examples, "%s has no examples" % path.stem
     calls = 0
@@ -74,6 +97,8 @@ FILTER_OUTPUTS = {
     "fleet_report": '"node ',
     "cni_version": '"msg": "/srv/cni/v1.9.1"',
     "network_attachments": '"name": "macvlan",',
+    "node_report": '"msg": "current 1.9.1, previous 1.8.0"',
+    "cni_plugin_dirs": '"/var/lib/rancher/k3s/data/cni"',
     "systemd_escape_path": '"msg": "run-net\\\\x20ns.mount"',
     "systemd_exec_arg": '"msg": "ExecStart=/bin/mount --make-shared \\"/run/net ns$$1\\""',
 }

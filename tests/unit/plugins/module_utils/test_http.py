@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import socket
 import tarfile
 
 import pytest
 
-from testbed_lib.http_server import Reply, LocalServer, clear_proxies
+from testbed_lib.http_server import Reply
+from testbed_lib.releases import tarball
 from ansible_collections.nodeprep.cni.plugins.module_utils import _http
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError, display_url, make_fetcher, try_mirrors
 
@@ -28,31 +28,8 @@ def pseudo_binary(name, size):
     return b"".join(blocks)[:size]
 
 
-def make_tarball():
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name in ("bridge", "host-local", "loopback", "LICENSE"):
-            data = b"#!/bin/sh\n" + pseudo_binary(name, 200 * 1024)
-            info = tarfile.TarInfo("./" + name)
-            info.size = len(data)
-            info.mode = 0o755
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-TARBALL = make_tarball()
+TARBALL = tarball({name: b"#!/bin/sh\n" + pseudo_binary(name, 200 * 1024) for name in ("bridge", "host-local", "loopback", "LICENSE")})
 assert len(TARBALL) > 2 * _http.CHUNK_SIZE
-
-
-@pytest.fixture
-def server(monkeypatch):
-    # Proxies from the environment are honoured; make sure none sits between us and 127.0.0.1.
-    clear_proxies(monkeypatch)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    scripted = LocalServer()
-    scripted.start()
-    yield scripted
-    scripted.stop()
 
 
 def fetcher_for(backend, **kwargs):

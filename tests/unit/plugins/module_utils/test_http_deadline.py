@@ -9,21 +9,11 @@ import time
 
 import pytest
 
-from testbed_lib.http_server import Reply, LocalServer, clear_proxies
+from testbed_lib.http_server import Reply
 from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError, make_fetcher, try_mirrors
 
 BACKENDS = ["requests", "urls"]
 BODY = b"0123456789" * 2000
-
-
-@pytest.fixture
-def server(monkeypatch):
-    clear_proxies(monkeypatch)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    scripted = LocalServer()
-    scripted.start()
-    yield scripted
-    scripted.stop()
 
 
 def fetcher_for(backend, **kwargs):

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -22,13 +23,8 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import (
     safe_extract,
     unpack,
 )
-from testbed_lib.in_process import (
-    REAL_PLUGIN_DIR,
-    add_member,
-    build_tarball,
-    sha256_bytes,
-    sha256_file,
-)
+from testbed_lib.in_process import REAL_PLUGIN_DIR, sha256_bytes, sha256_file
+from testbed_lib.releases import build_tarball, member as tar_member, pack, tar_bytes
 
 
 @pytest.fixture
@@ -46,12 +42,13 @@ def _real_bridge() -> bytes:
 def test_flat_archive_extracts_bytes_and_modes_from_exec_bit_only(tmp_path, dest):
     bridge = _real_bridge()
     tar_path = str(tmp_path / "release.tgz")
-    with tarfile.open(tar_path, "w:gz", compresslevel=1) as archive:
-        add_member(archive, "./", kind=tarfile.DIRTYPE, mode=0o755)
+    Path(tar_path).write_bytes(pack([
+        tar_member("./", kind=tarfile.DIRTYPE, mode=0o755),
         # group/other write on an executable, odd bits on a non-executable: neither is copied.
-        add_member(archive, "./bridge", bridge, mode=0o777, uid=1234, gid=1234)
-        add_member(archive, "./README.md", b"readme\n", mode=0o666, uid=1234, gid=1234)
-        add_member(archive, "LICENSE", b"license\n", mode=0o600)
+        tar_member("./bridge", bridge, mode=0o777, uid=1234, gid=1234),
+        tar_member("./README.md", b"readme\n", mode=0o666, uid=1234, gid=1234),
+        tar_member("LICENSE", b"license\n", mode=0o600),
+    ]))
 
     names = safe_extract(tar_path, str(dest))
 
@@ -71,12 +68,6 @@ def test_flat_archive_extracts_bytes_and_modes_from_exec_bit_only(tmp_path, dest
 def test_list_members_names_regular_files_only(tmp_path):
     tar_path = build_tarball(tmp_path / "r.tgz", {"bridge": b"a", "loopback": b"b", "LICENSE": b"c"})
     assert sorted(list_members(tar_path)) == ["LICENSE", "bridge", "loopback"]
-
-
-def _hostile(name, **member):
-    def extra(archive):
-        add_member(archive, name, **member)
-    return extra
 
 
 HOSTILE = [
@@ -105,7 +96,7 @@ HOSTILE = [
 @pytest.mark.parametrize("name, member, words", HOSTILE)
 def test_hostile_member_is_refused_by_name_and_nothing_is_written(tmp_path, dest, name, member, words):
     # The hostile member comes last, after good files: validation must precede the first write.
-    tar_path = build_tarball(tmp_path / "hostile.tgz", {"bridge": b"good", "loopback": b"good"}, extra=_hostile(name, **member))
+    tar_path = build_tarball(tmp_path / "hostile.tgz", {"bridge": b"good", "loopback": b"good"}, extra_members=[tar_member(name, **member)])
 
     with pytest.raises(UnsafeArchive) as info:
         safe_extract(tar_path, str(dest))
@@ -121,14 +112,14 @@ def test_hostile_member_is_refused_by_name_and_nothing_is_written(tmp_path, dest
 
 @pytest.mark.parametrize("name, member, words", HOSTILE)
 def test_list_members_refuses_the_same_members(tmp_path, name, member, words):
-    tar_path = build_tarball(tmp_path / "hostile.tgz", {"bridge": b"good"}, extra=_hostile(name, **member))
+    tar_path = build_tarball(tmp_path / "hostile.tgz", {"bridge": b"good"}, extra_members=[tar_member(name, **member)])
     with pytest.raises(UnsafeArchive, match=words):
         list_members(tar_path)
 
 
 def test_duplicate_names_are_refused(tmp_path, dest):
     # "./bridge" and "bridge" are the same file: which copy wins would be up to the order.
-    tar_path = build_tarball(tmp_path / "dup.tgz", {"bridge": b"first"}, extra=_hostile("bridge", data=b"second"))
+    tar_path = build_tarball(tmp_path / "dup.tgz", {"bridge": b"first"}, extra_members=[tar_member("bridge", data=b"second")])
     with pytest.raises(UnsafeArchive) as info:
         safe_extract(tar_path, str(dest))
     assert tar_path in str(info.value)
@@ -189,7 +180,7 @@ def test_symlink_planted_in_dest_is_not_followed(tmp_path, dest):
 
 
 def test_refusal_names_the_label_and_the_fix(tmp_path, dest):
-    tar_path = build_tarball(tmp_path / "hostile.tgz", {"bridge": b"good"}, extra=_hostile("/etc/evil", data=b"x"))
+    tar_path = build_tarball(tmp_path / "hostile.tgz", {"bridge": b"good"}, extra_members=[tar_member("/etc/evil", data=b"x")])
     label = "cni-plugins-linux-amd64-v9.0.0.tgz from http://127.0.0.1:1/v9.0.0/cni-plugins-linux-amd64-v9.0.0.tgz"
     with pytest.raises(UnsafeArchive) as info:
         safe_extract(tar_path, str(dest), label=label)
@@ -285,10 +276,8 @@ def test_unpack_reads_the_archive_once_and_hashes_what_it_writes(tmp_path, dest,
 
 def test_a_hostile_member_after_good_ones_leaves_nothing_written(tmp_path, dest):
     tar_path = str(tmp_path / "release.tgz")
-    with tarfile.open(tar_path, "w:gz") as archive:
-        add_member(archive, "bridge", _real_bridge(), mode=0o755)
-        add_member(archive, "LICENSE", b"license\n")
-        add_member(archive, "../evil", b"x")
+    Path(tar_path).write_bytes(pack([tar_member("bridge", _real_bridge(), mode=0o755), tar_member("LICENSE", b"license\n"),
+                                     tar_member("../evil", b"x")]))
     with pytest.raises(UnsafeArchive, match="escapes the target directory"):
         unpack(tar_path, str(dest))
     assert os.listdir(str(dest)) == []
@@ -298,9 +287,8 @@ def test_a_hostile_member_after_good_ones_leaves_nothing_written(tmp_path, dest)
 def test_a_member_hidden_in_a_second_gzip_member_is_seen_and_refused(tmp_path, dest):
     """One tar stream split over two concatenated gzip members, the hostile file in the second."""
     plain = tmp_path / "release.tar"
-    with tarfile.open(str(plain), "w") as archive:
-        add_member(archive, "bridge", _real_bridge(), mode=0o755)
-        add_member(archive, "/etc/cron.d/evil", b"* * * * * root true\n")
+    plain.write_bytes(tar_bytes([tar_member("bridge", _real_bridge(), mode=0o755),
+                                 tar_member("/etc/cron.d/evil", b"* * * * * root true\n")]))
     data = plain.read_bytes()
     tar_path = tmp_path / "release.tgz"
     tar_path.write_bytes(gzip.compress(data[:512 * 4]) + gzip.compress(data[512 * 4:]))

@@ -13,6 +13,7 @@ from testbed_lib.in_process import (
     run_module_in_process,
     sha256_file,
 )
+from testbed_lib.tree import snapshot
 
 CALICO = b"\x7fELF calico, not ours\n"
 
@@ -24,11 +25,11 @@ def install(node, release, **extra):
 
 
 def info(node, **extra):
-    before = node.snapshot()
+    before = snapshot(node.root)
     result = run_module_in_process(cni_info, node.info_args(**extra))
     assert result["rc"] == 0, result.get("msg")
     assert result["changed"] is False
-    assert node.snapshot() == before  # read-only, always
+    assert snapshot(node.root) == before  # read-only, always
     return result
 
 
@@ -42,7 +43,7 @@ def test_empty_node_reports_nothing_installed_and_creates_nothing(node):
     assert result["current"] is None and result["previous"] is None
     assert result["versions"] == [] and result["links"] == []
     assert result["healthy"] is False
-    assert node.snapshot() == {}
+    assert snapshot(node.root) == {}
 
 
 def test_healthy_install_with_foreign_file(node, releases):

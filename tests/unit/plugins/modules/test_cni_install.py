@@ -27,6 +27,7 @@ from testbed_lib.in_process import (
     sha256_file,
     start_module_process,
 )
+from testbed_lib.tree import snapshot
 
 STRAY_BRIDGE = b"#!/bin/sh\n# bridge copied here by kube-router's init container\n"
 CALICO = b"\x7fELF calico plugin, not ours\n"
@@ -99,26 +100,26 @@ def test_install_links_every_plugin_and_records_real_hashes(node, releases):
 
 def test_rerun_is_a_no_op_and_writes_nothing(node, releases):
     ok(install(node, releases[A]))
-    before = node.snapshot()
+    before = snapshot(node.root)
     result = ok(install(node, releases[A]))
     assert result["changed"] is False
     assert result["actions"] == []
     assert result["installed"] is False
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
     # The role's no-op path: the node is asked before any download, so there is no src at all.
     result = ok(run(node, version=A))
     assert result["changed"] is False and result["actions"] == []
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
 
 def test_src_is_read_only_when_the_version_needs_it(node, releases, tmp_path):
     """An intact version never reads src; a drifted one unpacks it, once, to repair."""
     ok(install(node, releases[A]))
-    before = node.snapshot()
+    before = snapshot(node.root)
     unreadable = tmp_path / "not-a-tarball.tgz"
     unreadable.write_bytes(b"not gzip at all")
     result = ok(run(node, src=str(unreadable), version=A))
-    assert result["changed"] is False and node.snapshot() == before
+    assert result["changed"] is False and snapshot(node.root) == before
     # Drift makes the tarball needed: the broken one is refused, and nothing is left staged.
     with open(os.path.join(node.version_dir(A), "bridge"), "ab") as handle:
         handle.write(b"drift")
@@ -149,12 +150,12 @@ def test_rollback_returns_to_previous_and_a_second_rollback_is_a_no_op(node, rel
     assert result["version"] == A and result["previous"] == B
     assert_links_resolve_into(node, releases[A])
 
-    before = node.snapshot()
+    before = snapshot(node.root)
     again = ok(run(node, state="rollback"))
     assert again["changed"] is False
     assert again["actions"] == []
     assert again["version"] == A
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
     assert_links_resolve_into(node, releases[A])
 
 
@@ -168,19 +169,19 @@ def test_rollback_to_an_explicit_version(node, releases):
 
 def test_rollback_without_previous_fails_and_changes_nothing(node, releases):
     ok(install(node, releases[A]))
-    before = node.snapshot()
+    before = snapshot(node.root)
     msg = failed(run(node, state="rollback"))
     assert "no previous version" in msg
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
 
 def test_rollback_to_a_version_that_is_not_installed_fails(node, releases):
     ok(install(node, releases[A]))
     ok(install(node, releases[B]))
-    before = node.snapshot()
+    before = snapshot(node.root)
     msg = failed(run(node, state="rollback", version="3.3.3"))
     assert "3.3.3" in msg and "not installed" in msg
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
 
 def test_keep_two_prunes_the_oldest_but_never_current_or_previous(node, releases):
@@ -198,7 +199,7 @@ def test_keep_two_prunes_the_oldest_but_never_current_or_previous(node, releases
 def test_keep_below_two_is_refused(node, releases):
     msg = failed(install(node, releases[A], keep=1))
     assert "keep" in msg and "at least 2" in msg
-    assert node.snapshot() == {}
+    assert snapshot(node.root) == {}
 
 
 # adoption and state=absent ------------------------------------------------------------------------
@@ -211,7 +212,7 @@ def _stray_node(node):
     node.put("etc/cni/net.d/10-calico.conflist", b'{"name": "k8s-pod-network"}', 0o644)
 
 
-def only_the_lock_remains(node, snapshot):
+def only_the_lock_remains(node, tree):
     """The node lock is never removed, so versions_dir outlives `absent`: it must hold nothing else."""
     assert sorted(os.listdir(node.versions_dir)) == [".lock"]
     versions = os.path.relpath(node.versions_dir, node.root)
@@ -220,7 +221,7 @@ def only_the_lock_remains(node, snapshot):
     while parent:
         dropped.add(parent)
         parent = os.path.dirname(parent)
-    return {k: v for k, v in snapshot.items() if k not in dropped}
+    return {k: v for k, v in tree.items() if k not in dropped}
 
 
 def _calico_intact(node):
@@ -231,7 +232,7 @@ def _calico_intact(node):
 
 def test_absent_restores_the_tree_byte_identically(node, releases):
     _stray_node(node)
-    pristine = node.snapshot()
+    pristine = snapshot(node.root)
 
     first = ok(install(node, releases[A]))
     adopted = sorted(record["original"] for record in first["adopted"])
@@ -247,37 +248,37 @@ def test_absent_restores_the_tree_byte_identically(node, releases):
     result = ok(run(node, state="absent"))
     assert result["changed"] is True
     _calico_intact(node)
-    assert only_the_lock_remains(node, node.snapshot()) == only_the_lock_remains(node, pristine)
+    assert only_the_lock_remains(node, snapshot(node.root)) == only_the_lock_remains(node, pristine)
     assert open(os.path.join(node.bin_dir, "bridge"), "rb").read() == STRAY_BRIDGE
 
     again = ok(run(node, state="absent"))
     assert again["changed"] is False
-    assert only_the_lock_remains(node, node.snapshot()) == only_the_lock_remains(node, pristine)
+    assert only_the_lock_remains(node, snapshot(node.root)) == only_the_lock_remains(node, pristine)
 
 
 def test_absent_on_a_fresh_node_removes_every_directory_it_created(node, releases):
     ok(install(node, releases[A]))
     ok(install(node, releases[B]))
     assert ok(run(node, state="absent"))["changed"] is True
-    assert only_the_lock_remains(node, node.snapshot()) == {}
+    assert only_the_lock_remains(node, snapshot(node.root)) == {}
 
 
 def test_adopt_false_fails_naming_the_stray_file_and_changes_nothing(node, releases):
     _stray_node(node)
-    before = node.snapshot()
+    before = snapshot(node.root)
     msg = failed(install(node, releases[A], adopt=False))
     assert os.path.join(node.bin_dir, "bridge") in msg
     assert os.path.join(node.k3s_dir, "host-local") in msg
     assert os.path.join(node.bin_dir, "calico") not in msg
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
 
 def test_refusal_in_a_pre_existing_empty_versions_dir_changes_nothing_but_the_lock(node, releases):
     _stray_node(node)
     os.makedirs(node.versions_dir)
-    before = node.snapshot()
+    before = snapshot(node.root)
     failed(install(node, releases[A], adopt=False))
-    assert only_the_lock_remains(node, node.snapshot()) == only_the_lock_remains(node, before)
+    assert only_the_lock_remains(node, snapshot(node.root)) == only_the_lock_remains(node, before)
 
 
 # hostile, truncated and failing releases ----------------------------------------------------------
@@ -292,13 +293,13 @@ BROKEN = [
 @pytest.mark.parametrize("which, words", BROKEN)
 def test_broken_release_on_a_fresh_node_fails_and_leaves_nothing(node, releases, which, words):
     _stray_node(node)
-    before = node.snapshot()
+    before = snapshot(node.root)
     msg = failed(install(node, releases[which]))
     for word in words:
         assert word in msg
     # Even a probe that fails once the release is staged inside versions_dir: the run removes
     # the stage, the lock file and the directories it created.
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
     assert not os.path.lexists(os.path.join(node.root, "opt", "cni", "evil"))
 
 
@@ -306,11 +307,11 @@ def test_broken_release_on_a_fresh_node_fails_and_leaves_nothing(node, releases,
 def test_broken_release_as_an_upgrade_fails_and_leaves_the_install_as_it_was(node, releases, which, words):
     _stray_node(node)
     ok(install(node, releases[A]))
-    before = node.snapshot()
+    before = snapshot(node.root)
     msg = failed(install(node, releases[which]))
     for word in words:
         assert word in msg
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
     assert stage_leftovers(node) == []
     assert not os.path.lexists(os.path.join(node.versions_dir, "evil"))
     assert not os.path.lexists(os.path.join(node.root, "opt", "cni", "evil"))
@@ -320,13 +321,13 @@ def test_broken_release_as_an_upgrade_fails_and_leaves_the_install_as_it_was(nod
 def test_missing_src_fails_naming_it(node, releases):
     msg = failed(run(node, version=A, src=os.path.join(node.root, "nope.tgz")))
     assert os.path.join(node.root, "nope.tgz") in msg
-    assert node.snapshot() == {}
+    assert snapshot(node.root) == {}
 
 
 def test_not_installed_without_src_asks_for_src(node):
     msg = failed(run(node, version=A))
     assert "not installed" in msg and "src" in msg
-    assert node.snapshot() == {}
+    assert snapshot(node.root) == {}
 
 
 # drift --------------------------------------------------------------------------------------------
@@ -349,10 +350,10 @@ def test_drift_is_reported_refused_without_src_and_repaired_with_it(node, releas
     assert [link["status"] for link in bridge_links] == ["drifted", "drifted"]
     assert info["healthy"] is False
 
-    before = node.snapshot()
+    before = snapshot(node.root)
     msg = failed(run(node, version=REAL))
     assert "bridge" in msg and "drifted" in msg
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
     repaired = ok(install(node, release))
     assert repaired["changed"] is True and repaired["installed"] is True
@@ -362,10 +363,10 @@ def test_drift_is_reported_refused_without_src_and_repaired_with_it(node, releas
     assert ok(run_module_in_process(cni_info, node.info_args()))["healthy"] is True
     assert stage_leftovers(node) == []
 
-    settled = node.snapshot()
+    settled = snapshot(node.root)
     again = ok(run(node, version=REAL))
     assert again["changed"] is False and again["actions"] == []
-    assert node.snapshot() == settled
+    assert snapshot(node.root) == settled
 
 
 def test_missing_version_file_is_repaired(node, releases):
@@ -380,11 +381,11 @@ def test_missing_version_file_is_repaired(node, releases):
 
 def test_check_mode_install_reports_change_and_writes_nothing(node, releases):
     _stray_node(node)
-    before = node.snapshot()
+    before = snapshot(node.root)
     result = ok(install(node, releases[A], check_mode=True))
     assert result["changed"] is True
     assert result["version"] == A
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
 
 @pytest.mark.parametrize("step", ["upgrade", "rollback", "absent", "prune"])
@@ -392,7 +393,7 @@ def test_check_mode_steps_report_change_and_write_nothing(node, releases, step):
     _stray_node(node)
     ok(install(node, releases[A]))
     ok(install(node, releases[B]))
-    before = node.snapshot()
+    before = snapshot(node.root)
     if step == "upgrade":
         result = install(node, releases[C], check_mode=True)
     elif step == "prune":
@@ -402,7 +403,7 @@ def test_check_mode_steps_report_change_and_write_nothing(node, releases, step):
         result = run(node, check_mode=True, state=step)
     assert ok(result)["changed"] is True
     assert result["actions"]
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
 
 @pytest.mark.parametrize("step", ["install", "upgrade", "rollback", "absent"])
@@ -455,11 +456,11 @@ def test_plugins_subset_links_only_those(node, releases):
 
 def test_unknown_subset_name_fails_naming_it(node, releases):
     _stray_node(node)
-    before = node.snapshot()
+    before = snapshot(node.root)
     msg = failed(install(node, releases[A], plugins=["bridge", "macvlan"]))
     assert "macvlan" in msg
     assert "bridge" in msg  # listed among the choices
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
 
 # concurrency and partial failures -------------------------------------------------------------------
@@ -489,11 +490,11 @@ def test_second_run_waits_for_the_lock_then_proceeds_on_the_result(node, release
 
 def test_lock_timeout_fails_naming_the_lock_and_changes_nothing(node, releases):
     ok(install(node, releases[A]))
-    before = node.snapshot()
+    before = snapshot(node.root)
     with FileLock(os.path.join(node.versions_dir, ".lock"), timeout=5):
         msg = failed(install(node, releases[B], lock_timeout=1))
     assert os.path.join(node.versions_dir, ".lock") in msg
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
 
 @pytest.mark.parametrize("fresh", [True, False], ids=["fresh-node", "upgrade"])
@@ -501,10 +502,10 @@ def test_unusable_link_dir_fails_and_changes_nothing(node, releases, fresh):
     node.put("afile", b"a file where a directory should be", 0o644)
     if not fresh:
         ok(install(node, releases[A]))
-    before = node.snapshot()
+    before = snapshot(node.root)
     msg = failed(install(node, releases[B], link_dirs=[node.k3s_dir, os.path.join(node.root, "afile", "sub")]))
     assert "afile" in msg
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
 
 # asking first (on_missing_src: report) and the distribution's own dir ------------------------------
@@ -514,17 +515,17 @@ def test_report_mode_on_a_fresh_node_asks_for_src_and_writes_nothing(node, check
     result = ok(run(node, check_mode=check_mode, version=A, on_missing_src="report"))
     assert result["src_needed"] is True and result["changed"] is False
     assert result["arch"] == "amd64" and "not installed" in result["reason"]
-    assert node.snapshot() == {}
+    assert snapshot(node.root) == {}
 
 
 def test_report_mode_names_drift_and_leaves_the_node_as_it_is(node, releases):
     ok(install(node, releases[A]))
     with open(os.path.join(node.version_dir(A), "bridge"), "wb") as handle:
         handle.write(b"#!/bin/sh\n# an add-on's bridge\n")
-    before = node.snapshot()
+    before = snapshot(node.root)
     result = ok(run(node, version=A, on_missing_src="report"))
     assert result["src_needed"] is True and "bridge" in result["reason"] and "drifted" in result["reason"]
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
 
 def test_report_mode_settles_an_intact_node_in_that_one_run(node, releases):
@@ -533,10 +534,10 @@ def test_report_mode_settles_an_intact_node_in_that_one_run(node, releases):
     repaired = ok(run(node, version=A, on_missing_src="report"))
     assert repaired["src_needed"] is False and repaired["changed"] is True and repaired["installed"] is False
     assert_links_resolve_into(node, releases[A])
-    settled = node.snapshot()
+    settled = snapshot(node.root)
     again = ok(run(node, version=A, on_missing_src="report"))
     assert again["changed"] is False and again["actions"] == [] and again["arch"] == "amd64"
-    assert node.snapshot() == settled
+    assert snapshot(node.root) == settled
 
 
 IMAGE_BRIDGE = b"#!/bin/sh\n# the image's own bridge\n"
@@ -553,10 +554,10 @@ def image_with_its_own_bridge(node):
 
 def test_image_layout_links_free_names_only_and_is_idempotent(node, releases):
     image_dir, theirs = image_with_its_own_bridge(node)
-    before = node.snapshot()
+    before = snapshot(node.root)
     planned = ok(install(node, releases[A], check_mode=True, diff=True, layout="image", image_dir=image_dir))
     assert planned["layout"]["linked"] == sorted(set(RELEASE_PLUGINS) - {"bridge"})
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
     done = ok(install(node, releases[A], layout="image", image_dir=image_dir))
     assert done["layout"] == {"name": "image", "dir": image_dir, "linked": planned["layout"]["linked"], "unlinked": []}
     with open(os.path.join(image_dir, "bridge"), "rb") as handle:
@@ -572,7 +573,7 @@ def test_absent_takes_back_the_layout_links_it_made_and_nothing_else(node, relea
     image_dir, theirs = image_with_its_own_bridge(node)
     # A link of someone else's that happens to point into /opt/cni: not made by us, so it stays.
     os.symlink("/opt/cni/bin/loopback", os.path.join(image_dir, "loopback"))
-    before = node.snapshot()
+    before = snapshot(node.root)
     done = ok(install(node, releases[A], layout="image", image_dir=image_dir))
     assert "loopback" not in done["layout"]["linked"] and "bridge" not in done["layout"]["linked"]
 
@@ -587,7 +588,7 @@ def test_absent_takes_back_the_layout_links_it_made_and_nothing_else(node, relea
     assert os.readlink(os.path.join(image_dir, "loopback")) == "/opt/cni/bin/loopback"
     with open(os.path.join(image_dir, "bridge"), "rb") as handle:
         assert handle.read() == theirs
-    assert only_the_lock_remains(node, node.snapshot()) == before
+    assert only_the_lock_remains(node, snapshot(node.root)) == before
     again = ok(run(node, state="absent", layout="image", image_dir=image_dir))
     assert again["changed"] is False and again["layout"]["unlinked"] == []
 
@@ -630,8 +631,8 @@ def test_absent_takes_back_the_layout_links_whatever_layout_it_is_given(node, re
 
 def test_a_missing_layout_dir_is_refused_by_check_mode_and_the_run_alike(node, releases):
     image_dir = os.path.join(node.root, "no-such-image-bin")
-    before = node.snapshot()
+    before = snapshot(node.root)
     predicted = failed(install(node, releases[A], check_mode=True, layout="image", image_dir=image_dir))
     assert image_dir in predicted and "does not exist" in predicted and "layout" in predicted
     assert failed(install(node, releases[A], layout="image", image_dir=image_dir)) == predicted
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before

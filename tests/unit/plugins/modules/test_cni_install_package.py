@@ -13,6 +13,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import MANI
 from ansible_collections.nodeprep.cni.plugins.module_utils import _versions
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
 from testbed_lib.in_process import REAL_PLUGIN_DIR, VERSION_A as A, run_module_in_process, sha256_file
+from testbed_lib.tree import snapshot
 
 PACKAGE = "containernetworking-plugins"
 
@@ -45,10 +46,10 @@ def refused(result, *words):
 
 def test_package_install_copies_the_plugin_dir_under_the_package_version(node, package_version):
     label = _versions.package_version(package_version).text
-    before = node.snapshot()
+    before = snapshot(node.root)
     checked = ok(install(node, check_mode=True, diff=True))
     assert checked["changed"] and checked["version"] == label
-    assert node.snapshot() == before, "check mode wrote"
+    assert snapshot(node.root) == before, "check mode wrote"
 
     result = ok(install(node, diff=True))
     assert result["changed"] and result["installed"] and result["version"] == label
@@ -70,10 +71,10 @@ def test_package_install_copies_the_plugin_dir_under_the_package_version(node, p
     info = ok(run_module_in_process(cni_info, node.info_args()))
     assert info["current"] == label and info["current_source"]["package_version"] == package_version
 
-    settled = node.snapshot()
+    settled = snapshot(node.root)
     again = ok(install(node))
     assert not again["changed"] and not again["installed"] and again["actions"] == []
-    assert node.snapshot() == settled
+    assert snapshot(node.root) == settled
 
 
 def test_package_version_then_a_release_then_rollback_to_the_package(node, releases, package_version):
@@ -89,32 +90,32 @@ def test_package_version_then_a_release_then_rollback_to_the_package(node, relea
 
 
 def test_a_missing_package_is_reported_or_refused_and_nothing_is_written(node):
-    before = node.snapshot()
+    before = snapshot(node.root)
     reported = ok(run_module_in_process(cni_install, node.args(package="no-such-cni-package", src_dir=REAL_PLUGIN_DIR, on_missing_src="report")))
     assert reported["src_needed"] and not reported["changed"]
     assert "package no-such-cni-package is not installed" in reported["reason"]
     refused(run_module_in_process(cni_install, node.args(package="no-such-cni-package", src_dir=REAL_PLUGIN_DIR)),
             "package no-such-cni-package is not installed", "install it first")
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
 
 def test_package_dir_equal_to_bin_dir_is_refused_naming_the_fix(node, package_version):
     os.makedirs(node.bin_dir)
-    before = node.snapshot()
+    before = snapshot(node.root)
     refused(install(node, src_dir=node.bin_dir), "package_dir %s is also bin_dir" % node.bin_dir,
             "set bin_dir to another directory")
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
 
 def test_an_empty_or_unsafe_package_dir_is_refused_and_nothing_is_written(node, tmp_path, package_version):
     empty = tmp_path / "empty"
     empty.mkdir()
-    before = node.snapshot()
+    before = snapshot(node.root)
     refused(install(node, src_dir=str(empty)), "package_dir %s is empty" % empty, "set package_dir")
     (empty / "bridge").write_bytes(b"\x7fELF")
     os.chmod(empty / "bridge", 0o4755)
     refused(install(node, src_dir=str(empty)), "setuid")
-    assert node.snapshot() == before
+    assert snapshot(node.root) == before
 
 
 def test_an_explicit_version_names_the_install_and_bad_ones_are_refused(node, package_version):

@@ -16,6 +16,7 @@ import pytest
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_owners
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
 from testbed_lib.in_process import VERSION_A as A, VERSION_B as B, run_module_in_process
+from testbed_lib.tree import snapshot
 
 PACKAGE_BRIDGE = b"#!/bin/sh\n# bridge from the kubernetes-cni package\n"
 CALICO = b"\x7fELF calico plugin, owned by a calico package but never one of our names\n"
@@ -119,7 +120,7 @@ def test_dpkg_output_with_diversions_and_several_owners():
 
 def test_a_package_owned_name_is_refused_naming_package_and_fixes_and_nothing_changes(node, releases, dpkg):
     bridge, loopback, calico = kubernetes_cni_node(node, dpkg)
-    before = node.snapshot()
+    before = snapshot(node.root)
     for check_mode in (True, False):
         result = install(node, releases[A], check_mode=check_mode)
         assert result["rc"] == 1 and result["failed"], result
@@ -129,7 +130,7 @@ def test_a_package_owned_name_is_refused_naming_package_and_fixes_and_nothing_ch
         for fix in ("cni_plugins_bin_dir", "cni_plugins_source: package", "cni_plugins_package_name: kubernetes-cni",
                     "cni_plugins_adopt_package_files: true", "nothing was changed"):
             assert fix in msg, (fix, msg)
-        assert node.snapshot() == before, check_mode
+        assert snapshot(node.root) == before, check_mode
     # One query per run, of the foreign files in the link dirs only.
     assert dpkg.queries[-1].split() == sorted([bridge, calico, loopback])
 

@@ -8,7 +8,8 @@ import pytest
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import NodeView, PlanError, Wish, plan_absent, plan_present
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_tree import InstallTree
-from testbed_lib.in_process import RELEASE_PLUGINS, run_module_in_process, snapshot_tree
+from testbed_lib.in_process import RELEASE_PLUGINS, run_module_in_process
+from testbed_lib.tree import snapshot
 from ansible_collections.nodeprep.cni.plugins.modules import cni_install
 
 
@@ -23,12 +24,12 @@ def wish(version, src_plugins=None, check_mode=False, **params):
 
 
 def test_a_fresh_install_plans_pointer_before_links_and_writes_nothing(node):
-    before = snapshot_tree(node.root)
+    before = snapshot(node.root)
     plan = plan_present(NodeView.read(install_tree(node)), wish("1.0.0", RELEASE_PLUGINS))
     kinds = [op["op"] for op in plan.ops]
     assert kinds.index("install") < kinds.index("point") < kinds.index("link")
     assert len([k for k in kinds if k == "link"]) == 2 * len(RELEASE_PLUGINS)
-    assert snapshot_tree(node.root) == before
+    assert snapshot(node.root) == before
 
 
 def test_check_mode_without_a_tarball_keeps_the_recorded_plugin_set(node, releases):

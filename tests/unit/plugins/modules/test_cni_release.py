@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import sys
 import subprocess
-import tarfile
 import time
 
 import pytest
 
 from testbed_lib.http_server import LocalServer, Reply, clear_proxies
-from testbed_lib.releases import write_release
-from testbed_lib.in_process import run_module_in_process
+from testbed_lib.releases import member, tarball, write_release
+from testbed_lib.in_process import release_files, run_module_in_process
 from ansible_collections.nodeprep.cni.plugins.modules import cni_release
 
 ASSET_9 = "cni-plugins-linux-amd64-v9.0.0.tgz"
@@ -23,19 +21,7 @@ ASSET_162 = "cni-plugins-linux-amd64-v1.6.2.tgz"
 PINNED_162 = "b8e811578fb66023f90d2e238d80cec3bdfca4b44049af74c374d4fae0f9c090"
 
 
-def make_tarball(label):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name in ("bridge", "host-local", "loopback", "macvlan", "LICENSE", "README.md"):
-            data = b"#!/bin/sh\necho %s %s\n" % (name.encode(), label.encode())
-            info = tarfile.TarInfo("./" + name)
-            info.size = len(data)
-            info.mode = 0o755
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-TARBALL = make_tarball("9.0.0")
+TARBALL = tarball(release_files("9.0.0"))
 SHA256 = hashlib.sha256(TARBALL).hexdigest()
 SHA512 = hashlib.sha512(TARBALL).hexdigest()
 
@@ -193,7 +179,7 @@ def test_pinned_release_gives_no_trust_warning(server, cache_dir, tmp_path, pin)
 
 def test_tampered_tarball_fails_against_checksum_file(server, cache_dir):
     publish(server, "9.0.0")
-    replace_file(server, "/releases/v9.0.0/" + ASSET_9, make_tarball("evil"))
+    replace_file(server, "/releases/v9.0.0/" + ASSET_9, tarball(release_files("evil")))
     failed, result = run_release(args_for(server, cache_dir))
     assert failed and SHA256 in result["msg"] and "checksum mismatch" in result["msg"]
     assert cache_files(cache_dir) == []
@@ -494,19 +480,8 @@ def test_html_page_served_with_200_is_refused_naming_the_url(server, cache_dir):
     assert cache_files(cache_dir) == []
 
 
-def hostile_tarball():
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in (("./bridge", b"#!/bin/sh\n"), ("/etc/cron.d/evil", b"* * * * * root id\n")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o755
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_verified_but_hostile_archive_never_enters_the_cache(server, cache_dir):
-    body = hostile_tarball()
+    body = tarball({"bridge": b"#!/bin/sh\n"}, extra_members=[member("/etc/cron.d/evil", b"* * * * * root id\n")])
     url = publish(server, "9.0.0", body=body)
     failed, result = run_release(args_for(server, cache_dir, checksum="sha256:" + hashlib.sha256(body).hexdigest(), mirrors=[server.url("/other")]))
     assert failed
@@ -535,7 +510,7 @@ def test_zero_deadline_is_refused(server, cache_dir):
 
 def test_a_full_cache_filesystem_fails_clearly_and_leaves_no_partial_file(server, tmp_path):
     """A real 64 KiB tmpfs as cache_dir, in a private mount namespace."""
-    big = make_tarball("big") + os.urandom(512 * 1024)
+    big = tarball(release_files("big")) + os.urandom(512 * 1024)
     publish(server, "9.0.0", body=big)
     cache = tmp_path / "tiny"
     cache.mkdir()
@@ -589,11 +564,11 @@ def _leaks(text: str) -> bool:
 
 def test_a_password_in_the_mirror_url_is_used_but_never_returned_or_stored(server, cache_dir, tmp_path):
     from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
-    from testbed_lib.in_process import FakeRoot, build_tarball, release_files
+    from testbed_lib.in_process import FakeRoot
 
     server.credentials = "mirror-user:" + SECRET
     # Plugins that answer CNI_COMMAND=VERSION, so cni_install accepts the release.
-    publish(server, "9.0.0", body=open(build_tarball(tmp_path / "release.tgz", release_files("9.0.0")), "rb").read())
+    publish(server, "9.0.0", body=tarball(release_files("9.0.0")))
     with_password = server.url("/releases").replace("http://", "http://mirror-user:%s@" % SECRET)
     failed, result = run_release(args_for(server, cache_dir, base_url=with_password))
     assert not failed, result

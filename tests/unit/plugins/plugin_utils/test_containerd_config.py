@@ -11,7 +11,7 @@ import tomllib
 
 import pytest
 
-from ansible_collections.nodeprep.cni.plugins.module_utils import _containerd_config as config
+from ansible_collections.nodeprep.cni.plugins.plugin_utils import _containerd_config as config
 
 DEBIAN_V2 = '''version = 2
 
