@@ -614,7 +614,7 @@ def test_absent_takes_back_the_layout_links_whatever_layout_it_is_given(node, re
     # The install records the distribution's dir it linked into, so an uninstall with the module's
     # default layout (or auto, which finds no image) leaves no link dangling there.
     image_dir, theirs = image_with_its_own_bridge(node)
-    before = node.snapshot()
+    before = snapshot(node.root)
     done = ok(install(node, releases[A], layout="image", image_dir=image_dir))
     linked = ["%s/%s" % (image_dir, name) for name in done["layout"]["linked"]]
     planned = ok(run(node, state="absent", check_mode=True, diff=True, **absent_layout))
@@ -626,7 +626,7 @@ def test_absent_takes_back_the_layout_links_whatever_layout_it_is_given(node, re
     assert os.listdir(image_dir) == ["bridge"]
     with open(os.path.join(image_dir, "bridge"), "rb") as handle:
         assert handle.read() == theirs
-    assert only_the_lock_remains(node, node.snapshot()) == before
+    assert only_the_lock_remains(node, snapshot(node.root)) == before
 
 
 def test_a_missing_layout_dir_is_refused_by_check_mode_and_the_run_alike(node, releases):
