@@ -408,7 +408,11 @@ def run(module: AnsibleModule) -> dict:
             raise
         discard_stage(tarball)
         after = predict(before, plan, params["state"]) if check_mode else NodeView.read(tree, view.distro_dirs).snapshot()
-    distro = {"name": distro_name, "dir": plan.distro_dir or distro_dir, "linked": plan.distro_linked, "unlinked": plan.distro_unlinked}
+    # The layout's dir as the layout names it (k3s's data/current/bin, not where that resolves today), unless an
+    # uninstall took the links back from another dir the install recorded.
+    elsewhere = plan.distro_dir and plan.distro_dir != tree.distro_dir
+    distro = {"name": distro_name, "dir": plan.distro_dir if elsewhere else distro_dir,
+              "linked": plan.distro_linked, "unlinked": plan.distro_unlinked}
     for warning in plan.warnings:
         module.warn(warning)
     took_over = takeover_summary([{"original": op["path"]} for op in plan.ops if op["op"] == "adopt"],

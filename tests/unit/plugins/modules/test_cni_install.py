@@ -609,6 +609,18 @@ def test_check_mode_diff_predicts_the_layout_links_of_the_run(node, releases):
     assert standard["diff"]["before"]["layout_links"] == standard["diff"]["after"]["layout_links"] == linked
 
 
+def test_the_layout_dir_is_reported_as_named_when_it_resolves_elsewhere(node, releases):
+    # k3s's data/current/bin is a symlink: the result names it the same way whether a run links or not,
+    # so what the containerd role writes from it does not change between runs.
+    image_dir, _theirs = image_with_its_own_bridge(node)
+    named = os.path.join(node.root, "current-bin")
+    os.symlink(image_dir, named)
+    done = ok(install(node, releases[A], layout="image", image_dir=named))
+    again = ok(install(node, releases[A], layout="image", image_dir=named))
+    assert done["layout"]["linked"] and not again["layout"]["linked"] and again["changed"] is False
+    assert done["layout"]["dir"] == again["layout"]["dir"] == named
+
+
 @pytest.mark.parametrize("absent_layout", [{}, {"layout": "standard"}, {"layout": "auto"}])
 def test_absent_takes_back_the_layout_links_whatever_layout_it_is_given(node, releases, absent_layout):
     # The install records the distribution's dir it linked into, so an uninstall with the module's
