@@ -38,7 +38,8 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._options import (
     pick,
     transport_problem,
 )
-from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_family, package_owned_refusal
+from ansible_collections.nodeprep.cni.plugins.module_utils._os_release import os_family, read_command
+from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_owned_refusal
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
     BROKEN_VERSIONS,
     asset_name,
@@ -192,8 +193,8 @@ class ActionModule(ActionBase):
         given = {"name": args["package_name"], "dir": args["package_dir"]}
         if given["name"] and given["dir"] and not need_module:
             return None, given
-        done = self._low_level_execute_command("cat /etc/os-release /usr/lib/os-release 2>/dev/null")
-        family = package_family(done.get("stdout") or "")
+        done = self._low_level_execute_command(read_command())
+        family = os_family(done.get("stdout") or "")
         entry = (args["os_packages"] or {}).get(family) if family else None
         if not entry:
             raise AnsibleActionFail("no package known for this node's OS (family %s from /etc/os-release; os_packages has %s); "

@@ -19,6 +19,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.nodeprep.cni.plugins.plugin_utils import _containerd_config as config
+from ansible_collections.nodeprep.cni.plugins.module_utils._paths import is_inside
+from ansible_collections.nodeprep.cni.plugins.module_utils._versions import containerd_version
 
 ARGUMENT_SPEC = {
     # The aliases are containerd_info's names, so module_defaults of group/nodeprep.cni.containerd set both.
@@ -108,7 +110,8 @@ class ActionModule(ActionBase):
         res = self._low_level_execute_command("%s --version" % shlex.quote(binary))
         if res["rc"] != 0:
             return None, (None, None)
-        version = config.parse_containerd_version(res["stdout"])
+        found = containerd_version(res["stdout"])
+        version = found.release if found else None
         default = self._low_level_execute_command("%s config default" % shlex.quote(binary))
         return version, config.node_cni_defaults(default["stdout"]) if default["rc"] == 0 else (None, None)
 
@@ -209,7 +212,7 @@ class ActionModule(ActionBase):
         target_dir = posixpath.dirname(target) or "/"
         overlay = rel = ""
         if candidate:
-            overlay = main_dir if (target_dir + "/").startswith(main_dir.rstrip("/") + "/") else target_dir
+            overlay = main_dir if is_inside(target_dir, main_dir, resolve=False) else target_dir
             while overlay not in ("/", "") and not self._stat(overlay)["exists"]:
                 overlay = posixpath.dirname(overlay)
             if overlay in ("/", ""):
@@ -298,7 +301,8 @@ class ActionModule(ActionBase):
         version, (known_keys, default_bin_dirs) = self._node_containerd(binary)
         version_source = "node" if version else None
         if version is None and args["containerd_version"]:
-            version = config.parse_containerd_version(args["containerd_version"])
+            found = containerd_version(args["containerd_version"])
+            version = found.release if found else None
             if version is None:
                 raise config.ContainerdConfigError(
                     "containerd_version %r is not a version: give e.g. '1.7' or '2.3.4'." % args["containerd_version"])

@@ -1,6 +1,6 @@
 # Copyright: nodeprep.cni contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options naming the directories of the versioned layout (module_utils._options.DIRS)."""
+"""Options naming the directories of the install tree (module_utils._options.DIRS)."""
 
 from __future__ import annotations
 

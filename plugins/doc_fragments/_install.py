@@ -40,11 +40,12 @@ options:
   layout:
     description:
       - The distribution's own plugin directory, filled with the installed version's plugins whose names are free
-        there; whatever already carries a name there is left alone. C(state=absent) removes the links made there
-        (those to C(<versions_dir>/current/<name>)) and nothing else.
+        there; whatever already carries a name there is left alone. The install records the directory, so
+        C(state=absent) removes the links made there (those to C(<versions_dir>/current/<name>)) and nothing else,
+        whatever layout it is given.
       - These links are part of the plan and the journal like every other link, so a failed or killed run takes them
         back. A directory there that does not exist, or is read-only while links must be made or removed, is refused
-        before any change (and by check mode); V(standard) leaves it alone.
+        before any change (and by check mode); V(standard) links nothing there.
       - V(standard) and V(rke2) - none (RKE2 uses O(bin_dir)).
       - V(k3s) - C(/var/lib/rancher/k3s/data/cni), or C(data/current/bin) of k3s releases before October 2024.
         k3s re-creates its own links there at every start, so those stay k3s's.

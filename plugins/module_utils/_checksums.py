@@ -8,6 +8,7 @@ import re
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import HEX_LENGTH, SUPPORTED_ALGORITHMS
 from ansible_collections.nodeprep.cni.plugins.module_utils._pinned_checksums import PINNED_SHA256
+from ansible_collections.nodeprep.cni.plugins.module_utils._versions import release_key
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _LENGTH_TO_ALGORITHM = dict((length, algorithm) for algorithm, length in HEX_LENGTH.items())
@@ -61,12 +62,6 @@ def _parse_table_entry(values, what: str) -> tuple:
     return parsed[0][0], [digest for dummy, digest in parsed]
 
 
-def _version_key(version) -> str:
-    # Users write "v1.4.1" as often as "1.4.1"; releases are looked up without the "v".
-    text = str(version).strip()
-    return text[1:] if text[:1] in ("v", "V") else text
-
-
 def normalize_user_table(table) -> dict:
     """Validate a user table ``{arch: {version: value | [values]}}`` -> ``{arch: {version: (algo, [hex])}}``."""
     if not table:
@@ -79,7 +74,7 @@ def normalize_user_table(table) -> dict:
             raise ValueError("checksums[%r] must be a mapping {version: checksum}, got %s" % (arch, type(versions).__name__))
         for version, values in versions.items():
             what = "checksums[%r][%r]" % (arch, version)
-            normalized.setdefault(str(arch), {})[_version_key(version)] = _parse_table_entry(values, what)
+            normalized.setdefault(str(arch), {})[release_key(version)] = _parse_table_entry(values, what)
     return normalized
 
 
@@ -88,10 +83,10 @@ def expected_digests(version: str, arch: str, user_table=None):
 
     A user entry for an arch/version replaces the pinned one (e.g. a locally built release).
     """
-    user_entry = normalize_user_table(user_table).get(arch, {}).get(_version_key(version))
+    user_entry = normalize_user_table(user_table).get(arch, {}).get(release_key(version))
     if user_entry is not None:
         return user_entry
-    pinned = PINNED_SHA256.get(arch, {}).get(_version_key(version))
+    pinned = PINNED_SHA256.get(arch, {}).get(release_key(version))
     if pinned:
         return "sha256", list(pinned)
     return None

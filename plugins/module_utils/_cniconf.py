@@ -16,6 +16,8 @@ import re
 import socket
 import stat
 
+from ansible_collections.nodeprep.cni.plugins.module_utils._versions import spec_version
+
 # libcni's ConfFiles() reads these suffixes from a conf dir, without descending into subdirs.
 CONFIG_SUFFIXES = (".conf", ".conflist", ".json")
 # libcni decodes a config without cniVersion as 0.1.0.
@@ -594,20 +596,14 @@ def dhcp_daemon_problem(socket_path: str, timeout: float = 2.0):
     return None
 
 
-def _version_tuple(text):
-    try:
-        return tuple(int(part) for part in str(text).split("."))
-    except ValueError:
-        return ()
-
-
 def status_candidates(entry: dict) -> list:
     """The plugin configs libcni would send STATUS to, in order; [] when the conflist predates STATUS."""
     config = entry.get("config")
     if entry.get("kind") != "conflist" or not isinstance(config, dict) or not isinstance(config.get("plugins"), list):
         return []
     version = config.get("cniVersion")
-    if not isinstance(version, str) or _version_tuple(version) < STATUS_VERSION:
+    asked = spec_version(version)
+    if asked is None or asked.release < STATUS_VERSION:
         return []
     found = []
     for plugin in config["plugins"]:

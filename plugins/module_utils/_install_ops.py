@@ -19,9 +19,10 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import (
     missing_dirs,
     unlink_quietly,
 )
-from ansible_collections.nodeprep.cni.plugins.module_utils._layout import ADOPTED_INDEX, STAGE_PREFIX, TRASH_PREFIX
+from ansible_collections.nodeprep.cni.plugins.module_utils._install_tree import ADOPTED_INDEX, STAGE_PREFIX, TRASH_PREFIX
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import MANIFEST_NAME, build_manifest, is_plugin_name, read_manifest, write_manifest
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import copy_plugin_dir, list_plugin_dir
+from ansible_collections.nodeprep.cni.plugins.module_utils._paths import is_inside
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import probe_plugin
 from ansible_collections.nodeprep.cni.plugins.module_utils._staging import make_stage
 
@@ -55,8 +56,8 @@ def _read_text(path: str):
 class Executor:
     """Runs each planned operation as one journalled step of *tx*."""
 
-    def __init__(self, layout, tx, run_command, probe_timeout: float, source_url=None, tarball=None, source=None):
-        self.layout = layout
+    def __init__(self, tree, tx, run_command, probe_timeout: float, source_url=None, tarball=None, source=None):
+        self.tree = tree
         self.tarball = tarball  # the ReleaseTarball of src, for install and repair
         self.source = source  # the package a directory source belongs to, recorded in the manifest
         self.tx = tx
@@ -89,7 +90,7 @@ class Executor:
     def _stage(self, version: str, src: str, src_kind: str = "tarball") -> str:
         """The plugins unpacked (or copied) next to their final place, invisible to runtimes, probed and manifested."""
         if src_kind == "dir":
-            stage_dir = make_stage(self.layout.versions_dir, version)
+            stage_dir = make_stage(self.tree.versions_dir, version)
             self.cleanup.append({"kind": "rmtree", "path": stage_dir})
             names = copy_plugin_dir(src, list_plugin_dir(src), stage_dir)
             archive_sha256, digests, source = None, None, dict(self.source or {}, type="package", dir=src)
@@ -106,7 +107,7 @@ class Executor:
 
     def _install(self, op):
         stage_dir = self._stage(op["version"], op["src"], op.get("src_kind", "tarball"))
-        version_dir = self.layout.version_dir(op["version"])
+        version_dir = self.tree.version_dir(op["version"])
         # The stage's entries reach the disk before one rename publishes them as the version.
         fsync_dir(stage_dir)
         self.tx.step({"kind": "rename", "src": stage_dir, "dst": version_dir}, atomic_move, stage_dir, version_dir)
@@ -116,8 +117,8 @@ class Executor:
         # replaced file is kept (hard-linked) aside until the run commits. Files the manifest
         # does not name are left alone.
         stage_dir = self._stage(op["version"], op["src"], op.get("src_kind", "tarball"))
-        version_dir = self.layout.version_dir(op["version"])
-        aside = os.path.join(self.layout.versions_dir, "%sv%s-%d" % (TRASH_PREFIX, op["version"], os.getpid()))
+        version_dir = self.tree.version_dir(op["version"])
+        aside = os.path.join(self.tree.versions_dir, "%sv%s-%d" % (TRASH_PREFIX, op["version"], os.getpid()))
         self._make_dir(aside, 0o700)
         self.cleanup.append({"kind": "rmtree", "path": aside})
         for name in sorted(read_manifest(stage_dir)["files"]) + [MANIFEST_NAME]:
@@ -131,8 +132,8 @@ class Executor:
 
     def _remove_version(self, op):
         # One rename makes the version vanish; the tree is deleted once the run has committed.
-        version_dir = self.layout.version_dir(op["version"])
-        trash = os.path.join(self.layout.versions_dir, "%sv%s-%d" % (TRASH_PREFIX, op["version"], os.getpid()))
+        version_dir = self.tree.version_dir(op["version"])
+        trash = os.path.join(self.tree.versions_dir, "%sv%s-%d" % (TRASH_PREFIX, op["version"], os.getpid()))
         self.tx.step({"kind": "rename", "src": version_dir, "dst": trash}, atomic_move, version_dir, trash)
         self.cleanup.append({"kind": "rmtree", "path": trash})
 
@@ -143,7 +144,7 @@ class Executor:
 
     # links and pointers ------------------------------------------------------------------------
     def _point(self, op):
-        path = self.layout.pointer_path(op["name"])
+        path = self.tree.pointer_path(op["name"])
         before = _readlink(path)
         if op["version"] is None:
             self.tx.step({"kind": "path", "path": path, "before": before}, unlink_quietly, path)
@@ -174,18 +175,18 @@ class Executor:
         if record.get("kind") == "dir":
             self.tx.step({"kind": "rename", "src": stored, "dst": path}, atomic_move, stored, path)
         else:
-            link_target = _readlink(path) or self.layout.link_target(os.path.basename(path))
+            link_target = _readlink(path) or self.tree.link_target(os.path.basename(path))
             self.tx.step({"kind": "restore", "path": path, "stored": stored, "link_target": link_target},
                          put_back, stored, path)
             self.cleanup.append({"kind": "drop_copy", "path": stored, "original": path})
         batch = os.path.dirname(stored)
-        while batch.startswith(self.layout.adopted_root + os.sep):
+        while batch != self.tree.adopted_root and is_inside(batch, self.tree.adopted_root):
             self.cleanup.append({"kind": "rmdir", "path": batch})
             batch = os.path.dirname(batch)
-        self.cleanup.append({"kind": "rmdir", "path": self.layout.adopted_root})
+        self.cleanup.append({"kind": "rmdir", "path": self.tree.adopted_root})
 
     def _record(self, original: str, stored: str, found: dict) -> None:
-        record = dict(found, original=original, stored=os.path.relpath(stored, self.layout.adopted_root),
+        record = dict(found, original=original, stored=os.path.relpath(stored, self.tree.adopted_root),
                       adopted_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         self.new_records.append(record)
 
@@ -199,16 +200,16 @@ class Executor:
 
     def _write_state(self, op):
         data = json.dumps(op["state"], indent=2, sort_keys=True).encode("utf-8") + b"\n"
-        self._write_file(self.layout.state_path, data)
+        self._write_file(self.tree.state_path, data)
 
     def _remove_state(self, op):
-        self._write_file(self.layout.state_path, None)
+        self._write_file(self.tree.state_path, None)
 
     def _write_adopted(self, op):
         records = list(op["records"]) + self.new_records
-        index = os.path.join(self.layout.adopted_root, ADOPTED_INDEX)
+        index = os.path.join(self.tree.adopted_root, ADOPTED_INDEX)
         if not records:
             self._write_file(index, None)
             return
-        self._make_dirs(self.layout.adopted_root, 0o700)
+        self._make_dirs(self.tree.adopted_root, 0o700)
         self._write_file(index, json.dumps(records, indent=2).encode("utf-8") + b"\n")

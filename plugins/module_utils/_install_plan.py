@@ -15,9 +15,10 @@ import stat
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._adoption import batch_name
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import missing_dirs
-from ansible_collections.nodeprep.cni.plugins.module_utils._layout import version_key
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name, plugin_names, read_manifest, verify_version_dir
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_owned_refusal
+from ansible_collections.nodeprep.cni.plugins.module_utils._paths import is_inside
+from ansible_collections.nodeprep.cni.plugins.module_utils._versions import version_key
 
 # What a name in a link directory is.
 MISSING = "missing"
@@ -44,13 +45,15 @@ class SrcNeeded(PlanError):
 class NodeView:
     """Everything the planner needs, read once."""
 
-    def __init__(self, layout):
-        self.layout = layout
+    def __init__(self, tree):
+        self.tree = tree
         self.versions_dir_kind = MISSING
         self.current = None
         self.previous = None
         self.versions = []
-        self.state = {"link_dirs": [], "created_dirs": []}
+        self.state = {"link_dirs": [], "created_dirs": [], "distro_dirs": []}
+        # The distributions' plugin dirs: the layout's own, then those the install recorded.
+        self.distro_dirs = []
         self.adopted = []
         self.dirs = {}
         # Foreign files in the link dirs that a package owns ({path: package}); the module asks the
@@ -58,42 +61,55 @@ class NodeView:
         self.package_owned = {}
 
     @classmethod
-    def read(cls, layout):
-        view = cls(layout)
-        if os.path.isdir(layout.versions_dir):
+    def read(cls, tree, distro_dirs=()):
+        """The node's picture; *distro_dirs* are read as well (the dirs an earlier picture showed)."""
+        view = cls(tree)
+        if os.path.isdir(tree.versions_dir):
             view.versions_dir_kind = "dir"
-        elif os.path.lexists(layout.versions_dir):
+        elif os.path.lexists(tree.versions_dir):
             view.versions_dir_kind = "other"
-        view.current = layout.pointer("current")
-        view.previous = layout.pointer("previous")
-        view.versions = layout.installed_versions()
-        view.state = layout.read_state()
-        view.adopted = layout.read_adopted()
-        for directory in list(layout.link_dirs) + list(view.state["link_dirs"]) + [layout.distro_dir]:
+        view.current = tree.pointer("current")
+        view.previous = tree.pointer("previous")
+        view.versions = tree.installed_versions()
+        view.state = tree.read_state()
+        view.adopted = tree.read_adopted()
+        for directory in [tree.distro_dir] + list(view.state["distro_dirs"]) + list(distro_dirs):
+            if directory and directory not in tree.link_dirs and directory not in view.distro_dirs:
+                view.distro_dirs.append(directory)
+        for directory in list(tree.link_dirs) + list(view.state["link_dirs"]) + view.distro_dirs:
             if directory and directory not in view.dirs:
-                view.dirs[directory] = _read_dir(layout, directory)
+                view.dirs[directory] = _read_dir(tree, directory)
         return view
+
+    def distro_links(self, directory: str) -> list:
+        """Names in a distribution's dir that hold our link through `current` (what we made there)."""
+        return [name for name, entry in sorted(self.dirs[directory]["entries"].items())
+                if entry["kind"] == OURS and entry["target"] == self.tree.link_target(name)]
 
     def entry(self, directory: str, name: str) -> dict:
         return self.dirs[directory]["entries"].get(name, {"kind": MISSING, "target": None})
 
     def foreign_paths(self) -> list:
         """Every file or symlink in a link dir that is not one of our links: what a package may own."""
-        return sorted(os.path.join(directory, name) for directory in self.layout.link_dirs
+        return sorted(os.path.join(directory, name) for directory in self.tree.link_dirs
                       for name, entry in self.dirs[directory]["entries"].items()
                       if entry["kind"] in (FOREIGN_FILE, FOREIGN_SYMLINK))
 
     def snapshot(self) -> dict:
         """The picture a diff shows: pointers, versions and every link of ours."""
         links = {}
-        for directory in self.layout.link_dirs:
+        for directory in self.tree.link_dirs:
             for name, entry in sorted(self.dirs[directory]["entries"].items()):
                 if entry["kind"] == OURS:
                     links[os.path.join(directory, name)] = entry["target"]
-        return {"current": self.current, "previous": self.previous, "versions": list(self.versions), "links": links}
+        picture = {"current": self.current, "previous": self.previous, "versions": list(self.versions), "links": links}
+        if self.distro_dirs:
+            picture["layout_links"] = sorted(os.path.join(directory, name) for directory in self.distro_dirs
+                                             for name in self.distro_links(directory))
+        return picture
 
 
-def _read_dir(layout, directory: str) -> dict:
+def _read_dir(tree, directory: str) -> dict:
     found = {"exists": os.path.isdir(directory), "blocker": None, "entries": {}, "writable": False}
     if not found["exists"]:
         ancestor = directory
@@ -110,7 +126,7 @@ def _read_dir(layout, directory: str) -> dict:
         info = os.lstat(path)
         if stat.S_ISLNK(info.st_mode):
             target = os.readlink(path)
-            kind = OURS if layout.is_ours(path) else FOREIGN_SYMLINK
+            kind = OURS if tree.is_ours(path) else FOREIGN_SYMLINK
             found["entries"][name] = {"kind": kind, "target": target}
         elif stat.S_ISREG(info.st_mode):
             found["entries"][name] = {"kind": FOREIGN_FILE, "target": None}
@@ -130,9 +146,13 @@ class Plan:
         self.pruned = []
         self.warnings = []
         self.link_changes = {}
-        # Names linked into (or taken back from) the distribution's own plugin dir.
+        # Names linked into (or taken back from) the distribution's own plugin dir, distro_dir (the
+        # layout's dir, or for an uninstall the recorded dir it took links back from); paths in
+        # any distribution's dir: distro_link_changes (path -> target, None when removed).
+        self.distro_dir = ""
         self.distro_linked = []
         self.distro_unlinked = []
+        self.distro_link_changes = {}
 
     def add(self, describe: str, **op):
         op["describe"] = describe
@@ -172,11 +192,11 @@ class Wish:
 # present ------------------------------------------------------------------------------------
 
 def plan_present(view: NodeView, wish: Wish) -> Plan:
-    layout = view.layout
+    tree = view.tree
     plan = Plan()
-    refuse_unusable_dirs(layout)
+    refuse_unusable_dirs(tree)
     version = wish.version
-    version_dir = layout.version_dir(version)
+    version_dir = tree.version_dir(version)
     verdict = verify_version_dir(version_dir)
     if not verdict["intact"] and not wish.src and (wish.report_missing or not wish.check_mode):
         reason = "is not installed" if verdict["manifest"] is None else "has drifted files (%s)" % ", ".join(
@@ -187,7 +207,7 @@ def plan_present(view: NodeView, wish: Wish) -> Plan:
         if known:
             refuse_package_owned(view, known, wish.adopt_package_files)
         needed = SrcNeeded("version %s %s under %s; pass src (a tarball verified by nodeprep.cni.cni_release) to install it"
-                           % (version, reason, layout.versions_dir))
+                           % (version, reason, tree.versions_dir))
         needed.package_owned = dict(view.package_owned)
         raise needed
 
@@ -195,11 +215,11 @@ def plan_present(view: NodeView, wish: Wish) -> Plan:
     wanted = _wanted_plugins(wish.subset, available)
 
     if view.versions_dir_kind == MISSING:
-        for directory in missing_dirs(layout.versions_dir):
+        for directory in missing_dirs(tree.versions_dir):
             plan.add("create directory %s" % directory, op="mkdir", path=directory, record=True)
     if not verdict["intact"]:
         if verdict["manifest"] is None and os.path.lexists(version_dir):
-            stored = os.path.join(layout.adopted_root, batch_name(), "versions", "v" + version)
+            stored = os.path.join(tree.adopted_root, batch_name(), "versions", "v" + version)
             plan.add("set aside %s (no manifest: not installed by nodeprep) to %s" % (version_dir, stored),
                      op="set_aside", path=version_dir, stored=stored)
             plan.adopted.append(version_dir)
@@ -223,12 +243,12 @@ def plan_present(view: NodeView, wish: Wish) -> Plan:
     return plan
 
 
-def refuse_unusable_dirs(layout) -> None:
+def refuse_unusable_dirs(tree) -> None:
     """Directory options that cannot work, refused before the node lock or anything else."""
-    problems = layout.problems()
-    if os.path.lexists(layout.versions_dir) and not os.path.isdir(layout.versions_dir):
+    problems = tree.problems()
+    if os.path.lexists(tree.versions_dir) and not os.path.isdir(tree.versions_dir):
         problems.insert(0, "versions_dir %s exists and is not a directory; move that file away or choose another versions_dir"
-                        % layout.versions_dir)
+                        % tree.versions_dir)
     if problems:
         raise PlanError("; ".join(problems))
 
@@ -243,7 +263,7 @@ def _release_plugins(view: NodeView, verdict: dict, wish: Wish):
     # links now is the best prediction; never an empty one, which would plan every link away.
     if view.state.get("plugins"):
         return list(view.state["plugins"])
-    current = read_manifest(view.layout.version_dir(view.current)) if view.current else None
+    current = read_manifest(view.tree.version_dir(view.current)) if view.current else None
     return plugin_names(current) if current else None
 
 
@@ -283,11 +303,11 @@ def refuse_package_owned(view: NodeView, wanted, adopt_package_files: bool) -> N
 
 
 def _plan_links(view: NodeView, plan: Plan, wanted, adopt: bool, adopt_package_files: bool = False) -> None:
-    layout = view.layout
+    tree = view.tree
     refuse_package_owned(view, wanted, adopt_package_files)
     owned = package_owned_names(view, wanted)
     conflicts, blocked, special = [], [], []
-    for directory in layout.link_dirs:
+    for directory in tree.link_dirs:
         for plugin in wanted or []:
             kind = view.entry(directory, plugin)["kind"]
             if kind in (FOREIGN_FILE, FOREIGN_SYMLINK):
@@ -306,8 +326,8 @@ def _plan_links(view: NodeView, plan: Plan, wanted, adopt: bool, adopt_package_f
     if conflicts and not adopt:
         raise PlanError("adopt is false and these files have plugin names but were not installed by nodeprep: %s; "
                         "move them away or set adopt: true" % ", ".join(conflicts))
-    batch = os.path.join(layout.adopted_root, batch_name())
-    for directory in layout.link_dirs:
+    batch = os.path.join(tree.adopted_root, batch_name())
+    for directory in tree.link_dirs:
         before = len(plan.ops)
         if not view.dirs[directory]["exists"]:
             for missing in missing_dirs(directory):
@@ -315,7 +335,7 @@ def _plan_links(view: NodeView, plan: Plan, wanted, adopt: bool, adopt_package_f
         for plugin in wanted or []:
             path = os.path.join(directory, plugin)
             entry = view.entry(directory, plugin)
-            target = layout.link_target(plugin)
+            target = tree.link_target(plugin)
             if entry["kind"] == OURS and entry["target"] == target:
                 continue
             if entry["kind"] in (FOREIGN_FILE, FOREIGN_SYMLINK):
@@ -347,8 +367,8 @@ _LEAVE_DISTRO_DIR = "set layout (cni_plugins_layout) to standard, which leaves t
 
 def _distro_dir(view: NodeView) -> str:
     """The distribution's plugin dir when it needs its own handling (a link dir is handled as one)."""
-    directory = view.layout.distro_dir
-    return directory if directory and directory not in view.layout.link_dirs else ""
+    directory = view.tree.distro_dir
+    return directory if directory and directory not in view.tree.link_dirs else ""
 
 
 def _plan_distro_links(view: NodeView, plan: Plan, plugins) -> None:
@@ -370,25 +390,35 @@ def _plan_distro_links(view: NodeView, plan: Plan, plugins) -> None:
                         "choose the layout the node runs (cni_plugins_layout: auto finds k3s by its own dirs), or create "
                         "that directory first" % directory)
     _require_writable(view, directory, "the layout's plugin dir", _LEAVE_DISTRO_DIR)
+    plan.distro_dir = directory
     for name in names:
         path = os.path.join(directory, name)
-        plan.add("link %s -> %s" % (path, view.layout.link_target(name)), op="link", path=path,
-                 target=view.layout.link_target(name), before=None)
+        plan.add("link %s -> %s" % (path, view.tree.link_target(name)), op="link", path=path,
+                 target=view.tree.link_target(name), before=None)
         plan.distro_linked.append(name)
+        plan.distro_link_changes[path] = view.tree.link_target(name)
 
 
 def _plan_distro_unlinks(view: NodeView, plan: Plan) -> None:
-    """Exactly the links made by _plan_distro_links (to ``<versions_dir>/current/<name>``) go."""
-    directory = _distro_dir(view)
-    if not directory:
-        return
-    for name, entry in sorted(view.dirs[directory]["entries"].items()):
-        if entry["kind"] == OURS and entry["target"] == view.layout.link_target(name):
+    """Exactly the links made by _plan_distro_links (to ``<versions_dir>/current/<name>``) go.
+
+    In the layout's dir and in every dir the install recorded, so an uninstall that names another
+    layout (or the default, standard) leaves no link dangling in a distribution's dir.
+    """
+    for directory in view.distro_dirs:
+        names = view.distro_links(directory) if directory not in view.state["link_dirs"] else []
+        if not names:
+            continue  # nothing of ours, or a former link dir whose links go with every other link dir's
+        # Whatever layout is given, these links would dangle once the versions are gone.
+        _require_writable(view, directory, "the distribution's plugin dir", "remove nodeprep's links there (those to %s) "
+                          "first" % view.tree.link_target("<name>"))
+        plan.distro_dir = plan.distro_dir or directory
+        for name in names:
             path = os.path.join(directory, name)
-            plan.add("remove link %s" % path, op="unlink", path=path, before=entry["target"])
-            plan.distro_unlinked.append(name)
-    if plan.distro_unlinked:
-        _require_writable(view, directory, "the layout's plugin dir", _LEAVE_DISTRO_DIR)
+            plan.add("remove link %s" % path, op="unlink", path=path, before=view.tree.link_target(name))
+            plan.distro_link_changes[path] = None
+            if directory == plan.distro_dir:
+                plan.distro_unlinked.append(name)
 
 
 def _require_writable(view: NodeView, directory: str, what: str, fix: str = "choose another directory") -> None:
@@ -409,7 +439,7 @@ def _plan_prune(view: NodeView, plan: Plan, keep: int) -> None:
     protected = {plan.current, plan.previous}
 
     def installed_at(version):
-        manifest = read_manifest(view.layout.version_dir(version)) or {}
+        manifest = read_manifest(view.tree.version_dir(version)) or {}
         return (manifest.get("installed_at", ""), version_key(version))
 
     candidates = sorted((v for v in versions if v not in protected), key=installed_at)
@@ -421,27 +451,29 @@ def _plan_prune(view: NodeView, plan: Plan, keep: int) -> None:
 def _plan_state(view: NodeView, plan: Plan, wanted, **extra) -> None:
     state = dict(view.state)
     created = [op["path"] for op in plan.ops if op["op"] == "mkdir"]
-    link_dirs = list(state["link_dirs"]) + [d for d in view.layout.link_dirs if d not in state["link_dirs"]]
+    link_dirs = list(state["link_dirs"]) + [d for d in view.tree.link_dirs if d not in state["link_dirs"]]
     new = dict(state, link_dirs=link_dirs, created_dirs=list(state["created_dirs"]) + [d for d in created if d not in state["created_dirs"]])
+    if plan.distro_linked and plan.distro_dir not in state["distro_dirs"]:
+        new["distro_dirs"] = list(state["distro_dirs"]) + [plan.distro_dir]
     if wanted is not None:
         new["plugins"] = list(wanted)
     new.update(extra)
     if new != view.state:
-        plan.add("record the install in %s" % view.layout.state_path, op="write_state", state=new)
+        plan.add("record the install in %s" % view.tree.state_path, op="write_state", state=new)
 
 
 def _plan_adopted_index(view: NodeView, plan: Plan) -> None:
     if plan.adopted:
-        plan.add("record the adopted files in %s" % view.layout.adopted_root, op="write_adopted", records=list(view.adopted))
+        plan.add("record the adopted files in %s" % view.tree.adopted_root, op="write_adopted", records=list(view.adopted))
 
 
 # rollback -----------------------------------------------------------------------------------
 
 def plan_rollback(view: NodeView, wish_version, subset, adopt: bool, adopt_package_files: bool = False) -> Plan:
-    layout = view.layout
-    refuse_unusable_dirs(layout)
+    tree = view.tree
+    refuse_unusable_dirs(tree)
     if view.versions_dir_kind != "dir":
-        raise PlanError("nothing to roll back to: %s does not exist" % layout.versions_dir)
+        raise PlanError("nothing to roll back to: %s does not exist" % tree.versions_dir)
     recorded = view.state.get("rollback") or {}
     if wish_version:
         target = wish_version
@@ -450,11 +482,11 @@ def plan_rollback(view: NodeView, wish_version, subset, adopt: bool, adopt_packa
     else:
         target = view.previous
     if target is None:
-        raise PlanError("nothing to roll back to: %s has no previous version; install another version first" % layout.versions_dir)
-    verdict = verify_version_dir(layout.version_dir(target))
+        raise PlanError("nothing to roll back to: %s has no previous version; install another version first" % tree.versions_dir)
+    verdict = verify_version_dir(tree.version_dir(target))
     if not verdict["intact"]:
         raise PlanError("cannot roll back to %s: it is not installed intact under %s (%s); reinstall it with state=present and src"
-                        % (target, layout.versions_dir, ", ".join(verdict["missing"] + verdict["drifted"]) or "no manifest"))
+                        % (target, tree.versions_dir, ", ".join(verdict["missing"] + verdict["drifted"]) or "no manifest"))
     plan = Plan()
     wanted = _wanted_plugins(subset, plugin_names(verdict["manifest"]))
     _plan_switch(view, plan, target)
@@ -469,24 +501,24 @@ def plan_rollback(view: NodeView, wish_version, subset, adopt: bool, adopt_packa
 # absent -------------------------------------------------------------------------------------
 
 def plan_absent(view: NodeView) -> Plan:
-    layout = view.layout
+    tree = view.tree
     plan = Plan()
     if view.versions_dir_kind != "dir":
         return plan
     restorable, kept = [], []
     for record in view.adopted:
         original = record.get("original", "")
-        stored = os.path.join(layout.adopted_root, record.get("stored", ""))
+        stored = os.path.join(tree.adopted_root, record.get("stored", ""))
         if not os.path.lexists(stored):
             plan.warnings.append("cannot restore %s: its adopted copy %s is missing" % (original, stored))
             kept.append(record)
-        elif os.path.lexists(original) and not _ours_to_replace(layout, original, record):
+        elif os.path.lexists(original) and not _ours_to_replace(tree, original, record):
             plan.warnings.append("not restoring %s: something else now has that name; the adopted copy stays at %s" % (original, stored))
             kept.append(record)
         else:
             restorable.append((record, original, stored))
     restoring = {original for _record, original, _stored in restorable}
-    dirs = list(layout.link_dirs) + [d for d in view.state["link_dirs"] if d not in layout.link_dirs]
+    dirs = list(tree.link_dirs) + [d for d in view.state["link_dirs"] if d not in tree.link_dirs]
     for directory in dirs:
         for name, entry in sorted(view.dirs.get(directory, {"entries": {}})["entries"].items()):
             path = os.path.join(directory, name)
@@ -501,21 +533,21 @@ def plan_absent(view: NodeView) -> Plan:
         if record.get("kind") != "dir":
             plan.add("restore %s" % original, op="restore", record=record, path=original, stored=stored)
     for name in ("current", "previous"):
-        if os.path.lexists(layout.pointer_path(name)):
-            plan.add("remove %s" % layout.pointer_path(name), op="point", name=name, version=None,
+        if os.path.lexists(tree.pointer_path(name)):
+            plan.add("remove %s" % tree.pointer_path(name), op="point", name=name, version=None,
                      before=view.current if name == "current" else view.previous)
     for version in view.versions:
-        if read_manifest(layout.version_dir(version)) is not None:
+        if read_manifest(tree.version_dir(version)) is not None:
             plan.add("remove v%s" % version, op="remove_version", version=version)
     for record, original, stored in restorable:
         if record.get("kind") == "dir":
             plan.add("restore %s" % original, op="restore", record=record, path=original, stored=stored)
     if view.adopted:
-        plan.add("record the adopted files kept in %s" % layout.adopted_root, op="write_adopted", records=kept)
-    if os.path.exists(layout.state_path):
-        plan.add("remove %s" % layout.state_path, op="remove_state")
+        plan.add("record the adopted files kept in %s" % tree.adopted_root, op="write_adopted", records=kept)
+    if os.path.exists(tree.state_path):
+        plan.add("remove %s" % tree.state_path, op="remove_state")
     for directory in sorted(view.state["created_dirs"], key=len, reverse=True):
-        if not _holds(directory, layout.versions_dir):
+        if not _holds(directory, tree.versions_dir):
             plan.add("remove directory %s if empty" % directory, op="rmdir", path=directory)
     plan.current = plan.previous = None
     return plan
@@ -523,14 +555,14 @@ def plan_absent(view: NodeView) -> Plan:
 
 def _holds(directory: str, versions_dir: str) -> bool:
     """versions_dir keeps the node lock, which is never removed; so do the directories above it."""
-    return versions_dir == directory or versions_dir.startswith(directory + os.sep) or directory.startswith(versions_dir + os.sep)
+    return is_inside(versions_dir, directory) or is_inside(directory, versions_dir)
 
 
-def _ours_to_replace(layout, original: str, record: dict) -> bool:
+def _ours_to_replace(tree, original: str, record: dict) -> bool:
     """The name holds our link (or, for a set-aside version dir, our own version)."""
     if record.get("kind") == "dir":
         return read_manifest(original) is not None
-    return layout.is_ours(original)
+    return tree.is_ours(original)
 
 
 def predict(before: dict, plan: Plan, state: str) -> dict:
@@ -546,4 +578,13 @@ def predict(before: dict, plan: Plan, state: str) -> dict:
         versions.add(plan.current)
     if state == "absent":
         versions = set()
-    return {"current": plan.current, "previous": plan.previous, "versions": sorted(versions, key=version_key), "links": links}
+    picture = {"current": plan.current, "previous": plan.previous, "versions": sorted(versions, key=version_key), "links": links}
+    if "layout_links" in before:
+        distro = set(before["layout_links"])
+        for path, target in plan.distro_link_changes.items():
+            if target is None:
+                distro.discard(path)
+            else:
+                distro.add(path)
+        picture["layout_links"] = sorted(distro)
+    return picture

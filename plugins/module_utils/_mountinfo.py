@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.nodeprep.cni.plugins.module_utils._paths import is_inside
+
 MOUNTINFO = "/proc/self/mountinfo"
 _OCTAL = re.compile(r"\\([0-7]{3})")
 
@@ -114,8 +116,8 @@ def holding(mounts: list, path: str):
     best = None
     for mount in mounts:
         target = mount["target"]
-        inside = path == target or target == "/" or path.startswith(target.rstrip("/") + "/")
-        if inside and (best is None or len(target) >= len(best["target"])):
+        # Both are the kernel's spellings already, and the table may be another root's: compare them as they are.
+        if is_inside(path, target, resolve=False) and (best is None or len(target) >= len(best["target"])):
             best = mount
     return best
 

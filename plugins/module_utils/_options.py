@@ -36,7 +36,7 @@ TRANSPORT = {
     "retries": {"type": "int", "default": 3},
 }
 
-# The directories of the versioned layout, read by cni_info as well (doc fragment nodeprep.cni.dirs).
+# The directories of the install tree, read by cni_info as well (doc fragment nodeprep.cni.dirs).
 DIRS = {
     "versions_dir": {"type": "path", "default": "/opt/cni/versions"},
     "bin_dir": {"type": "path", "default": "/opt/cni/bin"},

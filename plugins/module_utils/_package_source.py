@@ -1,17 +1,10 @@
 # Copyright: nodeprep.cni contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Plugins that an OS package installed, as a source for the versioned layout.
+"""Plugins that an OS package installed, as a source for the versioned install.
 
-Three things live here: the package manager's view of one package (installed? which version?),
-the mapping of a package version to a safe version-directory name, and reading the package's
-plugin directory with the same distrust as a release tarball's members.
-
-Version mapping (``version_label``): a package version ``[epoch:]upstream[-revision]`` keeps its
-upstream and revision as they are, because the layout's version names already allow ``+``, ``-``
-and ``.`` after ``X.Y.Z``; ``~`` (Debian's "sorts before") becomes ``-``; a non-zero epoch is
-appended as ``+epoch<N>``, since ``:`` separates the entries of ``CNI_PATH`` and ``PATH``. So
-``1.1.1+ds1-3+b5`` -> ``v1.1.1+ds1-3+b5`` and ``1:1.4.0-1.1`` -> ``v1.4.0-1.1+epoch1``. A version
-whose upstream part is not ``X.Y.Z`` has no such name: the caller passes ``version`` itself.
+Two things live here: the package manager's view of one package (installed? which version?, whose
+version names a version directory as ``_versions.package_version`` maps it), and reading the
+package's plugin directory with the same distrust as a release tarball's members.
 """
 
 from __future__ import annotations
@@ -22,8 +15,8 @@ import shutil
 import stat
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import CHUNK_SIZE
-from ansible_collections.nodeprep.cni.plugins.module_utils._layout import VERSION_DIR_RE
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import NON_PLUGIN_FILES
+from ansible_collections.nodeprep.cni.plugins.module_utils._paths import canonical, is_inside
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import (
     MAX_MEMBER_BYTES,
     MAX_MEMBERS,
@@ -32,8 +25,6 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import (
     remove_written,
 )
 
-MAX_LABEL_LENGTH = 100
-_PACKAGE_VERSION = re.compile(r"^(?:([0-9]+):)?([0-9][0-9A-Za-z.+~-]*)$")
 # Package names as dpkg and rpm allow them; anything else is refused before a command is run.
 _PACKAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]*$")
 
@@ -44,34 +35,6 @@ class UnsafeSource(ValueError):
 
 class PackageMissing(ValueError):
     """The package is not installed on the node."""
-
-
-def version_label(package_version: str) -> str:
-    """The version-directory name (without the leading ``v``) for a package version; ValueError if none is safe."""
-    text = str(package_version or "").strip()
-    match = _PACKAGE_VERSION.match(text)
-    label = None
-    if match:
-        epoch, rest = match.groups()
-        label = rest.replace("~", "-")
-        if epoch and int(epoch) != 0:
-            label += "+epoch%d" % int(epoch)
-    if label is None or not VERSION_DIR_RE.match("v" + label) or len(label) > MAX_LABEL_LENGTH:
-        raise ValueError("package version %r does not map to a version directory name (it must start with X.Y.Z and use "
-                         "only letters, digits, '.', '+', '-', '~' and an epoch); pass version to name it yourself"
-                         % (package_version,))
-    return label
-
-
-def installed_version_name(version: str) -> str:
-    """An installed version's name as given by a user (``v`` optional): a release or a package label."""
-    text = str(version or "").strip()
-    if text.startswith("v"):
-        text = text[1:]
-    if not VERSION_DIR_RE.match("v" + text) or len(text) > MAX_LABEL_LENGTH:
-        raise ValueError("version %r is not an installed version's name; use the name under versions_dir without the "
-                         "leading v, such as 1.9.1 or 1.1.1+ds1-3+b5" % (version,))
-    return text
 
 
 def check_package_name(name: str) -> str:
@@ -180,34 +143,16 @@ def copy_plugin_dir(src_dir: str, names, dest_dir: str) -> list:
     return [os.path.basename(path) for path in written]
 
 
-def refuse_overlap(package_dir: str, layout) -> None:
+def refuse_overlap(package_dir: str, tree) -> None:
     """A package dir that is also a link dir would have its files replaced by our links; refuse that."""
-    canonical = os.path.realpath(os.path.abspath(package_dir))
-    if canonical in layout.link_dirs:
+    if canonical(package_dir) in tree.link_dirs:
         raise ValueError("package_dir %s is also bin_dir/link_dirs entry %s: the package owns the files there, our links would "
                          "replace them and its next upgrade would overwrite our links; set bin_dir to another directory "
                          "(for example /opt/cni/nodeprep-bin) and point the runtime at it, or use source release"
-                         % (package_dir, canonical))
-    if canonical == layout.versions_dir or canonical.startswith(layout.versions_dir + os.sep):
+                         % (package_dir, canonical(package_dir)))
+    if is_inside(package_dir, tree.versions_dir):
         raise ValueError("package_dir %s is inside versions_dir %s; set package_dir to the package's plugin directory"
-                         % (package_dir, layout.versions_dir))
-
-
-def package_family(os_release_text: str):
-    """Debian, RedHat or Suse from the text of /etc/os-release (ID and ID_LIKE), else None."""
-    words = []
-    for line in (os_release_text or "").splitlines():
-        key, dummy, value = line.partition("=")
-        if key.strip() in ("ID", "ID_LIKE"):
-            words.extend(value.strip().strip("\"'").lower().split())
-    for word in words:
-        if word in ("debian", "ubuntu"):
-            return "Debian"
-        if word in ("rhel", "fedora", "centos", "rocky", "almalinux", "ol", "amzn"):
-            return "RedHat"
-        if word in ("suse", "opensuse", "sles", "sle-micro") or word.startswith("opensuse"):
-            return "Suse"
-    return None
+                         % (package_dir, tree.versions_dir))
 
 
 # --- files a package owns in the plugin dirs --------------------------------------------------

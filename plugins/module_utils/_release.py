@@ -4,8 +4,9 @@
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit, urlunsplit
+
+from ansible_collections.nodeprep.cni.plugins.module_utils._versions import release_version
 
 DEFAULT_BASE_URL = "https://github.com/containernetworking/plugins/releases/download"
 SUPPORTED_OS = ("linux",)
@@ -16,29 +17,16 @@ MINIMUM_VERSION = (0, 7, 0)
 # Upstream releases that were published incomplete; the value is the release to use instead.
 BROKEN_VERSIONS = {"1.6.1": "1.6.2", "1.7.0": "1.7.1"}
 
-_VERSION_RE = re.compile(r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
-
-
-def version_tuple(version: str) -> tuple:
-    """(major, minor, patch) of a normalized version, for ordering."""
-    return tuple(int(part) for part in version.split("."))
-
 
 def normalize_version(version) -> str:
     """Return ``"1.4.1"`` for ``"1.4.1"`` or ``"v1.4.1"``; raise ValueError for anything else."""
-    text = str(version if version is not None else "").strip()
-    match = _VERSION_RE.match(text)
-    if not match:
-        raise ValueError(
-            "invalid CNI plugins version %r; give a release version such as 1.4.1 or v1.4.1" % (version,)
-        )
-    normalized = ".".join(match.groups())
-    if version_tuple(normalized) < MINIMUM_VERSION:
+    release = release_version(version)
+    if release.release < MINIMUM_VERSION:
         raise ValueError(
             "CNI plugins %s is not supported: releases before 0.7.0 use other asset names; use 0.7.0 or newer"
-            % normalized
+            % release
         )
-    return normalized
+    return release.text
 
 
 def refuse_broken(version: str, broken=None) -> None:

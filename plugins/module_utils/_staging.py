@@ -16,7 +16,7 @@ import shutil
 import tempfile
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import fsync_dir
-from ansible_collections.nodeprep.cni.plugins.module_utils._layout import STAGE_PREFIX
+from ansible_collections.nodeprep.cni.plugins.module_utils._install_tree import STAGE_PREFIX
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import list_members, unpack
 

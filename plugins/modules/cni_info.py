@@ -338,7 +338,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._cniconf import (
     summarize,
 )
 
-from ansible_collections.nodeprep.cni.plugins.module_utils._layout import LINK_OK, Layout
+from ansible_collections.nodeprep.cni.plugins.module_utils._install_tree import LINK_OK, InstallTree
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import plugin_names, read_manifest, verify_version_dir
 from ansible_collections.nodeprep.cni.plugins.module_utils._options import DIRS, compose
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import package_owners
@@ -348,10 +348,10 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._release import publi
 LINK_STATUSES = ("ok", "missing", "foreign", "dangling", "drifted", "stale")
 
 
-def version_report(layout: Layout) -> list:
+def version_report(tree: InstallTree) -> list:
     report = []
-    for version in layout.installed_versions():
-        path = layout.version_dir(version)
+    for version in tree.installed_versions():
+        path = tree.version_dir(version)
         verdict = verify_version_dir(path)
         manifest = verdict["manifest"] or {}
         report.append({
@@ -378,23 +378,23 @@ def _public_source(source):
     return source
 
 
-def link_report(layout: Layout, current_entry):
+def link_report(tree: InstallTree, current_entry):
     """Each expected link's status, and the files in link dirs that are none of ours."""
     # cni_install records the plugins it linked (a subset when `plugins` was given).
-    manifest_plugins = layout.read_state().get("plugins") or (current_entry["plugins"] if current_entry else [])
+    manifest_plugins = tree.read_state().get("plugins") or (current_entry["plugins"] if current_entry else [])
     manifest = read_manifest(current_entry["path"]) if current_entry else None
     links, unmanaged, digests = [], {}, {}
-    for directory in layout.link_dirs:
+    for directory in tree.link_dirs:
         try:
             present = sorted(os.listdir(directory))
         except OSError:
             present = []
-        linked = [name for name in present if layout.is_ours(os.path.join(directory, name))]
+        linked = [name for name in present if tree.is_ours(os.path.join(directory, name))]
         # A plugin subset may be linked; report the links that exist plus every plugin of the
         # version in the main bin dir, where all of them are expected by default.
-        expected = sorted(set(linked) | (set(manifest_plugins) if directory == layout.bin_dir else set()))
+        expected = sorted(set(linked) | (set(manifest_plugins) if directory == tree.bin_dir else set()))
         for name in expected:
-            links.append(layout.classify_link(directory, name, manifest, digests))
+            links.append(tree.classify_link(directory, name, manifest, digests))
         others = [name for name in present if name not in expected and not name.startswith(".")]
         if others:
             unmanaged[directory] = others
@@ -417,13 +417,13 @@ def coverage_report(module: AnsibleModule, plugin_dirs: list) -> list:
     return [checker.check(entry) for entry in entries]
 
 
-def probe_report(module: AnsibleModule, layout: Layout, current_entry) -> list:
+def probe_report(module: AnsibleModule, tree: InstallTree, current_entry) -> list:
     """Each current plugin's answer to CNI_COMMAND=VERSION, run the way a runtime runs it."""
     probes = []
     # Only the plugins that were linked (a subset when cni_install was given `plugins`).
-    linked = layout.read_state().get("plugins") or (current_entry["plugins"] if current_entry else [])
+    linked = tree.read_state().get("plugins") or (current_entry["plugins"] if current_entry else [])
     for name in (linked if current_entry else []):
-        path = os.path.join(layout.bin_dir, name)
+        path = os.path.join(tree.bin_dir, name)
         entry = {"name": name, "path": path, "ok": True, "error": None, "supported_versions": []}
         try:
             answer = probe_plugin(module.run_command, path)
@@ -440,10 +440,10 @@ PACKAGE_FILE = "package file"
 PACKAGE_UNMANAGED = "unmanaged"
 
 
-def package_report(module: AnsibleModule, layout: Layout, links: list) -> tuple:
+def package_report(module: AnsibleModule, tree: InstallTree, links: list) -> tuple:
     """Names in the plugin dirs that a package owns, and what that means for our links."""
     paths = []
-    for directory in layout.link_dirs:
+    for directory in tree.link_dirs:
         try:
             paths.extend(os.path.join(directory, name) for name in os.listdir(directory) if not name.startswith("."))
         except OSError:
@@ -452,7 +452,7 @@ def package_report(module: AnsibleModule, layout: Layout, links: list) -> tuple:
     expected = set(link["path"] for link in links)
     found = []
     for path in sorted(owners):
-        if layout.is_ours(path):
+        if tree.is_ours(path):
             status = PACKAGE_LINKED
         elif path in expected:
             status = PACKAGE_FILE
@@ -475,15 +475,15 @@ def package_report(module: AnsibleModule, layout: Layout, links: list) -> tuple:
 
 def gather(module: AnsibleModule) -> dict:
     params = module.params
-    layout = Layout(params["versions_dir"], params["bin_dir"], params["link_dirs"])
-    versions = version_report(layout)
-    current = layout.pointer("current")
+    tree = InstallTree(params["versions_dir"], params["bin_dir"], params["link_dirs"])
+    versions = version_report(tree)
+    current = tree.pointer("current")
     current_entry = next((v for v in versions if v["version"] == current), None)
-    links, unmanaged = link_report(layout, current_entry)
+    links, unmanaged = link_report(tree, current_entry)
     summary = dict((status, 0) for status in LINK_STATUSES)
     for link in links:
         summary[link["status"]] = summary.get(link["status"], 0) + 1
-    plugin_dirs = params["plugin_dirs"] or layout.link_dirs
+    plugin_dirs = params["plugin_dirs"] or tree.link_dirs
     configs = coverage_report(module, plugin_dirs)
     coverage = summarize(configs)
     invoke = status_invoker(module.run_command)
@@ -492,12 +492,12 @@ def gather(module: AnsibleModule) -> dict:
     for entry in configs:
         del entry["uses"]
         entry.pop("config", None)
-    probes = probe_report(module, layout, current_entry) if params["probe_plugins"] else []
-    package_owned, package_warnings = package_report(module, layout, links) if params["package_owners"] else ([], [])
+    probes = probe_report(module, tree, current_entry) if params["probe_plugins"] else []
+    package_owned, package_warnings = package_report(module, tree, links) if params["package_owners"] else ([], [])
     for warning in package_warnings:
         module.warn(warning)
-    adopted = layout.read_adopted()
-    ownership = classify(links, adopted, layout.link_dirs, params["conf_dirs"] or ADDON_CONF_DIRS)
+    adopted = tree.read_adopted()
+    ownership = classify(links, adopted, tree.link_dirs, params["conf_dirs"] or ADDON_CONF_DIRS)
     ownership_summary = dict((kind, 0) for kind in (OURS, ADOPTED, DROPPED, DRIFTED))
     for entry in ownership:
         ownership_summary[entry["kind"]] += 1
@@ -509,11 +509,11 @@ def gather(module: AnsibleModule) -> dict:
     )
     return {
         "changed": False,
-        "versions_dir": layout.versions_dir,
-        "bin_dir": layout.bin_dir,
-        "link_dirs": layout.link_dirs,
+        "versions_dir": tree.versions_dir,
+        "bin_dir": tree.bin_dir,
+        "link_dirs": tree.link_dirs,
         "current": current,
-        "previous": layout.pointer("previous"),
+        "previous": tree.pointer("previous"),
         "current_source": current_entry["source"] if current_entry else None,
         "versions": versions,
         "links": links,

@@ -210,8 +210,10 @@ src_needed:
   type: bool
 layout:
   description:
-    - The layout in effect (O(layout) with V(auto) resolved) and its plugin dir (empty for none).
+    - The layout in effect (O(layout) with V(auto) resolved) and its plugin dir (empty for none); for
+      O(state=absent), the dir the links were taken back from (the one the install recorded, whatever O(layout) says).
     - C(linked) names the links made there by this run, C(unlinked) those an O(state=absent) run took back.
+    - In diff mode (C(--diff)), C(layout_links) in the diff lists every link of nodeprep's in a distribution's dir.
   returned: always
   type: dict
   sample: {name: k3s, dir: /var/lib/rancher/k3s/data/cni, linked: [macvlan, tuning], unlinked: []}
@@ -250,24 +252,23 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import 
     refuse_unusable_dirs,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._journal import JOURNAL_NAME, Journal, Transaction, recover
-from ansible_collections.nodeprep.cni.plugins.module_utils._layout import Layout
+from ansible_collections.nodeprep.cni.plugins.module_utils._install_tree import InstallTree
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock, LockTimeout
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
 from ansible_collections.nodeprep.cni.plugins.module_utils._options import DIRS, INSTALL, compose, install_problem
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import (
     PackageMissing,
     UnsafeSource,
-    installed_version_name,
     list_plugin_dir,
     package_owners,
     query_package,
     refuse_overlap,
-    version_label,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import normalize_version, public_url
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive
 from ansible_collections.nodeprep.cni.plugins.module_utils._staging import ReleaseTarball
+from ansible_collections.nodeprep.cni.plugins.module_utils._versions import installed_version, package_version
 
 
 def release_tarball(params: dict, versions_dir: str, check_mode: bool):
@@ -293,24 +294,24 @@ def make_plan(view: NodeView, params: dict, check_mode: bool, tarball=None):
     state = params["state"]
     if state == "present":
         # A release is X.Y.Z; a directory source is named by its package's version label.
-        version = installed_version_name(params["version"]) if params["src_dir"] else normalize_version(params["version"])
+        version = installed_version(params["version"]).text if params["src_dir"] else normalize_version(params["version"])
         wish = Wish(params, version, source_plugins(params, tarball), check_mode)
         return plan_present(view, wish)
     if state == "rollback":
-        version = installed_version_name(params["version"]) if params["version"] else None
+        version = installed_version(params["version"]).text if params["version"] else None
         return plan_rollback(view, version, params["plugins"], params["adopt"], params["adopt_package_files"])
     return plan_absent(view)
 
 
-def read_node(module: AnsibleModule, layout: Layout) -> NodeView:
+def read_node(module: AnsibleModule, tree: InstallTree) -> NodeView:
     """The node's picture, with the package owners of the files we might adopt (one query, none on a settled node)."""
-    view = NodeView.read(layout)
+    view = NodeView.read(tree)
     if module.params["state"] != "absent":
         view.package_owned = package_owners(module.run_command, view.foreign_paths())
     return view
 
 
-def resolve_package(params: dict, layout: Layout, run_command) -> dict:
+def resolve_package(params: dict, tree: InstallTree, run_command) -> dict:
     """With package given: the installed package's version, and params["version"] set to its label.
 
     Raises SrcNeeded when the package is not installed (the caller installs it and runs again).
@@ -318,13 +319,13 @@ def resolve_package(params: dict, layout: Layout, run_command) -> dict:
     if not params["src_dir"]:
         raise PlanError("package %s needs src_dir, the directory the package puts its plugins in (Debian's "
                         "containernetworking-plugins: /usr/lib/cni)" % params["package"])
-    refuse_overlap(params["src_dir"], layout)
+    refuse_overlap(params["src_dir"], tree)
     try:
         found = query_package(run_command, params["package"])
     except PackageMissing as exc:
         raise SrcNeeded("%s; install it first (the role's source package does)" % exc)
     if not params["version"]:
-        params["version"] = version_label(found["version"])
+        params["version"] = package_version(found["version"]).text
     return {"name": params["package"], "version": found["version"], "manager": found["manager"]}
 
 
@@ -333,14 +334,14 @@ def discard_stage(tarball) -> None:
         tarball.discard()
 
 
-def forget_fresh_dirs(layout: Layout, created: list) -> None:
+def forget_fresh_dirs(tree: InstallTree, created: list) -> None:
     """Undo what a refused run made on a fresh node: the lock file and the directories it created.
 
     Called under the lock: a run waiting on it finds the name gone and makes its own.
     """
     if not created:
         return
-    unlink_quietly(layout.lock_path)
+    unlink_quietly(tree.lock_path)
     for directory in reversed(created):
         try:
             os.rmdir(directory)
@@ -356,62 +357,66 @@ def run(module: AnsibleModule) -> dict:
     # A rollback only moves `current`; the distribution's dir links through it and needs nothing.
     distro_name = effective_layout(params["layout"]) if params["state"] != "rollback" else "standard"
     distro_dir = layout_dir(distro_name, params["image_dir"])
-    layout = Layout(params["versions_dir"], params["bin_dir"], params["link_dirs"], distro_dir)
+    tree = InstallTree(params["versions_dir"], params["bin_dir"], params["link_dirs"], distro_dir)
     problem = install_problem(params)
     if problem:
         raise PlanError(problem)
-    refuse_unusable_dirs(layout)
+    refuse_unusable_dirs(tree)
     package = None
     if params["state"] == "present" and params["package"]:
-        package = resolve_package(params, layout, module.run_command)
+        package = resolve_package(params, tree, module.run_command)
     elif params["state"] == "present" and params["src_dir"]:
-        refuse_overlap(params["src_dir"], layout)
+        refuse_overlap(params["src_dir"], tree)
     if params["state"] == "present" and not params["version"]:
         raise PlanError("version is required with state present unless package names the installed package to take it from")
-    exists = os.path.isdir(layout.versions_dir)
+    exists = os.path.isdir(tree.versions_dir)
     if params["state"] == "rollback" and not exists:
-        raise PlanError("nothing to roll back to: %s does not exist" % layout.versions_dir)
-    tarball = release_tarball(params, layout.versions_dir, check_mode)
+        raise PlanError("nothing to roll back to: %s does not exist" % tree.versions_dir)
+    tarball = release_tarball(params, tree.versions_dir, check_mode)
     created = []
     if params["state"] == "present" and not exists and not check_mode:
         if tarball is None:
             # Plan once before creating anything, so a refusal on a fresh node leaves it untouched.
-            make_plan(read_node(module, layout), params, check_mode)
+            make_plan(read_node(module, tree), params, check_mode)
         # With a tarball the plan reads it into a stage inside versions_dir, so the dir comes
         # first; a refusal then removes what this run created (forget_fresh_dirs).
-        created = make_dirs(layout.versions_dir)
+        created = make_dirs(tree.versions_dir)
         exists = True
 
-    journal = Journal(os.path.join(layout.versions_dir, JOURNAL_NAME))
+    journal = Journal(os.path.join(tree.versions_dir, JOURNAL_NAME))
     recovered = ""
-    with FileLock(layout.lock_path, timeout=params["lock_timeout"], create=exists and not check_mode):
+    with FileLock(tree.lock_path, timeout=params["lock_timeout"], create=exists and not check_mode):
         # Everything below reads the node under the lock: a concurrent run may have just finished.
         if exists and not check_mode:
             recovered = recover(journal)
-            clean_leftovers(layout.versions_dir)
+            clean_leftovers(tree.versions_dir)
         elif journal.exists():
             module.warn("%s holds the journal of an interrupted run; a real run undoes it first" % journal.path)
         if recovered:
             module.warn("an interrupted run left %s; it was %s before this run" % (journal.path, recovered))
-        view = read_node(module, layout)
+        view = read_node(module, tree)
         try:
             plan = make_plan(view, params, check_mode, tarball)
             before = view.snapshot()
             if plan.ops and not check_mode:
-                execute(module, layout, plan, journal, tarball, package)
+                execute(module, tree, plan, journal, tarball, package)
         except BaseException:
             # A refusal, a bad archive or a failure undone in full leaves a fresh node as it was.
             discard_stage(tarball)
             if not journal.exists():
-                forget_fresh_dirs(layout, created)
+                forget_fresh_dirs(tree, created)
             raise
         discard_stage(tarball)
-        after = predict(before, plan, params["state"]) if check_mode else NodeView.read(layout).snapshot()
-    distro = {"name": distro_name, "dir": distro_dir, "linked": plan.distro_linked, "unlinked": plan.distro_unlinked}
+        after = predict(before, plan, params["state"]) if check_mode else NodeView.read(tree, view.distro_dirs).snapshot()
+    # The layout's dir as the layout names it (k3s's data/current/bin, not where that resolves today), unless an
+    # uninstall took the links back from another dir the install recorded.
+    elsewhere = plan.distro_dir and plan.distro_dir != tree.distro_dir
+    distro = {"name": distro_name, "dir": plan.distro_dir if elsewhere else distro_dir,
+              "linked": plan.distro_linked, "unlinked": plan.distro_unlinked}
     for warning in plan.warnings:
         module.warn(warning)
     took_over = takeover_summary([{"original": op["path"]} for op in plan.ops if op["op"] == "adopt"],
-                                 layout.link_dirs, ADDON_CONF_DIRS)
+                                 tree.link_dirs, ADDON_CONF_DIRS)
     if took_over and not check_mode:
         module.warn(took_over)
     result = {
@@ -433,9 +438,6 @@ def run(module: AnsibleModule) -> dict:
         "package_owned": dict((op["path"], op["package"]) for op in plan.ops if op["op"] == "adopt" and op.get("package")),
     }
     if module._diff:
-        if distro["linked"] or distro["unlinked"]:
-            before = dict(before, layout_links=["%s/%s" % (distro["dir"], name) for name in distro["unlinked"]])
-            after = dict(after, layout_links=["%s/%s" % (distro["dir"], name) for name in distro["linked"]])
         result["diff"] = {"before": before, "after": after}
     return result
 
@@ -449,11 +451,11 @@ def report_src_needed(exc: SrcNeeded) -> dict:
             "package": None}
 
 
-def execute(module: AnsibleModule, layout: Layout, plan, journal: Journal, tarball=None, package=None) -> None:
+def execute(module: AnsibleModule, tree: InstallTree, plan, journal: Journal, tarball=None, package=None) -> None:
     """Run the plan; on any failure undo exactly what this run changed, then report why."""
     transaction = Transaction(journal)
     source = {"package": package["name"], "package_version": package["version"], "manager": package["manager"]} if package else None
-    executor = Executor(layout, transaction, module.run_command, module.params["probe_timeout"], module.params["source_url"],
+    executor = Executor(tree, transaction, module.run_command, module.params["probe_timeout"], module.params["source_url"],
                         tarball, source)
     try:
         executor.run(plan)
@@ -463,10 +465,10 @@ def execute(module: AnsibleModule, layout: Layout, plan, journal: Journal, tarba
             raise PlanError("%s after every change was made; the next run finishes the cleanup recorded in %s"
                             % (_describe(exc), journal.path))
         problems = transaction.rollback()
-        clean_leftovers(layout.versions_dir)
+        clean_leftovers(tree.versions_dir)
         if problems:
             raise PlanError("%s; undoing this run left these paths as they are: %s; adopted files stay under %s"
-                            % (_describe(exc), "; ".join(problems), layout.adopted_root))
+                            % (_describe(exc), "; ".join(problems), tree.adopted_root))
         if isinstance(exc, OSError):
             raise PlanError("%s; every change of this run was undone. Check that the path is writable by the user Ansible "
                             "runs as and that its filesystem has room" % _describe(exc))

@@ -135,6 +135,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nodeprep.cni.plugins.module_utils import _containerd_cri as cri
+from ansible_collections.nodeprep.cni.plugins.module_utils._versions import containerd_version
 
 try:
     import tomllib
@@ -239,7 +240,8 @@ def main():
         rc, out, _err = module.run_command([binary, "--version"])
         if rc == 0:
             result["installed"] = True
-            result["version"] = out.split()[2] if len(out.split()) > 2 else out.strip()
+            found = containerd_version(out)
+            result["version"] = found.text if found else out.strip()
             args = [binary] + (["--config", params["config_path"]] if os.path.exists(params["config_path"]) else [])
             rc, out, err = module.run_command(args + ["config", "dump"])
             if rc == 0:

@@ -1,6 +1,6 @@
 # Copyright: nodeprep.cni contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""containerd's CNI settings: version detection, dialects and a format-preserving TOML edit.
+"""containerd's CNI settings: dialects and a format-preserving TOML edit.
 
 Runs on the controller (the containerd_cni action plugin), where tomlkit keeps comments, key
 order and every unrelated byte of the user's file. Pure functions: text in, text out.
@@ -11,7 +11,8 @@ Dialects follow the file's own ``version``, never the running containerd's:
   * ``version = 3`` (containerd 2.0 to 2.2) and ``version = 4`` (2.3 and later), which keeps
     v3's CRI tables: ``[plugins."io.containerd.cri.v1.runtime".cni]`` ``conf_dir`` and
     ``bin_dirs`` (a list) where containerd reads it (2.1 and later), ``bin_dir`` on 2.0.
-containerd's version only decides what a new file looks like and which key a v3 file takes;
+containerd's version (its release numbers, ``_versions.containerd_version(...).release``) only
+decides what a new file looks like and which key a v3 file takes;
 where containerd runs, its own ``config default`` says which keys it knows, which outranks any
 version table (2.4 no longer reads ``bin_dir``).
 """
@@ -44,29 +45,10 @@ DIALECT_SINCE = {2: (1, 0, 0), 3: (2, 0, 0), 4: (2, 3, 0)}
 # containerd's default plugin dir: its CRI drops a default bin_dirs in favour of an explicit bin_dir.
 DEFAULT_BIN_DIRS = ["/opt/cni/bin"]
 BOM = "\ufeff"
-_VERSION_RE = re.compile(r"(?<![\w/.])v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 
 class ContainerdConfigError(Exception):
     """Bad input: the message names the file or option and the fix."""
-
-
-def parse_containerd_version(text):
-    """``(major, minor, patch)`` from ``containerd --version`` output or a user string, else None.
-
-    Debian prints e.g. ``containerd github.com/containerd/containerd/v2 2.1.9+unknown``: the
-    ``/v2`` of the module path is not a version.
-    """
-    if not text:
-        return None
-    for line in str(text).splitlines():
-        fields = line.split()
-        candidates = fields[2:3] + fields if len(fields) >= 3 and fields[0] == "containerd" else fields
-        for field in candidates:
-            match = _VERSION_RE.match(field)
-            if match:
-                return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
-    return None
 
 
 def format_version(version):

@@ -136,6 +136,9 @@ def _cut_args(node, release, step):
     layout = {"layout": "image", "image_dir": IMAGE_DIR}
     if step == "install":
         return support.args(src=support.place(node, release), version="9.0.0", **layout)
+    if step == "absent-recorded":
+        # The image dir's links are found through the install's record alone.
+        return support.args(state="absent")
     return support.args(state="absent", **layout)
 
 
@@ -181,7 +184,7 @@ def _check_settle(node, args, expected, user_files, where):
     assert user_files.lost() == 0, where
 
 
-@pytest.mark.parametrize("step", ["install", "absent"])
+@pytest.mark.parametrize("step", ["install", "absent", "absent-recorded"])
 def test_kill_at_every_point_and_again_inside_recovery(node, small_release, user_files, cases, tmp_path, step):
     booted = node("cut-" + step)
     support.put_strays(booted)
@@ -189,7 +192,7 @@ def test_kill_at_every_point_and_again_inside_recovery(node, small_release, user
     support.protect_strays(booted, user_files)
     user_files.protect(booted, IMAGE_DIR + "/portmap")
     originals = support.picture(booted, CUT_DIRS)
-    if step == "absent":
+    if step.startswith("absent"):
         assert run_module_on_node(booted, "cni_install", _cut_args(booted, small_release, "install"))["rc"] == 0
     args = _cut_args(booted, small_release, step)
     saved, killed = tmp_path / "saved", tmp_path / "killed"

@@ -1,4 +1,4 @@
-"""Package versions to version-dir names, and a package's plugin dir read with a tarball's distrust."""
+"""The package manager's view of a package, and a package's plugin dir read with a tarball's distrust."""
 
 from __future__ import annotations
 
@@ -9,56 +9,16 @@ import subprocess
 
 import pytest
 
-from ansible_collections.nodeprep.cni.plugins.module_utils._layout import Layout, version_key
+from ansible_collections.nodeprep.cni.plugins.module_utils._install_tree import InstallTree
 from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import (
     PackageMissing,
     UnsafeSource,
     copy_plugin_dir,
-    installed_version_name,
     list_plugin_dir,
-    package_family,
     query_package,
     refuse_overlap,
-    version_label,
 )
-
-
-@pytest.mark.parametrize("package_version, label", [
-    ("1.1.1+ds1-3+b5", "1.1.1+ds1-3+b5"),          # Debian bookworm's containernetworking-plugins
-    ("1.9.1+ds1-1", "1.9.1+ds1-1"),                # sid
-    ("1.4.0-1.1", "1.4.0-1.1"),                    # kubernetes-cni from pkgs.k8s.io
-    ("0.8.7-00", "0.8.7-00"),                      # kubernetes-cni from the old apt.kubernetes.io
-    ("1:1.4.0-1.1", "1.4.0-1.1+epoch1"),           # an epoch: ':' separates CNI_PATH entries
-    ("0:1.4.0-1", "1.4.0-1"),                      # epoch 0 is no epoch
-    ("1.2.0~rc1-1", "1.2.0-rc1-1"),                # Debian's '~' (sorts before)
-    ("1.1.1-3.el9", "1.1.1-3.el9"),                # rpm version-release
-    ("1.3.0", "1.3.0"),
-])
-def test_version_label_maps_package_versions_to_safe_names(package_version, label):
-    assert version_label(package_version) == label
-    layout_name = "v" + version_label(package_version)
-    assert ":" not in layout_name and "/" not in layout_name and "~" not in layout_name
-    # The layout reads the name back as an installed version.
-    assert installed_version_name(layout_name) == label
-
-
-@pytest.mark.parametrize("package_version", [
-    "", "1.1", "1.1+ds1-1", "a1.2.3", "1.2.3/../../etc", "1.2.3 x", "1:2:1.2.3", "1.2.3-" + "x" * 120, "1.2.3$(id)",
-])
-def test_version_label_refuses_unmappable_versions_naming_the_fix(package_version):
-    with pytest.raises(ValueError, match="pass version to name it yourself"):
-        version_label(package_version)
-
-
-def test_package_labels_sort_after_their_release_number():
-    assert version_key(version_label("1.1.1+ds1-3+b5")) > version_key("1.1.0")
-    assert version_key(version_label("1.1.1+ds1-3+b5")) < version_key("1.2.0")
-
-
-@pytest.mark.parametrize("given", ["1.2", "v1.2", "../v1.2.3", "1.2.3/x", ""])
-def test_installed_version_name_refuses_what_is_no_version_dir(given):
-    with pytest.raises(ValueError, match="not an installed version's name"):
-        installed_version_name(given)
+from ansible_collections.nodeprep.cni.plugins.module_utils._versions import package_version
 
 
 def _plugin_dir(tmp_path, files):
@@ -153,12 +113,12 @@ def test_copy_removes_what_it_wrote_when_a_file_turns_into_a_link(tmp_path):
 
 
 def test_refuse_overlap_names_bin_dir_and_the_fix(tmp_path):
-    layout = Layout(str(tmp_path / "versions"), str(tmp_path / "bin"), [str(tmp_path / "k3s")])
+    tree = InstallTree(str(tmp_path / "versions"), str(tmp_path / "bin"), [str(tmp_path / "k3s")])
     with pytest.raises(ValueError, match="also bin_dir/link_dirs entry .*set bin_dir to another directory"):
-        refuse_overlap(str(tmp_path / "bin"), layout)
+        refuse_overlap(str(tmp_path / "bin"), tree)
     with pytest.raises(ValueError, match="inside versions_dir"):
-        refuse_overlap(str(tmp_path / "versions" / "v1.2.3"), layout)
-    refuse_overlap("/usr/lib/cni", layout)
+        refuse_overlap(str(tmp_path / "versions" / "v1.2.3"), tree)
+    refuse_overlap("/usr/lib/cni", tree)
 
 
 def test_query_package_reads_dpkg_and_refuses_a_missing_package():
@@ -170,21 +130,8 @@ def test_query_package_reads_dpkg_and_refuses_a_missing_package():
         return done.returncode, done.stdout, done.stderr
 
     found = query_package(run_command, "containernetworking-plugins")
-    assert found["manager"] == "dpkg" and version_label(found["version"]).startswith("1.1.1")
+    assert found["manager"] == "dpkg" and package_version(found["version"]).text.startswith("1.1.1")
     with pytest.raises(PackageMissing, match="package no-such-cni-package is not installed"):
         query_package(run_command, "no-such-cni-package")
     with pytest.raises(ValueError, match="is not a package name"):
         query_package(run_command, "-rf /")
-
-
-@pytest.mark.parametrize("text, family", [
-    ('ID=debian\nVERSION_ID="12"\n', "Debian"),
-    ('ID=ubuntu\nID_LIKE=debian\n', "Debian"),
-    ('ID="rocky"\nID_LIKE="rhel centos fedora"\n', "RedHat"),
-    ('ID=fedora\n', "RedHat"),
-    ('ID="opensuse-leap"\nID_LIKE="suse opensuse"\n', "Suse"),
-    ('ID=flatcar\n', None),
-    ("", None),
-])
-def test_package_family_from_os_release(text, family):
-    assert package_family(text) == family

@@ -593,6 +593,54 @@ def test_absent_takes_back_the_layout_links_it_made_and_nothing_else(node, relea
     assert again["changed"] is False and again["layout"]["unlinked"] == []
 
 
+def test_check_mode_diff_predicts_the_layout_links_of_the_run(node, releases):
+    image_dir, _theirs = image_with_its_own_bridge(node)
+    first = dict(layout="image", image_dir=image_dir)
+    planned = ok(install(node, releases[A], check_mode=True, diff=True, **first))
+    done = ok(install(node, releases[A], diff=True, **first))
+    linked = ["%s/%s" % (image_dir, name) for name in done["layout"]["linked"]]
+    assert planned["diff"] == done["diff"]
+    assert done["diff"]["before"]["layout_links"] == [] and done["diff"]["after"]["layout_links"] == linked
+    # An upgrade keeps every link (through current): the picture says so before and after.
+    upgraded = ok(install(node, releases[B], diff=True, **first))
+    assert upgraded["diff"]["before"]["layout_links"] == upgraded["diff"]["after"]["layout_links"] == linked
+    # A run that names no layout still shows the links the install made there, left as they are.
+    standard = ok(install(node, releases[B], diff=True))
+    assert standard["diff"]["before"]["layout_links"] == standard["diff"]["after"]["layout_links"] == linked
+
+
+def test_the_layout_dir_is_reported_as_named_when_it_resolves_elsewhere(node, releases):
+    # k3s's data/current/bin is a symlink: the result names it the same way whether a run links or not,
+    # so what the containerd role writes from it does not change between runs.
+    image_dir, _theirs = image_with_its_own_bridge(node)
+    named = os.path.join(node.root, "current-bin")
+    os.symlink(image_dir, named)
+    done = ok(install(node, releases[A], layout="image", image_dir=named))
+    again = ok(install(node, releases[A], layout="image", image_dir=named))
+    assert done["layout"]["linked"] and not again["layout"]["linked"] and again["changed"] is False
+    assert done["layout"]["dir"] == again["layout"]["dir"] == named
+
+
+@pytest.mark.parametrize("absent_layout", [{}, {"layout": "standard"}, {"layout": "auto"}])
+def test_absent_takes_back_the_layout_links_whatever_layout_it_is_given(node, releases, absent_layout):
+    # The install records the distribution's dir it linked into, so an uninstall with the module's
+    # default layout (or auto, which finds no image) leaves no link dangling there.
+    image_dir, theirs = image_with_its_own_bridge(node)
+    before = snapshot(node.root)
+    done = ok(install(node, releases[A], layout="image", image_dir=image_dir))
+    linked = ["%s/%s" % (image_dir, name) for name in done["layout"]["linked"]]
+    planned = ok(run(node, state="absent", check_mode=True, diff=True, **absent_layout))
+    assert planned["diff"]["before"]["layout_links"] == linked and planned["diff"]["after"]["layout_links"] == []
+    assert planned["layout"]["dir"] == image_dir and planned["layout"]["unlinked"] == done["layout"]["linked"]
+    assert all(os.path.islink(path) for path in linked)
+    removed = ok(run(node, state="absent", diff=True, **absent_layout))
+    assert removed["diff"] == planned["diff"] and removed["layout"] == planned["layout"]
+    assert os.listdir(image_dir) == ["bridge"]
+    with open(os.path.join(image_dir, "bridge"), "rb") as handle:
+        assert handle.read() == theirs
+    assert only_the_lock_remains(node, snapshot(node.root)) == before
+
+
 def test_a_missing_layout_dir_is_refused_by_check_mode_and_the_run_alike(node, releases):
     image_dir = os.path.join(node.root, "no-such-image-bin")
     before = snapshot(node.root)

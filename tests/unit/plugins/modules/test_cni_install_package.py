@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import MANIFEST_NAME
-from ansible_collections.nodeprep.cni.plugins.module_utils._package_source import version_label
+from ansible_collections.nodeprep.cni.plugins.module_utils import _versions
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
 from testbed_lib.in_process import REAL_PLUGIN_DIR, VERSION_A as A, run_module_in_process, sha256_file
 from testbed_lib.tree import snapshot
@@ -45,7 +45,7 @@ def refused(result, *words):
 
 
 def test_package_install_copies_the_plugin_dir_under_the_package_version(node, package_version):
-    label = version_label(package_version)
+    label = _versions.package_version(package_version).text
     before = snapshot(node.root)
     checked = ok(install(node, check_mode=True, diff=True))
     assert checked["changed"] and checked["version"] == label
@@ -78,7 +78,7 @@ def test_package_install_copies_the_plugin_dir_under_the_package_version(node, p
 
 
 def test_package_version_then_a_release_then_rollback_to_the_package(node, releases, package_version):
-    label = version_label(package_version)
+    label = _versions.package_version(package_version).text
     ok(install(node))
     upgraded = ok(run_module_in_process(cni_install, node.args(src=releases[A].path, version=A)))
     assert upgraded["version"] == A and upgraded["previous"] == label

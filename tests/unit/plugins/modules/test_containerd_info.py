@@ -48,3 +48,17 @@ def test_byte_order_mark_is_read(tmp_path):
 def test_dump_of_a_real_containerd(tmp_path):
     result = info(tmp_path, V2, binary=shutil.which("containerd"))
     assert result["source"] == "config dump" and result["bin_dirs"] == ["/opt/cni/bin"], result
+
+
+@pytest.mark.parametrize("printed, version", [
+    ("containerd github.com/containerd/containerd/v2 2.1.9+unknown", "2.1.9+unknown"),
+    ("containerd github.com/containerd/containerd v1.7.24 88bf19b2", "v1.7.24"),
+    # A line before the version line (a wrapper's warning) does not become the version.
+    ("WARN[0000] deprecated option in config\ncontainerd github.com/containerd/containerd v1.7.24 88bf19b2", "v1.7.24"),
+])
+def test_version_is_read_from_the_version_line(tmp_path, printed, version):
+    binary = tmp_path / "containerd"
+    binary.write_text("#!/bin/sh\n[ \"$1\" = --version ] || exit 1\ncat <<'OUT'\n%s\nOUT\n" % printed)
+    binary.chmod(0o755)
+    result = info(tmp_path, V2, binary=str(binary))
+    assert result["installed"] and result["version"] == version

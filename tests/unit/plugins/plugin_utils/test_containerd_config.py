@@ -45,19 +45,6 @@ def dump(tmp_path, text):
     return tomllib.loads(result.stdout)
 
 
-@pytest.mark.parametrize("output, version", [
-    ("containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3", (1, 6, 20)),
-    ("containerd github.com/containerd/containerd/v2 2.1.9+unknown", (2, 1, 9)),
-    ("containerd containerd.io v1.7.24 88bf19b2", (1, 7, 24)),
-    ("2.1", (2, 1, 0)),
-    ("v2.0.4", (2, 0, 4)),
-    ("", None),
-    ("containerd: command not found", None),
-])
-def test_version_parsing(output, version):
-    assert config.parse_containerd_version(output) == version
-
-
 def test_v2_file_changes_only_the_cni_values(tmp_path):
     text, facts = config.edit(DEBIAN_V2, "/etc/containerd/config.toml", ["/opt/cni/bin", "/var/lib/rancher/k3s/data/cni"],
                               "/etc/cni/net.d", (2, 1, 9))

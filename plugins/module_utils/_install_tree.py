@@ -1,21 +1,23 @@
 # Copyright: nodeprep.cni contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read the versioned layout: versions, the current/previous pointers, and each plugin link.
+"""The install tree: versions_dir with its version dirs and pointers, and the links to them.
 
 Both the installer and the read-only report use this, so they classify a link the same way.
+"Layout" in this collection means something else: the distribution's layout (the ``layout``
+option, ``_distro_layout``), which decides whether a distribution's own plugin dir joins the tree.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_write
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import file_digest
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import read_manifest
+from ansible_collections.nodeprep.cni.plugins.module_utils._paths import canonical, is_inside
+from ansible_collections.nodeprep.cni.plugins.module_utils._versions import dir_version, version_key
 
-VERSION_DIR_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)([-+][0-9A-Za-z.+-]+)?$")
 STATE_NAME = ".nodeprep-state.json"
 ADOPTED_DIR = ".adopted"
 ADOPTED_INDEX = "index.json"
@@ -31,37 +33,23 @@ LINK_DRIFTED = "drifted"
 LINK_STALE = "stale"
 
 
-def version_key(version: str):
-    """Sort key for "1.2.3" style versions; pre-release suffixes sort before the release."""
-    match = VERSION_DIR_RE.match("v" + version)
-    if not match:
-        return (0, 0, 0, 0, version)
-    major, minor, patch, suffix = match.groups()
-    return (int(major), int(minor), int(patch), 0 if suffix else 1, suffix or "")
-
-
-def canonical_dir(path: str) -> str:
-    """The one spelling of a directory: absolute, every symlink resolved (also in a missing tail's parents)."""
-    return os.path.realpath(os.path.abspath(path))
-
-
-class Layout:
-    """Paths and read-only queries of one node's versioned install.
+class InstallTree:
+    """Paths and read-only queries of one node's install tree.
 
     Every directory is canonicalised, so `/opt` -> `/var/opt` (Fedora CoreOS) or a link dir given
     through a symlink is recognised as the directory it is.
     """
 
     def __init__(self, versions_dir: str, bin_dir: str, link_dirs=(), distro_dir: str = ""):
-        self.versions_dir = canonical_dir(versions_dir)
+        self.versions_dir = canonical(versions_dir)
         # A distribution's own plugin dir (k3s's static dir, an image's /bin), filled only where
-        # names are free; none ("") for the standard layout.
-        self.distro_dir = canonical_dir(distro_dir) if distro_dir else ""
-        self.bin_dir = canonical_dir(bin_dir)
+        # names are free; none ("") for the standard tree.
+        self.distro_dir = canonical(distro_dir) if distro_dir else ""
+        self.bin_dir = canonical(bin_dir)
         self.given = {}
         self.link_dirs = []
         for given in [bin_dir] + list(link_dirs or []):
-            directory = canonical_dir(given)
+            directory = canonical(given)
             if directory not in self.link_dirs:
                 self.link_dirs.append(directory)
             self.given.setdefault(directory, []).append(given)
@@ -71,7 +59,7 @@ class Layout:
         found = []
         for directory in self.link_dirs:
             names = " and ".join(sorted(set(self.given[directory])))
-            if directory == self.versions_dir or directory.startswith(self.versions_dir + os.sep):
+            if is_inside(directory, self.versions_dir):
                 found.append("bin_dir/link_dirs entry %s resolves to %s, inside versions_dir %s: its links would replace "
                              "the plugins they point at; choose a directory outside versions_dir" % (names, directory, self.versions_dir))
             elif len(set(self.given[directory])) > 1:
@@ -108,8 +96,8 @@ class Layout:
             target = os.readlink(self.pointer_path(name))
         except OSError:
             return None
-        match = VERSION_DIR_RE.match(os.path.basename(target.rstrip("/")))
-        return os.path.basename(target.rstrip("/"))[1:] if match else None
+        found = dir_version(os.path.basename(target.rstrip("/")))
+        return found.text if found else None
 
     def installed_versions(self) -> list:
         """Versions with a directory under versions_dir, oldest version first."""
@@ -119,7 +107,7 @@ class Layout:
             return []
         versions = [
             entry[1:] for entry in entries
-            if VERSION_DIR_RE.match(entry) and os.path.isdir(os.path.join(self.versions_dir, entry))
+            if dir_version(entry) and os.path.isdir(os.path.join(self.versions_dir, entry))
             and not os.path.islink(os.path.join(self.versions_dir, entry))
         ]
         return sorted(versions, key=version_key)
@@ -130,10 +118,9 @@ class Layout:
             target = os.readlink(path)
         except OSError:
             return False
-        if target.startswith(self.versions_dir + os.sep):
-            return True
-        parent = canonical_dir(os.path.join(os.path.dirname(path), os.path.dirname(target)))
-        return parent == self.versions_dir or parent.startswith(self.versions_dir + os.sep)
+        # The target's directory is resolved, its last name is not: a link into `current` is ours
+        # whatever `current` names, a link through `..` out of versions_dir is not.
+        return is_inside(os.path.join(os.path.dirname(path), os.path.dirname(target)), self.versions_dir)
 
     def classify_link(self, directory: str, plugin: str, manifest, digest_cache=None) -> dict:
         """Status of `<directory>/<plugin>` against the current version's manifest."""
@@ -177,6 +164,8 @@ class Layout:
             state = {}
         state.setdefault("link_dirs", [])
         state.setdefault("created_dirs", [])
+        # The distributions' plugin dirs this install linked into, whatever layout a later run names.
+        state.setdefault("distro_dirs", [])
         return state
 
     def write_state(self, state: dict) -> None:
