@@ -3,7 +3,7 @@
 """The node's OS family from ``os-release``, read here and nowhere else in Python.
 
 Roles take the OS family from facts where they gather them; code that runs without facts (the
-cni_plugins action) reads ``os-release`` with ``READ_COMMAND`` and asks ``os_family``.
+cni_plugins action) reads ``os-release`` with ``read_command()`` and asks ``os_family``.
 """
 
 from __future__ import annotations
