@@ -247,6 +247,19 @@ class BootedNode:
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(self.rootfs)],
                        check=True, capture_output=True, text=True)
 
+    def open_as_image(self, chroot_exe: str) -> "BootedNode":
+        """The node's root mounted but never booted, as an image build sees it, reached through
+        *chroot_exe* (called as: <exe> <root on the host> <shell> -c <command>). inventory_vars()
+        then points at it; stop() takes the mount back."""
+        try:
+            self._mount_overlay()
+            self.chroot_exe.write_text(chroot_exe)
+            self.chroot_exe.chmod(0o755)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
     def _write_os_release(self) -> None:
         if self.os_release is None:
             return

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from testbed_lib import packer
+from testbed_lib.ansible_runner import write_inventory
 from testbed_lib.node import ROOTFS_STAMP, BootedNode, rootfs_path
 
 BAKE = "playbooks/bake.yml"
@@ -111,16 +112,7 @@ def test_baked_root_boots_ready(mirror, role_vars, run_playbook, tmp_path, tmp_p
     image = BootedNode("baked", tmp_path_factory.mktemp("node-baked") / "node", private_network=True, suite="trixie",
                        containerd=True)
     try:
-        image._mount_overlay()
-        chroot_exe = tmp_path / "chroot-exe"
-        chroot_exe.write_text(CHROOT_EXE)
-        chroot_exe.chmod(0o755)
-        inventory = tmp_path / "inventory.yml"
-        inventory.write_text(
-            "all:\n  children:\n    nodes:\n      hosts:\n        baked:\n"
-            "          ansible_connection: community.general.chroot\n"
-            "          ansible_host: %s\n          ansible_chroot_exe: %s\n"
-            "          ansible_python_interpreter: /usr/bin/python3\n" % (image.rootfs, chroot_exe))
+        inventory = write_inventory(tmp_path / "inventory.yml", [image.open_as_image(CHROOT_EXE)])
 
         baked = run_playbook(BAKE, inventory, extra_vars=role_vars("9.0.0"))
         assert baked.rc == 0, baked.describe()

@@ -5,7 +5,6 @@ it says "unknown" and why instead of failing.
 from __future__ import annotations
 
 import json
-import subprocess
 
 import yaml
 
@@ -68,16 +67,8 @@ def test_a_booted_node_with_odd_paths_and_a_read_only_usr(node, inventory, run_p
 def test_an_image_builds_chroot_without_proc_is_unknown_not_a_failure(rootfs, tmp_path, tmp_path_factory):
     image = BootedNode("image", tmp_path_factory.mktemp("node-image") / "node", rootfs_cache=rootfs)
     try:
-        image._mount_overlay()
-        chroot_exe = tmp_path / "chroot-exe"
-        chroot_exe.write_text(CHROOT_WITHOUT_PROC)
-        chroot_exe.chmod(0o755)
-        inventory = tmp_path / "inventory.yml"
-        inventory.write_text(
-            "all:\n  children:\n    nodes:\n      hosts:\n        image:\n"
-            "          ansible_connection: community.general.chroot\n"
-            "          ansible_host: %s\n          ansible_chroot_exe: %s\n"
-            "          ansible_python_interpreter: /usr/bin/python3\n" % (image.rootfs, chroot_exe))
+        inventory = ansible_runner.write_inventory(tmp_path / "inventory.yml",
+                                                   [image.open_as_image(CHROOT_WITHOUT_PROC)])
         assert not image.path("/proc/self").exists()
 
         result = ansible_runner.run_playbook(playbook(tmp_path, ["/run/netns", "/opt/cni/bin"]), inventory)
@@ -87,5 +78,4 @@ def test_an_image_builds_chroot_without_proc_is_unknown_not_a_failure(rootfs, tm
         assert found["paths"]["/run/netns"]["mount"] is None and found["paths"]["/run/netns"]["mountpoint"] is None
         assert found["paths"]["/opt/cni/bin"]["kind"] == "missing"
     finally:
-        subprocess.run(["umount", str(image.rootfs)], check=False)
         image.stop()
