@@ -31,24 +31,38 @@ def rootfs() -> Path:
     return ROOTFS_CACHE
 
 
+def _workdir(tmp_path_factory, name: str) -> Path:
+    return tmp_path_factory.mktemp("node-" + name) / "node"
+
+
+def _booting(build):
+    """Yields a factory that boots what *build* makes of its arguments; every node it started is
+    stopped at teardown, in reverse order, even when the test fails."""
+    started: list[BootedNode] = []
+
+    def start(*args, **kwargs) -> BootedNode:
+        booted = build(*args, **kwargs)
+        started.append(booted)
+        return booted.start()
+
+    try:
+        yield start
+    finally:
+        for booted in reversed(started):
+            booted.stop()
+
+
 @pytest.fixture
 def node(rootfs, tmp_path_factory):
     """Factory: ``node(name="n1", private_network=False, readonly_usr=False)`` boots a node.
 
     Every node started through it is stopped at teardown, even when the test fails.
     """
-    started: list[BootedNode] = []
+    def build(name: str = "node", private_network: bool = False, readonly_usr: bool = False) -> BootedNode:
+        return BootedNode(name, _workdir(tmp_path_factory, name), private_network=private_network,
+                          readonly_usr=readonly_usr, rootfs_cache=rootfs)
 
-    def start(name: str = "node", private_network: bool = False, readonly_usr: bool = False) -> BootedNode:
-        workdir = tmp_path_factory.mktemp("node-" + name) / "node"
-        booted = BootedNode(name, workdir, private_network=private_network, readonly_usr=readonly_usr,
-                            rootfs_cache=rootfs)
-        started.append(booted)
-        return booted.start()
-
-    yield start
-    for booted in reversed(started):
-        booted.stop()
+    yield from _booting(build)
 
 
 @pytest.fixture
@@ -57,9 +71,7 @@ def containerd_node(rootfs, tmp_path_factory):
     containerd (bookworm 1.6, trixie 1.7, sid 2.1), or, given a version of
     ``runtimes.CONTAINERD_VERSIONS`` instead, that containerd built from its release tag; with a
     local sandbox image. Stopped at teardown."""
-    started: list[BootedNode] = []
-
-    def start(suite: str, name: str | None = None) -> BootedNode:
+    def build(suite: str, name: str | None = None) -> BootedNode:
         built = suite if suite in runtimes.CONTAINERD_VERSIONS else None
         if built:
             cache, fix = runtimes.containerd_rootfs_path(built), "tools/testbed.py runtimes (make runtimes)"
@@ -68,15 +80,11 @@ def containerd_node(rootfs, tmp_path_factory):
         if not (cache / ROOTFS_STAMP).is_file():
             pytest.fail("no %s containerd rootfs at %s: run %s" % (suite, cache, fix))
         name = name or "ctrd-" + suite
-        booted = BootedNode(name, tmp_path_factory.mktemp("node-" + name) / "node", private_network=True,
-                            suite=suite if not built else runtimes.RUNTIME_SUITE, containerd=True,
-                            containerd_version=built)
-        started.append(booted)
-        return booted.start()
+        return BootedNode(name, _workdir(tmp_path_factory, name), private_network=True,
+                          suite=suite if not built else runtimes.RUNTIME_SUITE, containerd=True,
+                          containerd_version=built)
 
-    yield start
-    for booted in reversed(started):
-        booted.stop()
+    yield from _booting(build)
 
 
 @pytest.fixture(scope="session")
