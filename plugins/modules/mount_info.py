@@ -37,7 +37,7 @@ extends_documentation_fragment:
   - nodeprep.cni._attributes.info
 notes:
   - Linux only - it reads the kernel's mount table.
-  - Used by the M(nodeprep.cni.netns) role for the netns dir and the CNI bin dir's propagation.
+  - Used by the role I(nodeprep.cni.netns) for the netns dir and the CNI bin dir's propagation.
 seealso:
   - name: proc(5), /proc/pid/mountinfo
     description: The format of the mount table.
