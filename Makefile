@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 
-.PHONY: lock bootstrap runtimes demo test checks node-tests sanity lint unit core-matrix integration reliability molecule galaxy docs changelog awx bench bench-smoke
+.PHONY: lock bootstrap runtimes demo test checks node-tests node-lane-a node-lane-b integration-a integration-b sanity lint unit core-matrix integration reliability molecule galaxy docs changelog awx bench bench-smoke
 
 bootstrap:
 	tools/bootstrap
@@ -18,17 +18,24 @@ lock:
 demo: bootstrap
 	$(VENV)/python tools/testbed.py demo
 
-# Two lanes at once, each in order, balanced by their length: the checks that run on this machine
-# alone (then the reliability tests), and the suites that boot nodes (which spend much of their
-# time waiting on boots and runtimes). Each target's output is printed whole when it ends.
+# Three lanes at once, each in order: the checks that run on this machine alone (then the
+# reliability tests), and two lanes of suites that boot nodes (which spend most of their time
+# waiting on boots and runtimes, so two of them share the CPUs with the checks well). Both node
+# lanes start once the runtimes are built. Each target's output is printed whole when it ends.
 test: bootstrap
-	$(MAKE) --no-print-directory --keep-going -j2 --output-sync=target checks node-tests
+	$(MAKE) --no-print-directory --keep-going -j3 --output-sync=target checks node-lane-a node-lane-b
 
 checks:
 	$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx reliability
 
 node-tests:
 	$(MAKE) --no-print-directory --keep-going -j1 runtimes integration molecule bench-smoke
+
+node-lane-a: runtimes
+	$(MAKE) --no-print-directory --keep-going -j1 integration-a molecule bench-smoke
+
+node-lane-b: runtimes
+	$(MAKE) --no-print-directory --keep-going -j1 integration-b
 
 # containerd releases Debian does not package, built from their tags, and a node rootfs for each
 # (testbed_lib/runtimes.py): the node lane's first step, so a cold build runs beside the checks.
@@ -46,6 +53,14 @@ unit:
 
 integration:
 	$(VENV)/pytest -q --durations=15 tests/integration
+
+# The integration files in two halves, every other file by name, for the two node lanes.
+INTEGRATION_FILES := $(sort $(wildcard tests/integration/test_*.py))
+integration-a:
+	$(VENV)/pytest -q --durations=15 $(shell printf '%s\n' $(INTEGRATION_FILES) | awk 'NR % 2')
+
+integration-b:
+	$(VENV)/pytest -q --durations=15 $(shell printf '%s\n' $(INTEGRATION_FILES) | awk '!(NR % 2)')
 
 reliability:
 	$(VENV)/pytest -q -rA --durations=10 tests/reliability
