@@ -8,21 +8,16 @@ from collections import Counter
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.nodeprep.cni.plugins.plugin_utils._cni_report import current_version_entry
+
 COLUMNS = ("node", "version", "links", "drift", "containerd", "netns", "coverage")
-
-
-def _current_version(cni: dict) -> dict:
-    for entry in cni.get("versions") or []:
-        if entry.get("version") == cni.get("current"):
-            return entry
-    return {}
 
 
 def _version_cell(cni: dict) -> str:
     current = cni.get("current")
     if not current:
         return "none"
-    return current if _current_version(cni).get("intact", False) else current + " (not intact)"
+    return current if current_version_entry(cni).get("intact", False) else current + " (not intact)"
 
 
 def _links_cell(cni: dict) -> str:
@@ -35,7 +30,7 @@ def _drift_cell(cni: dict) -> str:
     """What moved away from the install: link problems, then files changed inside the version."""
     parts = ["%s %d" % (status, count) for status, count in sorted((cni.get("link_summary") or {}).items())
              if status != "ok" and count]
-    drifted = _current_version(cni).get("drifted") or []
+    drifted = current_version_entry(cni).get("drifted") or []
     if drifted:
         parts.append("changed: " + ",".join(sorted(drifted)))
     return ", ".join(parts) or "none"
@@ -89,7 +84,7 @@ def _problems(report: dict) -> list:
     problems = []
     if not cni.get("current"):
         problems.append("no current version")
-    elif _drift_cell(cni) != "none" or not _current_version(cni).get("intact", False):
+    elif _drift_cell(cni) != "none" or not current_version_entry(cni).get("intact", False):
         problems.append("plugins drifted")
     if not _containerd_ok(runtime):
         problems.append("containerd dirs not current")

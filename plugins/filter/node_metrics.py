@@ -9,6 +9,8 @@ import time
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.nodeprep.cni.plugins.plugin_utils._cni_report import current_version_entry
+
 PREFIX = "nodeprep_cni_"
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -68,13 +70,6 @@ def render(families) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _current_entry(cni: dict) -> dict:
-    for entry in cni.get("versions") or []:
-        if entry.get("version") == cni.get("current"):
-            return entry
-    return {}
-
-
 def _source_labels(cni: dict) -> dict:
     source = cni.get("current_source") or {}
     kind = source.get("type") or NONE
@@ -89,7 +84,7 @@ def families(report: dict, problems=None, wanted=None, timestamp=None) -> list:
     """The node's metric families, from a report as playbooks/verify.yml writes it."""
     cni, runtime = report.get("cni_plugins") or {}, report.get("runtime") or {}
     netns, coverage = report.get("netns") or {}, report.get("coverage") or {}
-    current = _current_entry(cni)
+    current = current_version_entry(cni)
     problems = sorted(set(str(p) for p in problems or []))
 
     def family(name, help_text):
