@@ -31,11 +31,11 @@ def rootfs() -> Path:
     return ROOTFS_CACHE
 
 
-def _workdir(tmp_path_factory, name: str) -> Path:
+def node_workdir(tmp_path_factory, name: str) -> Path:
     return tmp_path_factory.mktemp("node-" + name) / "node"
 
 
-def _booting(build):
+def boot_factory(build):
     """Yields a factory that boots what *build* makes of its arguments; every node it started is
     stopped at teardown, in reverse order, even when the test fails."""
     started: list[BootedNode] = []
@@ -59,10 +59,10 @@ def node(rootfs, tmp_path_factory):
     Every node started through it is stopped at teardown, even when the test fails.
     """
     def build(name: str = "node", private_network: bool = False, readonly_usr: bool = False) -> BootedNode:
-        return BootedNode(name, _workdir(tmp_path_factory, name), private_network=private_network,
+        return BootedNode(name, node_workdir(tmp_path_factory, name), private_network=private_network,
                           readonly_usr=readonly_usr, rootfs_cache=rootfs)
 
-    yield from _booting(build)
+    yield from boot_factory(build)
 
 
 @pytest.fixture
@@ -80,11 +80,11 @@ def containerd_node(rootfs, tmp_path_factory):
         if not (cache / ROOTFS_STAMP).is_file():
             pytest.fail("no %s containerd rootfs at %s: run %s" % (suite, cache, fix))
         name = name or "ctrd-" + suite
-        return BootedNode(name, _workdir(tmp_path_factory, name), private_network=True,
+        return BootedNode(name, node_workdir(tmp_path_factory, name), private_network=True,
                           suite=suite if not built else runtimes.RUNTIME_SUITE, containerd=True,
                           containerd_version=built)
 
-    yield from _booting(build)
+    yield from boot_factory(build)
 
 
 @pytest.fixture(scope="session")

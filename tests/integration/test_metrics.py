@@ -18,6 +18,7 @@ import pytest
 
 from testbed_lib import monitoring
 from testbed_lib.node import ROOTFS_STAMP, BootedNode
+from tests.fixtures import boot_factory, node_workdir
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = "playbooks/site.yml"
@@ -43,17 +44,12 @@ SKEW_QUERY = QUERIES["Nodes not on the wanted version"]
 def monitoring_nodes(rootfs, tmp_path_factory):
     if not (monitoring.ROOTFS / ROOTFS_STAMP).is_file():
         pytest.fail("no monitoring rootfs at %s: run tools/testbed.py runtimes (make runtimes)" % monitoring.ROOTFS)
-    started = []
 
-    def start(name: str) -> BootedNode:
-        booted = BootedNode(name, tmp_path_factory.mktemp("node-" + name) / "node", suite="bookworm",
-                            containerd=True, rootfs_cache=monitoring.ROOTFS)
-        started.append(booted)
-        return booted.start()
+    def build(name: str) -> BootedNode:
+        return BootedNode(name, node_workdir(tmp_path_factory, name), suite="bookworm", containerd=True,
+                          rootfs_cache=monitoring.ROOTFS)
 
-    yield start
-    for booted in reversed(started):
-        booted.stop()
+    yield from boot_factory(build)
 
 
 def samples(lines) -> dict:
