@@ -146,27 +146,20 @@ exec ssh "$@"
 
 @pytest.fixture
 def ssh_node(tmp_path_factory):
-    """``ssh_node(name)`` boots a node from the OpenSSH rootfs (built once, cached) with its sshd on
-    127.0.0.1; returns (node, inventory vars). Stopped at teardown."""
-    from bench import sshbed  # pylint: disable=import-outside-toplevel  (puts tools/ on sys.path)
-
-    rootfs = sshbed.ensure_ssh_rootfs()
-    key = sshbed.client_key(tmp_path_factory.mktemp("ssh-key"))
+    """``ssh_node(name)`` boots a node from the OpenSSH rootfs (bench/sshbed.py: built once, cached);
+    stopped at teardown. ``sshbed.start_sshd`` then serves it on 127.0.0.1."""
+    rootfs = sshbed().ensure_ssh_rootfs()
 
     def build(name):
         return BootedNode(name, node_workdir(tmp_path_factory, name), rootfs_cache=rootfs)
 
-    factory = boot_factory(build)
-    start = next(factory)
+    yield from boot_factory(build)
 
-    def boot(name):
-        booted = start(name)
-        return booted, sshbed.inventory_vars(sshbed.start_sshd(booted, key), key)
 
-    try:
-        yield boot
-    finally:
-        factory.close()
+def sshbed():
+    """bench/sshbed.py, imported on first use (it puts tools/ on sys.path)."""
+    from bench import sshbed as module  # pylint: disable=import-outside-toplevel
+    return module
 
 
 def render_injector(template, inputs: dict):
@@ -179,10 +172,11 @@ def render_injector(template, inputs: dict):
 def test_upgrade_job_reports_a_node_lost_mid_batch_as_unreachable(ssh_node, mirror, role_vars, tmp_path):
     names = ["up-a", "up-b", "up-c"]
     lost = ["up-b", "up-c"]
+    key = sshbed().client_key(tmp_path)
     booted = {name: ssh_node(name) for name in names}
     hosts = {}
-    for name, (node, variables) in booted.items():
-        hosts[name] = dict(variables)
+    for name, node in booted.items():
+        hosts[name] = sshbed().inventory_vars(sshbed().start_sshd(node, key), key)
         if name in lost:
             wrapper = tmp_path / ("ssh-" + name)
             wrapper.write_text(POWER_OFF_THEN_SSH.format(
@@ -236,7 +230,7 @@ def test_upgrade_job_reports_a_node_lost_mid_batch_as_unreachable(ssh_node, mirr
     shown = [e["event_data"]["res"]["msg"] for e in events
              if e["event"] == "runner_on_ok" and e["event_data"].get("task") == "Show the upgrade summary"]
     assert len(shown) == 1 and "unreachable: up-b" in shown[0] and "not reached: up-c" in shown[0], shown
-    assert os.readlink(booted["up-a"][0].path("/opt/cni/versions/current")) == "v" + UPGRADE_TO
+    assert os.readlink(booted["up-a"].path("/opt/cni/versions/current")) == "v" + UPGRADE_TO
     # The header's secret is nowhere in what the controller keeps of the job.
     secret_forms = (MIRROR_TOKEN, authorization.split()[1])
     for path in artifacts.rglob("*"):
