@@ -24,7 +24,8 @@ from ansible.module_utils.common.validation import check_type_float, check_type_
 PLAYBOOKS_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 SPEC_PATH = PLAYBOOKS_DIR / "vars" / "argument_specs.yml"
 PREFIX = "nodeprep_"
-NAME = re.compile(r"\bnodeprep_[a-z0-9_]+")
+# Not a file name (".../nodeprep_cni.prom") nor an attribute ("x.nodeprep_y").
+NAME = re.compile(r"(?<![/\w.-])nodeprep_[a-z0-9_]+")
 # Hosts named in one message line at most; the rest are counted.
 HOST_SAMPLE = 5
 OPTION_KEYS = {"type", "elements", "choices", "default", "required", "description"}
