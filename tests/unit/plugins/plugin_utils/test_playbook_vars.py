@@ -23,10 +23,10 @@ def test_a_typo_is_refused_with_the_closest_name_and_every_valid_one():
 
 
 def test_an_inventory_typo_names_its_hosts_and_a_name_of_another_playbook():
-    errors, _ = run("site", {"n1": {}, "n2": {"nodeprep_upgrade_batchs": 1}})
+    errors, dummy = run("site", {"n1": {}, "n2": {"nodeprep_upgrade_batchs": 1}})
     assert errors == ["unknown variable nodeprep_upgrade_batchs (set for n2): did you mean nodeprep_upgrade_batch "
                       "(read by upgrade.yml)? site.yml reads: nodeprep_bake, nodeprep_hosts, nodeprep_runtime."]
-    errors, _ = run("render", {"localhost": {"nodeprep_zzz": 1}})
+    errors, dummy = run("render", {"localhost": {"nodeprep_zzz": 1}})
     assert errors == ["unknown variable nodeprep_zzz (set for localhost): no variable of this collection is close to it. "
                       "render.yml reads: none."]
 
@@ -62,12 +62,12 @@ def test_good_values_pass(name, value):
 ])
 def test_bad_values_are_refused_with_what_they_may_be(playbook, name, value, valid):
     extra = {"nodeprep_mirror_dir": "/srv/mirror"} if playbook == "mirror" else {}
-    errors, _ = run(playbook, {"n1": {name: value, **extra}, "n2": extra})
+    errors, dummy = run(playbook, {"n1": {name: value, **extra}, "n2": extra})
     assert errors == ["%s: %s is not valid (n1). %s" % (name, pv._value_text(value), valid)]
 
 
 def test_a_required_variable_is_asked_for_and_a_value_not_templated_yet_is_left_to_the_playbook():
-    errors, _ = run("mirror", {"localhost": {}})
+    errors, dummy = run("mirror", {"localhost": {}})
     assert errors == ["nodeprep_mirror_dir is required: The absolute directory on the controller that receives the mirror "
                       "tree (v<version>/cni-plugins-linux-<arch>-v<version>.tgz with its checksum files, and SHA256SUMS)."]
     assert run("site", {"n1": {"nodeprep_runtime": Exception("undefined")}}) == ([], [])
@@ -75,7 +75,7 @@ def test_a_required_variable_is_asked_for_and_a_value_not_templated_yet_is_left_
 
 def test_many_hosts_are_named_by_a_sample():
     host_vars = {"n%03d" % i: {"nodeprep_runtime": "crio" if i % 2 else "none"} for i in range(500)}
-    errors, _ = run("site", host_vars)
+    errors, dummy = run("site", host_vars)
     assert errors == ["nodeprep_runtime: crio is not valid (n001, n003, n005, n007, n009 and 245 more). "
                       "It takes one of containerd, none (default containerd)."]
 
