@@ -179,12 +179,41 @@ def test_the_workflow_runs_verify_upgrade_verify():
     assert len(chain) == len(nodes)
     assert [playbooks[nodes[ident]["unified_job_template"]["name"]] for ident in chain] == [
         "playbooks/verify.yml", UPGRADE, "playbooks/verify.yml"]
-    # Before the upgrade nodes are on the old version: only the verify after it gates on skew.
-    gates = [nodes[ident].get("extra_data", {}).get("nodeprep_verify_fail_on", []) for ident in chain]
-    assert "skew" not in gates[0] and "skew" in gates[2], gates
     # Node variables reach a job only when its template prompts for them.
-    verify = next(a for _n, m, a in tasks if m == "awx.awx.job_template" and a["playbook"] == "playbooks/verify.yml")
-    assert verify.get("ask_variables_on_launch") is True
+    for ident in chain:
+        if nodes[ident].get("extra_data"):
+            template = next(a for _n, m, a in tasks if m == "awx.awx.job_template"
+                            and a["name"] == nodes[ident]["unified_job_template"]["name"])
+            assert template.get("ask_variables_on_launch") is True, ident
+
+
+def test_every_playbook_variable_given_is_one_the_playbook_reads():
+    """What a survey or a workflow node hands a job passes the playbook's own check of its
+    nodeprep_* variables (playbooks/vars/argument_specs.yml): unknown names would fail the job."""
+    tasks = awx_tasks(controller_play())
+    spec = yaml.safe_load((REPO / "playbooks/vars/argument_specs.yml").read_text())
+    reads = {}
+    for name, entry in spec["playbooks"].items():
+        reads["playbooks/%s.yml" % name] = set((entry.get("options") or {})) | {
+            option for group in entry.get("groups") or [] for option in spec["option_groups"][group]}
+    playbooks = {a["name"]: a["playbook"] for _n, m, a in tasks if m == "awx.awx.job_template"}
+    problems = []
+
+    def given(where, names, readers):
+        for variable in names:
+            if variable.startswith("nodeprep_") and not any(variable in reads[p] for p in readers):
+                problems.append("%s gives %s, which %s do not read" % (where, variable, ", ".join(readers)))
+
+    for _name, module, arguments in tasks:
+        survey = [q["variable"] for q in (arguments.get("survey_spec") or {}).get("spec", [])]
+        if module == "awx.awx.job_template":
+            given(arguments["name"], survey, [arguments["playbook"]])
+        elif module == "awx.awx.workflow_job_template":
+            runs = [playbooks[n["unified_job_template"]["name"]] for n in arguments["workflow_nodes"]]
+            given(arguments["name"], survey, runs)
+            for node in arguments["workflow_nodes"]:
+                given(node["identifier"], node.get("extra_data", {}), [playbooks[node["unified_job_template"]["name"]]])
+    assert problems == []
 
 
 def test_the_mirror_header_comes_from_a_secret_credential_input_only():
