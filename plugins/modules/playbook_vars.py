@@ -42,6 +42,7 @@ attributes:
 notes:
   - Variables the play sets for itself are not inputs and are not checked; a value that cannot be templated yet
     is left to the playbook.
+  - The C(nodeprep_) prefix belongs to the collection; a variable of your own with that prefix is refused as unknown.
 """
 
 EXAMPLES = r"""
