@@ -1,0 +1,97 @@
+"""What a user running site.yml sees: progress of a slow download while the task still runs, refusals that
+name the role variable to change, a dry run that refuses what the real run refuses, and a local directory
+of releases as the source of a real install.
+"""
+from __future__ import annotations
+
+import json
+import re
+import socket
+
+from testbed_lib.http_server import Reply
+from testbed_lib.tree import node_state, snapshot
+
+SITE = "playbooks/site.yml"
+BASE = "9.0.0"
+PROGRESS = re.compile(r"^cni_plugins \[(?P<host>[^\]]+)\]: downloading (?P<asset>\S+) \(mirror 1 of 1, (?P<url>\S+)\): "
+                      r"(?P<got>[\d.]+ [KM]iB) of (?P<total>[\d.]+ MiB) \((?P<percent>\d+)%\), [\d.]+ [KM]iB/s, (?P<seconds>\d+) s so far$")
+
+
+def failure_messages(result) -> str:
+    return "\n".join(str(t.result.get("msg", "")) for t in result.task_results() if t.failed)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_slow_download_progress_and_a_dry_run_that_refuses_like_the_real_one(node, mirror, inventory, run_playbook, role_vars,
+                                                                              tmp_path):
+    booted = node("messages")
+    inv = inventory([booted])
+    release = mirror.releases[BASE]
+    size = release.path.stat().st_size
+    # A slow link: the tarball arrives in 50 pieces, one every 0.5 s, so the download takes two and a half intervals.
+    mirror.fault(release.url_path, Reply(200, None, trickle=0.5, trickle_bytes=size // 50 + 1))
+    wanted = role_vars(BASE, cni_plugins_list=["bridge", "loopback", "no-such-plugin"])
+    before = node_state(booted)
+
+    checked = run_playbook(SITE, inv, extra_vars=wanted, check=True, json_output=False)
+    assert checked.rc != 0, checked.describe()
+    lines = [match for match in map(PROGRESS.match, checked.stdout.splitlines()) if match]
+    assert len(lines) >= 2, checked.describe()
+    assert all(m["host"] == booted.name and m["asset"] == release.filename and m["url"] == release.url(mirror.base_url)
+               for m in lines), checked.describe()
+    # Steady: one line per 10 s interval (give or take the rounding), counting up, each before the task's result.
+    seconds = [int(m["seconds"]) for m in lines]
+    assert seconds[0] >= 10 and all(later - earlier >= 9 for earlier, later in zip(seconds, seconds[1:])), checked.describe()
+    assert len(lines) <= 3, checked.describe()
+    assert checked.stdout.index(lines[-1].group(0)) < checked.stdout.index("fatal: [%s]" % booted.name)
+    refusal = ("plugins (role: cni_plugins_list) names no-such-plugin, which the release does not contain; choose from: ")
+    assert refusal in checked.stdout, checked.describe()
+    assert node_state(booted) == before
+    print("\n".join([m.group(0) for m in lines] + [line for line in checked.stdout.splitlines() if line.startswith("fatal:")]))
+
+    # The real run refuses the same, before the release reaches the node's cache.
+    mirror.clear()
+    applied = run_playbook(SITE, inv, extra_vars=wanted, json_output=False)
+    assert applied.rc != 0 and refusal in applied.stdout, applied.describe()
+    assert node_state(booted) == before
+    assert mirror.requests == []  # the controller's cache had it from the dry run
+
+
+def test_refusals_name_the_role_variable_and_a_local_directory_installs(node, mirror, inventory, run_playbook, role_vars, tmp_path):
+    booted = node("sources")
+    inv = inventory([booted])
+    before = node_state(booted)
+
+    dead = "http://127.0.0.1:%d" % closed_port()
+    refused = run_playbook(SITE, inv, extra_vars=role_vars("9.1.0", cni_plugins_base_url=dead, cni_plugins_retries=0))
+    message = failure_messages(refused)
+    assert refused.rc != 0 and "download of %s/v9.1.0/" % dead in message, refused.describe()
+    assert "connection refused (nothing listens on that host and port)" in message
+    assert "base_url (role: cni_plugins_base_url) and mirrors (role: cni_plugins_mirrors)" in message
+    assert "HTTPConnectionPool" not in message
+
+    missing = run_playbook(SITE, inv, extra_vars=role_vars("9.7.0", cni_plugins_retries=0))
+    message = failure_messages(missing)
+    assert missing.rc != 0 and "HTTP 404" in message, missing.describe()
+    assert "version 9.7.0 for amd64 is not on that mirror" in message
+    assert "check version (role: cni_plugins_version)" in message
+    assert node_state(booted) == before
+
+    # The mirror's own tree as a plain directory: no web server, the same checksum verification.
+    mirror.clear()
+    local = run_playbook(SITE, inv, extra_vars=role_vars("9.1.0", cni_plugins_base_url=str(mirror.root),
+                                                         cni_plugins_checksums={}), args=["--tags", "cni_plugins"])
+    assert local.rc == 0, local.describe()
+    assert mirror.requests == []
+    tree = snapshot(booted.path("/opt/cni/versions"))
+    assert tree["current"] == ("link", "v9.1.0")
+    manifest = json.loads(booted.path("/opt/cni/versions/v9.1.0/.nodeprep-manifest.json").read_text())
+    assert manifest["tarball_sha256"] == mirror.releases["9.1.0"].sha256
+    assert "file://%s/v9.1.0/" % mirror.root in json.dumps(manifest)
+    # What the user read, for a reader of the test log (-s).
+    print("\n".join(["refused: " + failure_messages(refused), "missing: " + failure_messages(missing)]))
