@@ -435,7 +435,8 @@ def _waiting_reporter(emit, cache_dir, asset, lock_path):
     def report(waited):
         got = partial_bytes(cache_dir, asset)
         done = (", %.1f MiB of it downloaded so far" % (got / (1024.0 * 1024.0))) if got is not None else ""
-        emit("waiting for another run's download of %s into %s (it holds %s)%s; waited %d s" % (asset, cache_dir, lock_path, done, waited))
+        since = ("; waited %d s so far" % waited) if waited >= 1 else ""
+        emit("waiting for another run's download of %s into %s (it holds %s)%s%s" % (asset, cache_dir, lock_path, done, since))
     return report
 
 
