@@ -27,8 +27,7 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_slow_download_progress_and_a_dry_run_that_refuses_like_the_real_one(node, mirror, inventory, run_playbook, role_vars,
-                                                                              tmp_path):
+def test_slow_download_progress_and_a_dry_run_that_refuses_like_the_real_one(node, mirror, inventory, run_playbook, role_vars):
     booted = node("messages")
     inv = inventory([booted])
     release = mirror.releases[BASE]

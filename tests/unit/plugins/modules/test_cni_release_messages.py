@@ -267,7 +267,8 @@ def test_permission_denied_on_node_paths_says_become(tmp_path):
         for dummy in range(6):
             collections_root = os.path.dirname(collections_root)
         done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, cni_install.__file__, args],
-                              capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=collections_root), cwd=place)
+                              capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=collections_root), cwd=place,
+                              check=False)
         result = json.loads(done.stdout)
         assert result["failed"], result
         assert "Permission denied" in result["msg"]
