@@ -99,7 +99,7 @@ class _HopError(Exception):
         self.kind = kind
 
 
-def _human_bytes(count):
+def human_bytes(count):
     if count < 1024 * 1024:
         return "%.0f KiB" % (count / 1024.0)
     return "%.1f MiB" % (count / (1024.0 * 1024.0))
@@ -138,10 +138,10 @@ class Progress:
         elapsed = max(now - self._last_at, 1e-6)
         rate = (received - self._last_bytes) / elapsed
         if expected:
-            done = "%s of %s (%d%%)" % (_human_bytes(received), _human_bytes(expected), received * 100 // expected)
+            done = "%s of %s (%d%%)" % (human_bytes(received), human_bytes(expected), received * 100 // expected)
         else:
-            done = _human_bytes(received)
-        self.emit("%s: %s, %s/s, %s s so far" % (self.label, done, _human_bytes(rate), _seconds(round(now - self._started))))
+            done = human_bytes(received)
+        self.emit("%s: %s, %s/s, %s s so far" % (self.label, done, human_bytes(rate), _seconds(round(now - self._started))))
         self.lines += 1
         self._last_at, self._last_bytes = now, received
         self._next_at = now + self.interval

@@ -37,6 +37,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._http import (
     UNRESOLVED,
     DownloadError,
     Progress,
+    human_bytes,
     make_fetcher,
     try_mirrors,
 )
@@ -434,7 +435,7 @@ def _waiting_reporter(emit, cache_dir, asset, lock_path):
     """What a run says while another run holds the cache's lock: whose download it waits for, and how far that got."""
     def report(waited):
         got = partial_bytes(cache_dir, asset)
-        done = (", %.1f MiB of it downloaded so far" % (got / (1024.0 * 1024.0))) if got is not None else ""
+        done = (", %s of it downloaded so far" % human_bytes(got)) if got is not None else ""
         since = ("; waited %d s so far" % waited) if waited >= 1 else ""
         emit("waiting for another run's download of %s into %s (it holds %s)%s%s" % (asset, cache_dir, lock_path, done, since))
     return report

@@ -202,7 +202,7 @@ def test_slow_download_reports_progress_at_a_steady_interval(tmp_path, server, s
     assert len(lines) <= took / short_interval + 1, lines
     prefix = "downloading %s (mirror 1 of 1, %s): " % (ASSET, server.url(URL_PATH))
     assert all(line.startswith(prefix) for line in lines), lines
-    assert all(" of %s (" % _http._human_bytes(len(TARBALL)) in line and "/s, " in line and " s so far" in line for line in lines)
+    assert all(" of %s (" % _http.human_bytes(len(TARBALL)) in line and "/s, " in line and " s so far" in line for line in lines)
 
 
 def test_fast_download_reports_nothing(tmp_path, server, short_interval):
