@@ -27,7 +27,8 @@ options:
     default: https://github.com/containernetworking/plugins/releases/download
   mirrors:
     description:
-      - Further base URLs with the same layout as O(base_url), tried in order when O(base_url) fails.
+      - Further base URLs with the same layout and forms as O(base_url) (a local directory among them), tried in order
+        when O(base_url) fails.
       - A checksum mismatch is not a reason to try the next mirror; it fails at once.
       - Credentials as for O(base_url) - in O(headers), not in the URL.
     type: list
