@@ -100,8 +100,11 @@ class _HopError(Exception):
 
 
 def human_bytes(count):
+    """*count* bytes as a person reads them: ``512 B``, ``3.5 KiB``, ``20.3 MiB``."""
+    if count < 1024:
+        return "%d B" % count
     if count < 1024 * 1024:
-        return "%.0f KiB" % (count / 1024.0)
+        return "%.1f KiB" % (count / 1024.0)
     return "%.1f MiB" % (count / (1024.0 * 1024.0))
 
 

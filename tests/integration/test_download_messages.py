@@ -14,7 +14,8 @@ from testbed_lib.tree import node_state, snapshot
 SITE = "playbooks/site.yml"
 BASE = "9.0.0"
 PROGRESS = re.compile(r"^cni_plugins \[(?P<host>[^\]]+)\]: downloading (?P<asset>\S+) \(mirror 1 of 1, (?P<url>\S+)\): "
-                      r"(?P<got>[\d.]+ [KM]iB) of (?P<total>[\d.]+ MiB) \((?P<percent>\d+)%\), [\d.]+ [KM]iB/s, (?P<seconds>\d+) s so far$")
+                      r"(?P<got>[\d.]+ (?:B|KiB|MiB)) of (?P<total>[\d.]+ MiB) \((?P<percent>\d+)%\), [\d.]+ (?:B|KiB|MiB)/s, "
+                      r"(?P<seconds>\d+) s so far$")
 
 
 def failure_messages(result) -> str:
