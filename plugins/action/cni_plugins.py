@@ -266,7 +266,7 @@ class ActionModule(ActionBase):
             if cleanup:
                 self._low_level_execute_command("rm -f %s" % shlex.quote(cleanup))
             output = (done.get("stderr") or done.get("stdout") or "").strip()
-            advice = "; permission denied: %s" % BECOME_ADVICE if "permission denied" in output.lower() else ""
+            advice = "; %s" % BECOME_ADVICE if "permission denied" in output.lower() else ""
             raise AnsibleActionFail("%s: %s%s" % (failure, output, advice))
 
     def _install_fetched_on_node(self, args, version):

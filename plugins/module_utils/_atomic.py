@@ -17,10 +17,11 @@ BECOME_ADVICE = "run the play with become (ansible-playbook -b, or become: true)
 
 
 def become_hint(exc: BaseException, alternative: str = ""):
-    """The advice for *exc* when it is a permission refusal (EACCES, EPERM), else None."""
+    """The advice for *exc* when it is a permission refusal (EACCES, EPERM), else None; the error's own
+    text already says "Permission denied"."""
     if not isinstance(exc, OSError) or exc.errno not in (errno.EACCES, errno.EPERM):
         return None
-    return "permission denied: %s%s" % (BECOME_ADVICE, ", or %s" % alternative if alternative else "")
+    return "%s%s" % (BECOME_ADVICE, ", or %s" % alternative if alternative else "")
 
 
 def unlink_quietly(path: str) -> None:

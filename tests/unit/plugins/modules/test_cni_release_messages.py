@@ -272,7 +272,7 @@ def test_permission_denied_on_node_paths_says_become(tmp_path):
         result = json.loads(done.stdout)
         assert result["failed"], result
         assert "Permission denied" in result["msg"]
-        assert "run the play with become (ansible-playbook -b, or become: true)" in result["msg"]
+        assert "Permission denied. Run the play with become (ansible-playbook -b, or become: true)" in result["msg"]
         assert os.listdir(root_only) == []
     finally:
         subprocess.run(["rm", "-rf", place], check=True)
