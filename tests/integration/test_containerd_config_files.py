@@ -316,8 +316,8 @@ def run_steps(tmp_path, trees, steps):
     containerd binary per tree). Returns {step name: [result per tree]}."""
     cases = [{"path": str(tree.main), "binary": containerd(version)} for version, tree in trees]
     tasks = [{"name": name, "check_mode": check, "loop": cases, "loop_control": {"label": "{{ item.path }}"},
-              "nodeprep.cni.containerd_cni": dict(options, path="{{ item.path }}",
-                                                  containerd_binary="{{ item.binary }}")}
+              "nodeprep.cni.containerd_cni": dict({"containerd_binary": "{{ item.binary }}"}, **options,
+                                                  path="{{ item.path }}")}
              for name, check, options in steps]
     playbook, inventory = tmp_path / "steps.yml", tmp_path / "steps-inventory.yml"
     playbook.write_text(yaml.safe_dump([{"name": "containerd configs", "hosts": "local", "gather_facts": False,
@@ -357,8 +357,8 @@ def test_absent_gives_back_the_users_file_byte_for_byte(tmp_path):
     assert [snapshot(tree.root, owners=True) for _version, tree in trees] == snapshots
     undone = run_steps(tmp_path, trees, [("absent", False, {"state": "absent"}),
                                          ("absent again", False, {"state": "absent"})])
-    for case, (version, tree), plan, report, again in zip(sorted(UNDO_CASES), trees, predicted, undone["absent"],
-                                                           undone["absent again"]):
+    results = zip(sorted(UNDO_CASES), trees, predicted, undone["absent"], undone["absent again"])
+    for case, (version, tree), plan, report, again in results:
         assert plan["changed"] and plan["left"] == [], (case, plan)
         assert any(OURS[1] in diff["before"] and OURS[1] not in diff["after"] for diff in plan["diff"]), (case, plan)
         assert report["changed"], (case, report)
@@ -401,3 +401,4 @@ def test_absent_removes_an_earlier_releases_drop_in_and_reports_a_main_file_with
     kept, report = run(tmp_path, "1.6", path=str(tree.main), state="absent", bin_dirs=OURS)
     assert kept.rc == 0 and not report["changed"], kept.describe()
     assert "no record" in report["left"][0]["reason"], report
+
