@@ -10,6 +10,7 @@ candidate leaves every file as it was, and what the user sees.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -294,15 +295,15 @@ NO_CRI_V2 = '# only the root dirs\nversion = 2\nroot = "/var/lib/containerd"\n\n
 USER_FILES = Path(__file__).resolve().parents[2] / "molecule/user-config/files"
 UNDO_CASES = {
     # Debian's package file, version 2, read by containerd 1.6.
-    "v2-package-on-1.6": ("1.6", lambda: (TESTBED / "rootfs-containerd-bookworm/etc/containerd/config.toml").read_text()),
+    "v2-package-on-1.6": ("1.6", (TESTBED / "rootfs-containerd-bookworm/etc/containerd/config.toml").read_text),
     # A version-2 file without any CRI table: everything we add is a new table.
     "v2-no-cri-on-1.7": ("1.7", lambda: NO_CRI_V2),
     # containerd config default of 2.2 (version 3) and 2.3 (version 4, importing conf.d: a drop-in).
-    "v3-default-on-2.2": ("2.2", lambda: config_default("2.2")),
-    "v4-default-on-2.3": ("2.3", lambda: config_default("2.3")),
+    "v3-default-on-2.2": ("2.2", functools.partial(config_default, "2.2")),
+    "v4-default-on-2.3": ("2.3", functools.partial(config_default, "2.3")),
     # A user's commented version-4 file, and a version-3 one whose bin_dir 2.4 migrates to bin_dirs.
-    "v4-user-on-2.4": ("2.4", lambda: (USER_FILES / "config-v4.toml").read_text()),
-    "v3-user-bin_dir-on-2.4": ("2.4", lambda: (USER_FILES / "config-v3.toml").read_text()),
+    "v4-user-on-2.4": ("2.4", (USER_FILES / "config-v4.toml").read_text),
+    "v3-user-bin_dir-on-2.4": ("2.4", (USER_FILES / "config-v3.toml").read_text),
 }
 OURS = ["/opt/nodeprep-undo/bin", "/usr/local/lib/nodeprep-undo"]
 
