@@ -403,3 +403,24 @@ def test_absent_removes_an_earlier_releases_drop_in_and_reports_a_main_file_with
     assert kept.rc == 0 and not report["changed"], kept.describe()
     assert "no record" in report["left"][0]["reason"], report
 
+
+def test_absent_takes_back_the_k3s_drop_in_and_its_dir(tmp_path):
+    """k3s's generated config (both versions) is never edited: its drop-in and the drop-in dir we
+    made go, and the generated file and its directory are as k3s left them."""
+    k3s_files = Path(__file__).resolve().parents[2] / "molecule/k3s/files"
+    trees = []
+    for name in ("config-v2.toml", "config-v3.toml"):
+        tree = Tree(tmp_path / name)
+        tree.main.write_text((k3s_files / name).read_text())
+        trees.append(("1.6", tree))
+    before = [snapshot(tree.root, owners=True) for _version, tree in trees]
+    by_dialect = {"2": "{{ item.path | dirname }}/config.toml.d/90-nodeprep-cni.toml",
+                  "3": "{{ item.path | dirname }}/config-v3.toml.d/90-nodeprep-cni.toml"}
+    # k3s embeds its containerd: nothing on the node can check the drop-in, as in a bake.
+    options = {"bin_dirs": ["/var/lib/rancher/k3s/data/cni"], "drop_in_by_dialect": by_dialect, "validate": False,
+               "containerd_binary": "/nonexistent/containerd"}
+    steps = run_steps(tmp_path, trees, [("present", False, options), ("absent", False, dict(options, state="absent"))])
+    for (_version, tree), tree_before, applied, undone in zip(trees, before, steps["present"], steps["absent"]):
+        assert applied["changed"] and applied["path"] != str(tree.main), applied
+        assert undone["changed"] and {"file": applied["path"]} in undone["removed"], undone
+        assert snapshot(tree.root, owners=True) == tree_before
