@@ -155,8 +155,9 @@ def test_node_exporter_serves_verify_metrics_and_prometheus_finds_the_skewed_nod
 
     refused = run_playbook(VERIFY, inv, extra_vars=dict(verify_vars, nodeprep_verify_fail_on=["skwe"]))
     assert refused.rc != 0
-    message = refused.task_results("Check the reasons verify fails on (nodeprep_verify_fail_on)")[0].result["msg"]
-    assert "nodeprep_verify_fail_on: unknown reason skwe; valid reasons: unreported, no_version, skew, drift" in message
+    message = refused.task_results("Refuse unknown or invalid nodeprep_* variables before any host is touched")[0].result["msg"]
+    assert "nodeprep_verify_fail_on: [skwe] is not valid" in message
+    assert "one of unreported, no_version, skew, drift, runtime, netns, coverage" in message
     assert not refused.task_results("Read the node's CNI plugin state and the version it should have")
 
     # node_exporter, as Debian packages it, serves the file on each node's loopback.

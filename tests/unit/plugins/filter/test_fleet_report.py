@@ -11,6 +11,8 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.nodeprep.cni.plugins.filter.fleet_report import fleet_gate, fleet_report, verify_fail_on
 from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install
+from ansible_collections.nodeprep.cni.plugins.plugin_utils import _playbook_vars as pv
+from ansible_collections.nodeprep.cni.plugins.plugin_utils._cni_report import REASON_KEYS
 from testbed_lib.in_process import FakeRoot, VERSION_A as A, build_releases, run_module_in_process
 
 NETNS_OK = {"ok": True, "mounted": True, "fstype": "tmpfs", "shared": True, "persistent": True, "var_run_ok": True}
@@ -172,3 +174,8 @@ def test_bad_fail_on_values_are_refused_with_the_valid_reasons(fail_on, message)
 
 def test_fail_on_keeps_the_reasons_order():
     assert verify_fail_on(["coverage", "skew", "skew"]) == ["skew", "coverage"]
+
+
+def test_the_playbook_spec_offers_exactly_the_reason_keys():
+    spec = pv.load_spec()["playbooks"]["verify"]["options"]["nodeprep_verify_fail_on"]
+    assert tuple(spec["choices"]) == REASON_KEYS and spec["default"] == ["coverage"]
