@@ -10,7 +10,16 @@ from ansible.errors import AnsibleFilterError
 SHOWN = 8
 
 
+def _label(item) -> str:
+    """A path, or what a part names an entry by (a runtime names a config file and its key)."""
+    if isinstance(item, dict):
+        where = item.get("path") or item.get("file") or ""
+        return "%s %s" % (where, item["key"]) if item.get("key") else str(where or item)
+    return str(item)
+
+
 def _named(paths: list) -> str:
+    paths = [_label(item) for item in paths]
     shown = ", ".join(paths[:SHOWN])
     return shown + (" and %d more" % (len(paths) - SHOWN) if len(paths) > SHOWN else "")
 
@@ -30,9 +39,10 @@ def uninstall_summary(parts, host, check_mode=False):
         if removed:
             lines.append("%s: %s %d: %s" % (part, verb[0], len(removed), _named(removed)))
         if restored:
-            lines.append("%s: %s %d adopted file(s): %s" % (part, verb[1], len(restored), _named(restored)))
+            lines.append("%s: %s %d: %s" % (part, verb[1], len(restored), _named(restored)))
         for item in left:
-            lines.append("%s: %s %s: %s" % (part, verb[2], item.get("path"), item.get("why")))
+            why = item.get("why") or item.get("reason") if isinstance(item, dict) else None
+            lines.append("%s: %s %s: %s" % (part, verb[2], _label(item), why or "no reason given"))
     return lines
 
 

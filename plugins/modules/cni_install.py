@@ -485,8 +485,8 @@ def report_src_needed(exc: SrcNeeded) -> dict:
     return {"changed": False, "src_needed": True, "arch": node_arch(), "reason": str(exc), "version": None,
             "package_owned": dict(exc.package_owned),
             "previous": None, "installed": False, "plugins": [], "links": {}, "adopted": [], "pruned": [],
-            "actions": [], "recovered": "", "took_over": "", "removed": [], "restored": [], "left": [], "layout": {"name": None, "dir": "", "linked": [], "unlinked": []},
-            "package": None}
+            "actions": [], "recovered": "", "took_over": "", "removed": [], "restored": [], "left": [],
+            "layout": {"name": None, "dir": "", "linked": [], "unlinked": []}, "package": None}
 
 
 def execute(module: AnsibleModule, tree: InstallTree, plan, journal: Journal, tarball=None, package=None) -> None:
