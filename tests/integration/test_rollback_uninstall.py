@@ -7,6 +7,7 @@ runs: check mode first (nothing changes, the plan is reported), then for real wi
 the install's. After it no link anywhere on the node points into the versions dir, only the node lock
 is left of it, the adopted bridge is back byte for byte, the netns units are gone while the mount that
 holds the namespace stays, and the summary names what stayed and why. A second uninstall changes nothing.
+On a node running Debian's containerd, uninstall.yml gives containerd its own config back byte for byte.
 """
 from __future__ import annotations
 
@@ -163,3 +164,27 @@ def test_rollback_then_uninstall_takes_everything_back(node, mirror, inventory, 
     assert second.rc == 0 and second.changed(booted.name) == 0, second.describe()
     assert booted.run(["ip", "netns", "exec", "live-pod", "true"], check=False).returncode == 0
     print("playbook runs: " + ", ".join(timings))
+
+
+def test_uninstall_gives_containerd_its_own_config_back(containerd_node, mirror, inventory, run_playbook, role_vars):
+    """End to end on Debian's containerd: site.yml, then uninstall.yml takes the runtime's settings back first.
+    (The first test proves a second uninstall changes nothing.)"""
+    booted = containerd_node("bookworm", name="undo-ctrd")
+    config = booted.path("/etc/containerd/config.toml").read_bytes()
+    containerd_files = snapshot(booted.path("/etc/containerd"))
+    inv = inventory([booted])
+    settings = role_vars(A, cni_plugins_link_dirs=[], containerd_backup=False)
+    installed = run_playbook(SITE, inv, extra_vars=settings)
+    assert installed.rc == 0, installed.describe()
+    assert snapshot(booted.path("/etc/containerd")) != containerd_files
+
+    done = run_playbook(UNINSTALL, inv, extra_vars=settings)
+    assert done.rc == 0 and done.changed(booted.name) > 0, done.describe()
+    lines = summary(done, booted.name)
+    print("\n".join(lines))
+    assert booted.path("/etc/containerd/config.toml").read_bytes() == config
+    assert snapshot(booted.path("/etc/containerd")) == containerd_files
+    assert links_into_versions(booted) == []
+    assert sorted(os.listdir(booted.path(VERSIONS))) == [".lock"]
+    assert booted.run(["findmnt", "-n", "/run/netns"], check=False).returncode != 0  # no namespace lived there
+    assert "netns: removed 4: " in "\n".join(lines) and "/run/netns (its tmpfs, unmounted)" in "\n".join(lines), lines
