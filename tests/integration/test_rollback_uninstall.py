@@ -188,3 +188,5 @@ def test_uninstall_gives_containerd_its_own_config_back(containerd_node, mirror,
     assert sorted(os.listdir(booted.path(VERSIONS))) == [".lock"]
     assert booted.run(["findmnt", "-n", "/run/netns"], check=False).returncode != 0  # no namespace lived there
     assert "netns: removed 4: " in "\n".join(lines) and "/run/netns (its tmpfs, unmounted)" in "\n".join(lines), lines
+    # The runtime's part of the summary comes from the containerd role's containerd_undo fact.
+    assert "runtime: restored 1: /etc/containerd/config.toml bin_dir" in lines, lines
