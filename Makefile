@@ -18,21 +18,22 @@ lock:
 demo: bootstrap
 	$(VENV)/python tools/testbed.py demo
 
-# Three lanes at once, each in order: the checks that run on this machine alone (then the
-# reliability tests), and two lanes of suites that boot nodes (which spend most of their time
-# waiting on boots and runtimes, so two of them share the CPUs with the checks well). Both node
-# lanes start once the runtimes are built. Each target's output is printed whole when it ends.
+# Three lanes at once, each in order: the checks that run on this machine alone, then the Molecule
+# scenarios and the reliability tests; and two lanes of integration files, which spend most of their
+# time waiting on node boots and runtimes, so they share the CPUs with the checks well. The node
+# lanes start once the runtimes are built; Molecule, whose nodes run the built containerd too, comes
+# after the checks, by which time they are. Each target's output is printed whole when it ends.
 test: bootstrap
 	$(MAKE) --no-print-directory --keep-going -j3 --output-sync=target checks node-lane-a node-lane-b
 
 checks:
-	$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx reliability
+	$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx runtimes molecule reliability
 
 node-tests:
 	$(MAKE) --no-print-directory --keep-going -j1 runtimes integration molecule bench-smoke
 
 node-lane-a: runtimes
-	$(MAKE) --no-print-directory --keep-going -j1 integration-a molecule bench-smoke
+	$(MAKE) --no-print-directory --keep-going -j1 integration-a bench-smoke
 
 node-lane-b: runtimes
 	$(MAKE) --no-print-directory --keep-going -j1 integration-b

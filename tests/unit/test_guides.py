@@ -57,11 +57,10 @@ def role_options() -> dict:
 
 
 def playbook_variables() -> set:
-    """The nodeprep_* variables the collection's playbooks read (documented in their headers and the README)."""
-    names = set()
-    for playbook in (REPO / "playbooks").glob("*.yml"):
-        names.update(re.findall(r"\bnodeprep_[a-z_]+", playbook.read_text()))
-    return names
+    """The nodeprep_* variables the collection's playbooks read, as their spec declares them."""
+    from ansible_collections.nodeprep.cni.plugins.plugin_utils._playbook_vars import declared_by, load_spec
+
+    return set(declared_by(load_spec()))
 
 
 def module_options(name: str) -> dict:
