@@ -117,6 +117,13 @@ def test_playbook_command_passes_syntax_check(where, words, inventory_dir):
             extra.update(yaml.safe_load(value) if value.startswith("{") else dict([value.split("=", 1)]))
     if playbook.startswith("nodeprep.cni."):
         check_variables(extra, where)
+        # The playbook's own first task checks its nodeprep_* values; the same check, before any run.
+        from ansible_collections.nodeprep.cni.plugins.plugin_utils import _playbook_vars
+
+        given = {k: v for k, v in extra.items() if k.startswith(_playbook_vars.PREFIX)}
+        errors, warnings = _playbook_vars.check(playbook.split(".")[-1], _playbook_vars.load_spec(), {"node": given},
+                                                set(given), _playbook_vars.collection_set_names())
+        assert not errors and not warnings, (where, errors, warnings)
     # A repository file (examples/awx/...) is named relative to a checkout: run it from one.
     args = [str(REPO / w) if w == playbook and not w.startswith("nodeprep.cni.") else w for w in words[1:]]
     if "-i" not in args:
