@@ -19,13 +19,14 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.nodeprep.cni.plugins.plugin_utils import _containerd_config as config
+from ansible_collections.nodeprep.cni.plugins.plugin_utils import _containerd_undo as undo
 from ansible_collections.nodeprep.cni.plugins.module_utils._paths import is_inside
 from ansible_collections.nodeprep.cni.plugins.module_utils._versions import containerd_version
 
 ARGUMENT_SPEC = {
     # The aliases are containerd_info's names, so module_defaults of group/nodeprep.cni.containerd set both.
     "path": {"type": "path", "default": "/etc/containerd/config.toml", "aliases": ["config_path"]},
-    "bin_dirs": {"type": "list", "elements": "path", "required": True},
+    "bin_dirs": {"type": "list", "elements": "path"},
     "conf_dir": {"type": "path", "default": "/etc/cni/net.d"},
     "containerd_version": {"type": "str"},
     "containerd_binary": {"type": "str", "default": "containerd", "aliases": ["binary"]},
@@ -33,7 +34,9 @@ ARGUMENT_SPEC = {
     "drop_in_by_dialect": {"type": "dict"},
     "validate": {"type": "bool", "default": True},
     "backup": {"type": "bool", "default": True},
+    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
 }
+REQUIRED_IF = [("state", "present", ["bin_dirs"])]
 DROP_IN_NAME = "90-nodeprep-cni.toml"
 FILES_MARK = "#--nodeprep-loaded-files--"
 FILE_MARK = "#--nodeprep-file "
@@ -76,14 +79,14 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars or {})
-        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF)
         if not config.HAS_TOMLKIT:
             raise AnsibleActionFail(
                 "nodeprep.cni.containerd_cni needs the Python library tomlkit on the controller (the host running "
                 "ansible-playbook): pip install tomlkit (import error: %s)" % config.TOMLKIT_IMPORT_ERROR)
         self._task_vars = task_vars or {}
         try:
-            result.update(self._configure(args))
+            result.update(self._configure(args) if args["state"] == "present" else self._unconfigure(args))
         except config.ContainerdConfigError as exc:
             raise AnsibleActionFail(str(exc)) from None
         finally:
@@ -362,7 +365,145 @@ class ActionModule(ActionBase):
                 self._validate(binary, version, path, target, texts, candidate, remote_tmp,
                                dict(facts, default_bin_dirs=default_bin_dirs))
             if changed and not self._task.check_mode:
-                written = self._write(target, candidate, args["backup"], target_stat)
+                # The original values are on record before the file changes (see _unconfigure).
+                entry = self._record(path, target, before, new_text)
+                # A file that holds only our settings needs no backup: the record restores it.
+                written = self._write(target, candidate, args["backup"] and not entry["created"], target_stat)
                 if written.get("backup_file"):
                     result["backup_file"] = written["backup_file"]
+        return result
+
+    # --- taking it back --------------------------------------------------------------------
+
+    def _missing_dirs(self, *paths):
+        """The directories of *paths* that do not exist yet (ours to remove again when empty)."""
+        missing = []
+        for path in paths:
+            directory = posixpath.dirname(path)
+            while directory not in ("/", "") and directory not in missing and not self._stat(directory)["exists"]:
+                missing.append(directory)
+                directory = posixpath.dirname(directory)
+        return missing
+
+    def _put(self, path, text, backup=False, stat=None):
+        remote_tmp = self._make_tmp_path()
+        candidate = self._upload(remote_tmp, posixpath.basename(path), text)
+        return self._write(path, candidate, backup, stat or self._stat(path))
+
+    def _record(self, main_path, target, before, after):
+        """Notes in the node's state file what this edit of *target* changes, first."""
+        state_file = undo.state_path(main_path)
+        state_stat = self._stat(state_file)
+        state = undo.load_state(self._read(state_file, state_stat), state_file)
+        entry = undo.record_edit(state["files"].get(target), before, after, target,
+                                 self._missing_dirs(target, state_file))
+        state["files"][target] = entry
+        state["schema_version"] = undo.SCHEMA_VERSION
+        self._put(state_file, undo.dump_state(state), stat=state_stat)
+        return entry
+
+    @staticmethod
+    def _our_drop_ins(args, main_text):
+        """Where this module puts a drop-in for these options, by our file name (for nodes set up
+        before the state file existed)."""
+        names = [args["drop_in"]] if args["drop_in"] else []
+        names += [str(value) for value in (args["drop_in_by_dialect"] or {}).values()]
+        drop_in_dir = config.imports_drop_in_dir(main_text) if main_text else None
+        if drop_in_dir:
+            names.append(drop_in_dir + "/" + DROP_IN_NAME)
+        return [name for name in names if posixpath.basename(name) == DROP_IN_NAME]
+
+    @staticmethod
+    def _named_bin_dirs(text, path):
+        try:
+            document = config.parse(text, path)
+            table_path = config.cni_table_path(config.file_dialect(document, path))
+            table = config.lookup(document, table_path, path)
+            return [d for key in config.BIN_KEYS if table is not None and key in table
+                    for d in config.string_list(table, key, path, table_path)]
+        except config.ContainerdConfigError:
+            return []
+
+    def _dir_is_empty(self, directory, going):
+        res = self._low_level_execute_command("ls -A %s" % shlex.quote(directory))
+        if res["rc"] != 0:
+            return False
+        return all(posixpath.join(directory, name) in going for name in res["stdout"].split("\n") if name)
+
+    def _unconfigure(self, args):
+        path = args["path"]
+        state_file = undo.state_path(path)
+        state_stat = self._stat(state_file)
+        state = undo.load_state(self._read(state_file, state_stat), state_file)
+        files = dict(state["files"])
+        main_text = self._read(path)
+        report = {"restored": [], "removed": [], "left": []}
+        for name in self._our_drop_ins(args, main_text):
+            if name not in files and self._stat(name)["exists"]:
+                files[name] = {"unrecorded": True}
+        if not state_stat["exists"] and main_text and args["bin_dirs"]:
+            named = [name for name in self._named_bin_dirs(main_text, path) if name]
+            if set(named) & set(args["bin_dirs"]):
+                report["left"].append({"file": path, "reason": (
+                    "names %s, but there is no record (%s) of its values before this collection, so it is kept; "
+                    "its backups next to it (%s.*~) hold earlier versions" % (", ".join(named), state_file, path))})
+        plans, remaining, dirs = [], {}, []
+        for name, entry in sorted(files.items()):
+            stat = self._stat(name)
+            if stat.get("islnk"):
+                report["left"].append({"file": name, "reason": "is a symbolic link now, which this collection does not "
+                                       "write through; kept"})
+                remaining[name] = entry
+                continue
+            text = self._read(name, stat)
+            if entry.get("unrecorded"):
+                new_text, found, left = None, {"restored": [], "removed": [{"file": name}], "left": []}, None
+            else:
+                new_text, found, left = undo.restore(text, name, entry)
+            for kind, items in found.items():
+                report[kind].extend(items)
+            if left:
+                remaining[name] = left
+            if new_text != text:
+                plans.append((name, text, new_text, stat, entry))
+            dirs.extend(entry.get("created_dirs") or [])
+        going = {name for name, _text, new_text, _stat, _entry in plans if new_text is None}
+        new_state = dict(state, files=remaining) if remaining else None
+        if new_state is None and state_stat["exists"]:
+            going.add(state_file)
+            report["removed"].append({"file": state_file})
+        emptied = []
+        for directory in sorted(set(dirs), key=len, reverse=True):
+            if self._stat(directory).get("isdir") and self._dir_is_empty(directory, going | set(emptied)):
+                emptied.append(directory)
+                report["removed"].append({"dir": directory})
+        state_changes = new_state is not None and new_state != state or state_file in going
+        changed = bool(plans or emptied or state_changes)
+        result = dict(report, changed=changed, path=path, main_config=path, state_file=state_file,
+                      files=sorted(files))
+        if self._task.diff and plans:
+            result["diff"] = [{
+                "before": config.cni_keys_text(text, name), "after": config.cni_keys_text(new_text, name),
+                "before_header": "%s (CNI settings)" % name,
+                "after_header": "%s (%s)" % (name, "absent" if new_text is None else "CNI settings")}
+                for name, text, new_text, _stat, _entry in plans]
+        if self._task.check_mode or not changed:
+            return result
+        for name, _text, new_text, stat, entry in plans:
+            if new_text is None:
+                gone = self._module("ansible.legacy.file", {"path": name, "state": "absent"})
+                if gone.get("failed"):
+                    raise AnsibleActionFail("cannot remove %s: %s" % (name, gone.get("msg")))
+            else:
+                written = self._put(name, new_text, args["backup"] and not entry.get("created"), stat)
+                if written.get("backup_file"):
+                    result.setdefault("backup_files", []).append(written["backup_file"])
+        if new_state is not None:
+            self._put(state_file, undo.dump_state(new_state), stat=state_stat)
+        elif state_file in going:
+            self._module("ansible.legacy.file", {"path": state_file, "state": "absent"})
+        for directory in emptied:
+            res = self._low_level_execute_command("rmdir %s" % shlex.quote(directory))
+            if res["rc"] != 0:
+                raise AnsibleActionFail("cannot remove the empty directory %s: %s" % (directory, res.get("stderr")))
         return result

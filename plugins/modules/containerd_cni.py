@@ -37,6 +37,15 @@ description:
     1.x, both C(bin_dir) and C(bin_dirs) set across files), the task fails naming the file that wins and the key,
     and nothing is written. This runs in check mode too, so C(--check) predicts the refusal, and also when nothing
     needs to change, so a later import that overrides settings already in place is reported on every run.
+  - Every first change of a CNI key is recorded on the node, before the file changes, in C(nodeprep-cni-state.json)
+    next to O(path) - the key's value as the file wrote it (or that it was unset), the tables and files that did
+    not exist, and the value written - so that O(state=absent) can take it back.
+  - O(state=absent) takes back what the record says this module did - keys we changed get their original value
+    back (the same bytes), keys and tables we added are removed, drop-ins and files we created are deleted (and a
+    directory we created for them, when empty), then the record itself. A key that someone changed since we set it
+    is kept and reported in RV(left), as is a file we created that holds someone else's settings now. A drop-in of
+    this module's name with no record (written by an earlier release) is removed; a main file with no record is
+    kept and reported. A config edited by hand since, but not in our keys, keeps those edits.
   - A malformed file, a table of the wrong type, an unsupported C(version) or a symbolic link (replace it by a copy
     of its target) fails naming the file, key and fix, and nothing changes. A UTF-8 byte order mark is read and kept
     (containerd 1.x reads it; 2.x refuses it, and the validation says so).
@@ -59,9 +68,10 @@ options:
       - Every directory the CNI plugins are linked into, the main one first.
       - A C(bin_dir) key takes only the first; C(bin_dirs) takes them all, followed by any other directory the file
         already lists.
+      - Required with O(state=present); with O(state=absent), a main file without a record that names one of them is
+        reported in RV(left).
     type: list
     elements: path
-    required: true
   conf_dir:
     description: Directory of CNI network configs containerd loads.
     type: path
@@ -98,16 +108,25 @@ options:
     type: bool
     default: true
   backup:
-    description: Keep a timestamped copy of the replaced file next to it (same mode, owner, group and label).
+    description:
+      - Keep a timestamped copy of the replaced file next to it (same mode, owner, group and label).
+      - Not for a file this module created (a drop-in), which the record takes back whole.
     type: bool
     default: true
+  state:
+    description:
+      - V(present) - point containerd at O(bin_dirs) and O(conf_dir).
+      - V(absent) - take back what this module changed (see the description); O(bin_dirs) is optional then.
+    type: str
+    choices: [present, absent]
+    default: present
 attributes:
   check_mode:
     details: Reads the file and reports the change and its diff, writes nothing.
   diff_mode:
     details:
       - A diff of the file's CNI settings before and after (its version and CNI table), never of the rest of the
-        file, which can hold registry credentials.
+        file, which can hold registry credentials; with O(state=absent), one per file that changes.
   action:
     details: Runs on the controller; needs the C(tomlkit) Python library there.
 requirements:
@@ -128,6 +147,11 @@ EXAMPLES = r"""
       - /opt/cni/bin
     conf_dir: /etc/cni/net.d
 
+- name: Take back what the collection changed in containerd's config
+  nodeprep.cni.containerd_cni:
+    state: absent
+  register: containerd_undo
+
 - name: Configure a containerd that is not installed yet (image bake)
   nodeprep.cni.containerd_cni:
     bin_dirs: [/opt/cni/bin]
@@ -136,7 +160,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 path:
-  description: The file that holds the settings (O(path), or a drop-in).
+  description: The file that holds the settings (O(path), or a drop-in); with O(state=absent), O(path).
   returned: always
   type: str
   sample: /etc/containerd/config.toml
@@ -146,45 +170,45 @@ main_config:
   type: str
 dialect:
   description: The config C(version) of the file (2, 3 or 4).
-  returned: always
+  returned: with O(state=present)
   type: int
   sample: 2
 table:
   description: The TOML table that holds the CNI settings.
-  returned: always
+  returned: with O(state=present)
   type: str
   sample: plugins."io.containerd.grpc.v1.cri".cni
 bin_dir_key:
   description: C(bin_dir) or C(bin_dirs).
-  returned: always
+  returned: with O(state=present)
   type: str
 bin_dirs:
   description: The plugin directories containerd searches after the change.
-  returned: always
+  returned: with O(state=present)
   type: list
   elements: str
 conf_dir:
   description: The CNI config directory set.
-  returned: always
+  returned: with O(state=present)
   type: str
 created:
   description: Whether the file did not exist before.
-  returned: always
+  returned: with O(state=present)
   type: bool
 containerd_version:
   description: The containerd version used for the decision, if known.
-  returned: always
+  returned: with O(state=present)
   type: str
   sample: 1.7.24
 version_source:
   description: Where that version came from (C(node), C(containerd_version), C(file)).
-  returned: always
+  returned: with O(state=present)
   type: str
 validated:
   description:
     - Whether the node's containerd checked the result - its config dump of the main file plus imports (with the
       change in place, or as they are when nothing changes) named exactly the wanted dirs.
-  returned: always
+  returned: with O(state=present)
   type: bool
 validation_skipped:
   description: Why the candidate was not validated.
@@ -194,4 +218,36 @@ backup_file:
   description: The backup of the replaced file.
   returned: when a file was replaced and O(backup) is true
   type: str
+state_file:
+  description: The record of what this module changed, next to O(path).
+  returned: with O(state=absent)
+  type: str
+  sample: /etc/containerd/nodeprep-cni-state.json
+files:
+  description: The files the record (or, for an earlier release's drop-in, our file name) names.
+  returned: with O(state=absent)
+  type: list
+  elements: str
+restored:
+  description: Keys given back their value before this collection (C(file), C(key), C(value)).
+  returned: with O(state=absent)
+  type: list
+  elements: dict
+  sample: [{file: /etc/containerd/config.toml, key: bin_dir, value: /usr/lib/cni}]
+removed:
+  description: What was ours and is removed - keys and tables (C(file) with C(key) or C(table)), whole files (C(file)), directories (C(dir)).
+  returned: with O(state=absent)
+  type: list
+  elements: dict
+  sample: [{file: /etc/containerd/conf.d/90-nodeprep-cni.toml}]
+left:
+  description: What is kept, and why (C(file), C(key), C(value), C(reason)) - e.g. a key someone changed since.
+  returned: with O(state=absent)
+  type: list
+  elements: dict
+backup_files:
+  description: Backups of the files given back their values.
+  returned: with O(state=absent), when a file was replaced and O(backup) is true
+  type: list
+  elements: str
 """

@@ -10,6 +10,7 @@ candidate leaves every file as it was, and what the user sees.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -286,3 +287,117 @@ def test_drop_in_beside_a_main_bin_dir_is_refused_without_a_containerd_to_ask(tm
     assert result.rc == 0 and edit["path"] == str(tree.main) and edit["validation_skipped"], result.describe()
     assert tomllib.loads(tree.main.read_text())["plugins"]["io.containerd.cri.v1.runtime"]["cni"] == {
         "bin_dirs": ["/opt/cni/bin", "/usr/lib/cni"], "conf_dir": "/etc/cni/net.d"}
+
+
+# --- state: absent, on each dialect as its own containerd reads it ----------------------------
+NO_CRI_V2 = '# only the root dirs\nversion = 2\nroot = "/var/lib/containerd"\n\n[debug]\n  level = "info"\n'
+USER_FILES = Path(__file__).resolve().parents[2] / "molecule/user-config/files"
+UNDO_CASES = {
+    # Debian's package file, version 2, read by containerd 1.6.
+    "v2-package-on-1.6": ("1.6", lambda: (TESTBED / "rootfs-containerd-bookworm/etc/containerd/config.toml").read_text()),
+    # A version-2 file without any CRI table: everything we add is a new table.
+    "v2-no-cri-on-1.7": ("1.7", lambda: NO_CRI_V2),
+    # containerd config default of 2.2 (version 3) and 2.3 (version 4, importing conf.d: a drop-in).
+    "v3-default-on-2.2": ("2.2", lambda: config_default("2.2")),
+    "v4-default-on-2.3": ("2.3", lambda: config_default("2.3")),
+    # A user's commented version-4 file, and a version-3 one whose bin_dir 2.4 migrates to bin_dirs.
+    "v4-user-on-2.4": ("2.4", lambda: (USER_FILES / "config-v4.toml").read_text()),
+    "v3-user-bin_dir-on-2.4": ("2.4", lambda: (USER_FILES / "config-v3.toml").read_text()),
+}
+OURS = ["/opt/nodeprep-undo/bin", "/usr/local/lib/nodeprep-undo"]
+
+
+def without_backups(root: Path) -> dict:
+    return {rel: entry for rel, entry in snapshot(root, owners=True).items() if not rel.endswith("~")}
+
+
+def run_steps(tmp_path, trees, steps):
+    """One ansible-playbook run for every case: each step a task looping over the trees (path and
+    containerd binary per tree). Returns {step name: [result per tree]}."""
+    cases = [{"path": str(tree.main), "binary": containerd(version)} for version, tree in trees]
+    tasks = [{"name": name, "check_mode": check, "loop": cases, "loop_control": {"label": "{{ item.path }}"},
+              "nodeprep.cni.containerd_cni": dict(options, path="{{ item.path }}",
+                                                  containerd_binary="{{ item.binary }}")}
+             for name, check, options in steps]
+    playbook, inventory = tmp_path / "steps.yml", tmp_path / "steps-inventory.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "containerd configs", "hosts": "local", "gather_facts": False,
+                                         "tasks": tasks}]))
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"local": {
+        "ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}}}}))
+    result = ansible_runner.run_playbook(playbook, inventory, diff=True, cwd=tmp_path)
+    assert result.rc == 0, result.describe()
+    return {name: result.result(name, "local")["results"] for name, _check, _options in steps}
+
+
+def config_dump_text(version, main: Path) -> str:
+    return subprocess.run([containerd(version), "--config", str(main), "config", "dump"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def test_absent_gives_back_the_users_file_byte_for_byte(tmp_path):
+    """Every dialect on the containerd that reads it: configured twice (other dirs the second time),
+    then check mode predicts the undo and writes nothing, the undo gives back every byte (mode and
+    owner too) and leaves nothing of ours, containerd's dump no longer names our dirs, and a second
+    undo changes nothing. Three ansible-playbook runs for all cases."""
+    trees, originals = [], {}
+    for case, (version, source) in sorted(UNDO_CASES.items()):
+        tree = Tree(tmp_path / case)
+        tree.main.write_text(source().replace("/etc/containerd/conf.d", str(tree.conf_d)))
+        os.chmod(tree.main, 0o600)
+        trees.append((version, tree))
+        originals[case] = (without_backups(tree.root), hashlib.sha256(tree.main.read_bytes()).hexdigest())
+    configured = run_steps(tmp_path, trees, [("present", False, {"bin_dirs": OURS}),
+                                             ("again, other dirs", False, {"bin_dirs": OURS[::-1]})])
+    for (version, tree), first, second in zip(trees, configured["present"], configured["again, other dirs"]):
+        assert first["changed"] and first["validated"] and second["changed"], (first, second)
+        assert OURS[1] in config_dump_text(version, tree.main)
+    snapshots = [snapshot(tree.root, owners=True) for _version, tree in trees]
+
+    predicted = run_steps(tmp_path, trees, [("predict", True, {"state": "absent"})])["predict"]
+    assert [snapshot(tree.root, owners=True) for _version, tree in trees] == snapshots
+    undone = run_steps(tmp_path, trees, [("absent", False, {"state": "absent"}),
+                                         ("absent again", False, {"state": "absent"})])
+    for case, (version, tree), plan, report, again in zip(sorted(UNDO_CASES), trees, predicted, undone["absent"],
+                                                           undone["absent again"]):
+        assert plan["changed"] and plan["left"] == [], (case, plan)
+        assert any(OURS[1] in diff["before"] and OURS[1] not in diff["after"] for diff in plan["diff"]), (case, plan)
+        assert report["changed"], (case, report)
+        assert [report[kind] for kind in ("restored", "removed", "left")] == \
+            [plan[kind] for kind in ("restored", "removed", "left")], (case, plan, report)
+        tree_before, sha_before = originals[case]
+        assert hashlib.sha256(tree.main.read_bytes()).hexdigest() == sha_before, (case, tree.main.read_text())
+        # Mode and owner too, and nothing else of ours: no record, no drop-in, no conf.d we made.
+        assert without_backups(tree.root) == tree_before, case
+        assert "nodeprep-undo" not in config_dump_text(version, tree.main), case
+        assert not again["changed"], (case, again)
+
+
+def test_absent_keeps_a_key_someone_changed_since_and_says_so(tmp_path, tree):
+    tree.main.write_text(NO_CRI_V2)
+    result, _edit = run(tmp_path, "1.6", path=str(tree.main), bin_dirs=OURS)
+    assert result.rc == 0, result.describe()
+    tree.main.write_text(tree.main.read_text().replace('bin_dir = "%s"' % OURS[0], 'bin_dir = "/srv/cni"'))
+    undone, report = run(tmp_path, "1.6", path=str(tree.main), state="absent")
+    assert undone.rc == 0 and report["changed"], undone.describe()
+    assert [(item["key"], item["value"]) for item in report["left"]] == [("bin_dir", "/srv/cni")], report
+    assert "changed since" in report["left"][0]["reason"]
+    assert report["removed"] == [{"file": str(tree.main), "key": "conf_dir"}]
+    assert dump_cni("1.6", tree.main)["bin_dir"] == "/srv/cni"
+    # The record of the key left stays, for a later look.
+    assert "bin_dir" in (tree.etc / "nodeprep-cni-state.json").read_text()
+
+
+def test_absent_removes_an_earlier_releases_drop_in_and_reports_a_main_file_without_record(tmp_path, tree):
+    v3_main(tree, "  conf_dir = '/etc/cni/net.d'\n")
+    tree.conf_d.mkdir()
+    (tree.conf_d / "90-nodeprep-cni.toml").write_text(
+        "version = 3\n[plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dirs = ['%s']\n" % OURS[0])
+    undone, report = run(tmp_path, "2.1", path=str(tree.main), state="absent")
+    assert undone.rc == 0 and report["changed"], undone.describe()
+    assert report["removed"] == [{"file": str(tree.conf_d / "90-nodeprep-cni.toml")}]
+    assert not (tree.conf_d / "90-nodeprep-cni.toml").exists()
+    # A main file naming our dir with no record of its values before is kept and reported.
+    tree.main.write_text("version = 2\n[plugins.'io.containerd.grpc.v1.cri'.cni]\n  bin_dir = '%s'\n" % OURS[0])
+    kept, report = run(tmp_path, "1.6", path=str(tree.main), state="absent", bin_dirs=OURS)
+    assert kept.rc == 0 and not report["changed"], kept.describe()
+    assert "no record" in report["left"][0]["reason"], report
