@@ -86,9 +86,11 @@ changelog:
 	$(VENV)/antsibull-changelog lint
 	$(VENV)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 
-# The AWX job templates as code parse and resolve every awx.awx module.
+# The AWX objects as code parse and resolve every awx.awx module, use only documented options, the
+# workflow runs verify, upgrade, verify, and nothing slices the upgrade (tests/unit/test_awx_examples.py).
 awx:
 	$(VENV)/ansible-playbook -i localhost, --syntax-check examples/awx/controller.yml
+	$(VENV)/pytest -q tests/unit/test_awx_examples.py
 
 # The comparison with the common approach (bench/compare.py): nodes 1, 5, 20, local and SSH,
 # 3 rounds; writes bench/results/latest.{json,png}. Takes a while: not part of `make test`.
