@@ -42,20 +42,17 @@ attributes:
 notes:
   - Variables the play sets for itself are not inputs and are not checked; a value that cannot be templated yet
     is left to the playbook.
+  - The C(nodeprep_) prefix belongs to the collection; a variable of your own with that prefix is refused as unknown.
 """
 
 EXAMPLES = r"""
-- name: Prepare the nodes, refusing mistyped or invalid nodeprep_* variables first
-  hosts: "{{ nodeprep_hosts | default('all') }}"
-  gather_facts: false
-  pre_tasks:
-    - name: Check the playbook's nodeprep_* variables
-      nodeprep.cni.playbook_vars:
-        playbook: site
-      run_once: true
-      tags: [always]
-  roles:
-    - role: nodeprep.cni.cni_plugins
+# The first of a play's pre_tasks, so it runs before the play's roles and tasks.
+- name: Refuse unknown or invalid nodeprep_* variables before any host is touched
+  nodeprep.cni.playbook_vars:
+    playbook: site
+  # One run checks every host of the play, under serial too.
+  run_once: true
+  tags: [always]
 """
 
 RETURN = r"""

@@ -8,8 +8,6 @@ playbook is the spec's; and the docs page is the spec's rendering.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -84,9 +82,7 @@ def test_the_defaults_compared_include_the_ones_users_meet_first():
 
 
 def test_the_docs_page_is_the_specs_rendering():
-    done = subprocess.run([sys.executable, str(REPO / "tools" / "gen_playbook_vars_doc.py"), "--check"],
-                          capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
     page = (REPO / "docs" / "docsite" / "rst" / "playbook_variables.rst").read_text()
+    assert page == pv.render_rst(SPEC), "docs/docsite/rst/playbook_variables.rst is out of date: run tools/gen_playbook_vars_doc.py"
     for name, playbooks in pv.declared_by(SPEC).items():
         assert page.count("   * - ``%s``" % name) == len(playbooks), name
