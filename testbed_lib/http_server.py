@@ -25,7 +25,8 @@ class Reply:
     ``body``: the bytes sent; None answers with what the server has for the path (its file under
     ``root``, or the server's own error page for a status of 400 and above). ``truncate_to``
     announces the full Content-Length but sends fewer bytes; ``trickle`` sends the body after the
-    first ``trickle_after`` bytes one byte every ``trickle`` seconds (a stalling server); ``delay``
+    first ``trickle_after`` bytes ``trickle_bytes`` at a time (one byte: a stalling server; more: a
+    slow link), one piece every ``trickle`` seconds; ``delay``
     waits before answering. ``times``: how many requests the reply answers; None answers one
     request when more replies are queued behind it, and every request when it is the last.
     """
@@ -36,6 +37,7 @@ class Reply:
     headers: dict = field(default_factory=dict)
     trickle: float | None = None
     trickle_after: int = 0
+    trickle_bytes: int = 1
     delay: float = 0.0
     times: int | None = None
 
@@ -136,10 +138,11 @@ class _Handler(SimpleHTTPRequestHandler):
     def _trickle(self, body: bytes, reply: Reply) -> None:
         self.wfile.write(body[:reply.trickle_after])
         self.wfile.flush()
-        for index in range(reply.trickle_after, len(body)):
+        step = max(1, reply.trickle_bytes)
+        for index in range(reply.trickle_after, len(body), step):
             if self.server.owner.stopping.wait(reply.trickle):
                 return
-            self.wfile.write(body[index:index + 1])
+            self.wfile.write(body[index:index + step])
             self.wfile.flush()
 
     def log_message(self, format, *args):  # noqa: A002  (signature from the base class)

@@ -7,7 +7,10 @@
    it needs the release, with the node's architecture. That is the whole run of a settled node:
    one round trip, no request, each file hashed once, no facts.
 2. Only then is the release fetched and verified, once per architecture: on the controller into
-   a cache shared by every fork and host (cni_release's lock and cache), or on the node.
+   a cache shared by every fork and host (cni_release's lock and cache), or on the node. A
+   controller download that takes a while prints its progress while the task runs, and a fork
+   that waits for another fork's download of the same file says so (through Display, which a
+   worker process hands to the main one at once; a module's output arrives only when it ends).
 3. The verified tarball goes into the node's cache (temp name, then a rename) and cni_install runs
    again with it.
 
@@ -27,6 +30,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import BECOME_ADVICE
+from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import PlanError, wanted_plugins
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
 from ansible_collections.nodeprep.cni.plugins.module_utils._options import (
     DIRS,
@@ -101,6 +106,9 @@ class ActionModule(ActionBase):
             return self._install_fetched_on_node(args, version)
         release = self._fetch_on_controller(args, version, asked["arch"])
         self._refuse_package_owned(args, release["path"], asked.get("package_owned") or {})
+        # Before the node's cache is written, and in check mode too, where cni_install has no tarball
+        # and plans from what the node links now: the release's own member list decides.
+        self._refuse_missing_plugins(args, release["path"])
         if self._task.check_mode:
             # The node is not written in check mode; cni_install plans from what the node links now.
             src = "%s/%s" % (args["node_cache_dir"].rstrip("/"), asset_name(version, "linux", asked["arch"]))
@@ -111,14 +119,26 @@ class ActionModule(ActionBase):
         return dict(installed, release=release)
 
     @staticmethod
-    def _refuse_package_owned(args, tarball, package_owned):
+    def _release_plugins(tarball):
+        try:
+            return sorted(name for name in list_members(tarball) if is_plugin_name(name))
+        except UnsafeArchive as exc:
+            raise AnsibleActionFail(str(exc)) from None
+
+    def _refuse_missing_plugins(self, args, tarball):
+        """A plugins subset the release lacks, refused as cni_install refuses it in the real run."""
+        if not args["plugins"]:
+            return
+        try:
+            wanted_plugins(args["plugins"], self._release_plugins(tarball))
+        except PlanError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+
+    def _refuse_package_owned(self, args, tarball, package_owned):
         """A package's files at names of this release are refused before anything reaches the node."""
         if not package_owned or args["adopt_package_files"]:
             return
-        try:
-            names = set(name for name in list_members(tarball) if is_plugin_name(name))
-        except UnsafeArchive as exc:
-            raise AnsibleActionFail(str(exc)) from None
+        names = set(self._release_plugins(tarball))
         if args["plugins"]:
             names &= set(args["plugins"])
         owned = dict((path, package) for path, package in package_owned.items() if os.path.basename(path) in names)
@@ -212,11 +232,17 @@ class ActionModule(ActionBase):
         # The release backend runs here through a module object built from cni_release's own argument
         # spec: validated, coerced and masked as on a node. The controller's cache is not node state:
         # filled in check mode too, never a change of the node.
-        fetched = ModuleObject(release_spec(), dict(params, arch=arch)).run(release_main)
+        release = ModuleObject(release_spec(), dict(params, arch=arch))
+        release.report_progress = self._say
+        fetched = release.run(release_main)
         if fetched.get("failed"):
             raise AnsibleActionFail(fetched["msg"])
         self._show_warnings(fetched)
         return dict(((key, fetched.get(key)) for key in RELEASE_KEYS), where="controller")
+
+    def _say(self, line):
+        """A progress line, shown while the task still runs, naming the host whose fork speaks."""
+        display.display("%s [%s]: %s" % (self._task.action.split(".")[-1], self._task_vars.get("inventory_hostname", "?"), line))
 
     @staticmethod
     def _show_warnings(fetched):
@@ -228,10 +254,10 @@ class ActionModule(ActionBase):
         """The verified tarball into the node's cache under a temp name, then renamed into place."""
         final = "%s/%s" % (cache_dir.rstrip("/"), os.path.basename(local))
         partial = "%s/.%s.%s.part" % (cache_dir.rstrip("/"), os.path.basename(local), secrets.token_hex(4))
-        self._node_command("mkdir -p %s" % shlex.quote(cache_dir), "cannot create node_cache_dir %s" % cache_dir)
+        self._node_command("mkdir -p %s" % shlex.quote(cache_dir), "cannot create node_cache_dir %s (role: cni_plugins_node_cache_dir)" % cache_dir)
         self._transfer_file(local, partial)
         self._node_command("chmod 0644 %s && mv -f %s %s" % (shlex.quote(partial), shlex.quote(partial), shlex.quote(final)),
-                           "cannot move the release into node_cache_dir %s" % cache_dir, cleanup=partial)
+                           "cannot move the release into node_cache_dir %s (role: cni_plugins_node_cache_dir)" % cache_dir, cleanup=partial)
         return final
 
     def _node_command(self, command, failure, cleanup=None):
@@ -239,7 +265,9 @@ class ActionModule(ActionBase):
         if done["rc"] != 0:
             if cleanup:
                 self._low_level_execute_command("rm -f %s" % shlex.quote(cleanup))
-            raise AnsibleActionFail("%s: %s" % (failure, (done.get("stderr") or done.get("stdout") or "").strip()))
+            output = (done.get("stderr") or done.get("stdout") or "").strip()
+            advice = "; %s" % BECOME_ADVICE if "permission denied" in output.lower() else ""
+            raise AnsibleActionFail("%s: %s%s" % (failure, output, advice))
 
     def _install_fetched_on_node(self, args, version):
         fetched = self._node("nodeprep.cni.cni_release", self._release_args(args, version, cache_dir=args["node_cache_dir"]))

@@ -16,6 +16,10 @@ options:
   base_url:
     description:
       - Where releases are published, in upstream's layout; the tarball is fetched from C({base_url}/v{version}/{asset}).
+      - An C(http://) or C(https://) URL, a C(file://) URL or an absolute directory path (an air-gapped host without a
+        web server). A local directory is read on the machine that downloads (the controller, or the node with the
+        C(cni_plugins) action's O(nodeprep.cni.cni_plugins#module:download_on=node)) and is verified exactly as a download is,
+        against a pinned checksum or else the C(.sha256) file beside the tarball.
       - Give a private mirror's credentials in O(headers) (an C(Authorization) header), not in the URL. A user and
         password in the URL (C(https://user:pass@host/...)) are used for the request, but the URL is stored and
         returned without them (the returned C(url), the cache's record, the node's manifest, the verify report).
@@ -23,7 +27,8 @@ options:
     default: https://github.com/containernetworking/plugins/releases/download
   mirrors:
     description:
-      - Further base URLs with the same layout as O(base_url), tried in order when O(base_url) fails.
+      - Further base URLs with the same layout and forms as O(base_url) (a local directory among them), tried in order
+        when O(base_url) fails.
       - A checksum mismatch is not a reason to try the next mirror; it fails at once.
       - Credentials as for O(base_url) - in O(headers), not in the URL.
     type: list

@@ -12,6 +12,18 @@ import shutil
 import tempfile
 
 
+# The advice for a write refused by permissions: the directories a node install writes are root's.
+BECOME_ADVICE = "run the play with become (ansible-playbook -b, or become: true) so the node's paths are written as root"
+
+
+def become_hint(exc: BaseException, alternative: str = ""):
+    """The advice for *exc* when it is a permission refusal (EACCES, EPERM), else None; the error's own
+    text already says "Permission denied"."""
+    if not isinstance(exc, OSError) or exc.errno not in (errno.EACCES, errno.EPERM):
+        return None
+    return "%s%s" % (BECOME_ADVICE, ", or %s" % alternative if alternative else "")
+
+
 def unlink_quietly(path: str) -> None:
     """Remove a file or link if it is there; cleanup after a failure must not raise a second error."""
     try:

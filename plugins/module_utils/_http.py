@@ -7,6 +7,12 @@ One interface over two backends: ``requests`` when it is importable (controller)
 from the environment, ``ca_path`` and ``validate_certs``. Header values may carry tokens, so
 they never appear in error messages.
 
+A ``file://`` URL is read from the local filesystem (of the machine the download runs on) with
+the same size limit, hashing and temp file: a directory of releases without a web server.
+
+A long transfer reports its progress through an optional ``Progress`` at a steady interval, so
+whoever runs the play sees that a slow mirror is still moving; a fast one says nothing.
+
 Redirects are followed here, not by the backends, so that both behave alike: the caller's
 headers (``Authorization``, ``X-Token``, any of them) are sent only to the origin of the URL the
 caller asked for. An origin is scheme, host and port (default ports filled in): a redirect to
@@ -15,6 +21,7 @@ another host, to another port of the same host, or from https to http gets no ca
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import ssl
@@ -22,7 +29,7 @@ import tempfile
 import time
 
 from urllib.error import HTTPError, URLError
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, Request, SSLValidationError
 
@@ -47,28 +54,100 @@ USER_AGENT = "nodeprep.cni"
 RETRYABLE_STATUS = frozenset([408, 429, 500, 502, 503, 504])
 REDIRECT_STATUS = frozenset([301, 302, 303, 307, 308])
 DEFAULT_PORTS = {"http": 80, "https": 443}
+LOCAL_SCHEME = "file"
+# A transfer still running after this long says how far it got, and again at each interval: a
+# download that ends sooner prints nothing, and one that runs to the 600 s deadline prints 60 lines.
+PROGRESS_INTERVAL = 10.0
 # Suffix of the temp file a download streams into; a killed run leaves one behind.
 PARTIAL_SUFFIX = ".part"
 
 
-class DownloadError(Exception):
-    """A download failed; the message names the URL and the reason (never header values)."""
+# What went wrong, as far as the fix differs (DownloadError.kind): the caller turns these into
+# advice in its own option names.
+REFUSED = "refused"          # nothing listens on that host and port
+UNRESOLVED = "unresolved"    # the host name does not resolve
+AUTH = "auth"                # HTTP 401: credentials missing or not accepted
+FORBIDDEN = "forbidden"      # HTTP 403
+NOT_FOUND = "not_found"      # HTTP 404/410, or no such local file
+UNREADABLE = "unreadable"    # a local file the user cannot read
 
-    def __init__(self, message, url=None, status=None, retryable=False):
+
+class DownloadError(Exception):
+    """A download failed; the message names the URL and the reason (never header values).
+
+    ``kinds`` lists the kind of each failure behind it (one per URL tried, None where no advice
+    applies), so the caller can name the option to change once, however many mirrors failed alike.
+    """
+
+    def __init__(self, message, url=None, status=None, retryable=False, kind=None, kinds=None):
         super(DownloadError, self).__init__(message)
         self.url = url
         self.status = status
         self.retryable = retryable
+        self.kind = kind
+        self.kinds = list(kinds) if kinds is not None else [kind]
 
 
 class _HopError(Exception):
     """A backend's failure on one request, before the fetcher names the URL the caller asked for."""
 
-    def __init__(self, reason, status=None, retryable=False):
+    def __init__(self, reason, status=None, retryable=False, kind=None):
         super(_HopError, self).__init__(reason)
         self.reason = reason
         self.status = status
         self.retryable = retryable
+        self.kind = kind
+
+
+def human_bytes(count):
+    """*count* bytes as a person reads them: ``512 B``, ``3.5 KiB``, ``20.3 MiB``."""
+    if count < 1024:
+        return "%d B" % count
+    if count < 1024 * 1024:
+        return "%.1f KiB" % (count / 1024.0)
+    return "%.1f MiB" % (count / (1024.0 * 1024.0))
+
+
+class Progress:
+    """Says how far a transfer got, at most once per *interval* and never before the first one ends.
+
+    *emit* gets one line of text. ``begin()`` starts a transfer (each attempt anew, under
+    ``label``, what is downloaded from where);
+    ``update(received, expected)`` is called after every chunk and speaks only when an interval
+    has passed: bytes so far (of the total when known), the rate over the last interval, and the
+    time taken.
+    """
+
+    def __init__(self, emit, interval=None, clock=time.monotonic):
+        self.emit = emit
+        self.interval = float(PROGRESS_INTERVAL if interval is None else interval)
+        self.clock = clock
+        self.label = ""
+        self.lines = 0
+        self._started = self._last_at = self._next_at = 0.0
+        self._last_bytes = 0
+
+    def begin(self, label=None):
+        if label is not None:
+            self.label = label
+        self._started = self._last_at = self.clock()
+        self._next_at = self._started + self.interval
+        self._last_bytes = 0
+
+    def update(self, received, expected):
+        now = self.clock()
+        if now < self._next_at:
+            return
+        elapsed = max(now - self._last_at, 1e-6)
+        rate = (received - self._last_bytes) / elapsed
+        if expected:
+            done = "%s of %s (%d%%)" % (human_bytes(received), human_bytes(expected), received * 100 // expected)
+        else:
+            done = human_bytes(received)
+        self.emit("%s: %s, %s/s, %s s so far" % (self.label, done, human_bytes(rate), _seconds(round(now - self._started))))
+        self.lines += 1
+        self._last_at, self._last_bytes = now, received
+        self._next_at = now + self.interval
 
 
 def display_url(url: str) -> str:
@@ -151,6 +230,8 @@ class Fetcher:
         self.deadline = float(deadline)
         self.clock = clock
         self.requests_made = 0
+        # Set by the caller (a Progress) to hear how a long download goes; None stays silent.
+        self.progress = None
 
     # -- backend hook -------------------------------------------------------------------------
     def _open(self, url, headers, timeout):  # pragma: no cover - overridden
@@ -176,9 +257,9 @@ class Fetcher:
                 text = text.replace(value, "<redacted>")
         return text
 
-    def error(self, url, reason, status=None, retryable=False):
+    def error(self, url, reason, status=None, retryable=False, kind=None):
         message = self.redact("download of %s failed: %s" % (display_url(url), reason))
-        return DownloadError(message, url=display_url(url), status=status, retryable=retryable)
+        return DownloadError(message, url=display_url(url), status=status, retryable=retryable, kind=kind)
 
     def _past_deadline(self, url, until, detail):
         return self.error(url, "not finished within the %s s deadline (%s); the server is stalled or too slow, "
@@ -189,6 +270,12 @@ class Fetcher:
 
     def _open_following(self, url, until):
         """Open *url*, following redirects ourselves; caller headers go to *url*'s origin only."""
+        if urlsplit(url).scheme.lower() == LOCAL_SCHEME:
+            self.requests_made += 1
+            try:
+                return _open_local(url)
+            except _HopError as exc:
+                raise self.error(url, exc.reason, status=exc.status, kind=exc.kind)
         home = origin(url)
         current = url
         for dummy in range(MAX_REDIRECTS + 1):
@@ -200,7 +287,7 @@ class Fetcher:
                 reply = self._open(current, self._request_headers(origin(current) == home), min(self.timeout, remaining))
             except _HopError as exc:
                 reason = exc.reason if current == url else "%s (after a redirect to %s)" % (exc.reason, _redirect_display(current))
-                raise self.error(url, reason, status=exc.status, retryable=exc.retryable)
+                raise self.error(url, reason, status=exc.status, retryable=exc.retryable, kind=exc.kind)
             if isinstance(reply, _Body):
                 return reply
             if not reply.location:
@@ -219,7 +306,7 @@ class Fetcher:
                 delay = self._delay(attempt - 1)
                 if self.clock() + delay >= until:
                     raise self.error(url, "%s (the deadline of %s s leaves no time for another attempt)"
-                                     % (_reason_of(last_error), _seconds(self.deadline)), status=last_error.status)
+                                     % (_reason_of(last_error), _seconds(self.deadline)), status=last_error.status, kind=last_error.kind)
                 self.sleep(delay)
             body = None
             try:
@@ -234,9 +321,9 @@ class Fetcher:
                     body.close()
         attempts = self.retries + 1
         raise self.error(url, "%s (gave up after %d attempt%s)" % (_reason_of(last_error), attempts, "" if attempts == 1 else "s"),
-                         status=last_error.status, retryable=False)
+                         status=last_error.status, retryable=False, kind=last_error.kind)
 
-    def _read_all(self, url, body, sink, until, max_bytes=None):
+    def _read_all(self, url, body, sink, until, max_bytes=None, progress=None):
         """Feed every chunk to ``sink``; a body shorter than its Content-Length is an error.
 
         Errors while reading mean "try again"; errors raised by ``sink`` (a full disk) are the
@@ -263,6 +350,8 @@ class Fetcher:
             if max_bytes is not None and received > max_bytes:
                 raise self.error(url, "the response is larger than the %d bytes allowed" % max_bytes)
             sink(chunk)
+            if progress is not None:
+                progress.update(received, body.expected_length)
         if body.expected_length is not None and received != body.expected_length:
             raise self.error(url, "truncated body: received %d of %d bytes" % (received, body.expected_length), retryable=True)
         return received
@@ -290,7 +379,9 @@ class Fetcher:
                 def sink(chunk):
                     digest.update(chunk)
                     handle.write(chunk)
-                self._read_all(url, body, sink, until, max_bytes)
+                if self.progress is not None:
+                    self.progress.begin()
+                self._read_all(url, body, sink, until, max_bytes, self.progress)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.rename(temp_path, dest_path)
@@ -333,7 +424,7 @@ class RequestsFetcher(Fetcher):
         except requests.exceptions.SSLError as exc:
             raise _HopError("TLS verification failed: %s; set ca_path or validate_certs" % _describe(exc))
         except requests.exceptions.RequestException as exc:
-            raise _HopError(_describe(exc), retryable=True)
+            raise _connection_failure(exc)
         if response.status_code in REDIRECT_STATUS:
             location = response.headers.get("Location")
             response.close()
@@ -369,14 +460,74 @@ class UrlsFetcher(Fetcher):
         except (SSLValidationError, ssl.SSLCertVerificationError) as exc:
             raise _HopError("TLS verification failed: %s; set ca_path or validate_certs" % _describe(exc))
         except (URLError, UrlsConnectionError, socket.timeout, OSError) as exc:
-            raise _HopError(_describe(exc), retryable=True)
+            raise _connection_failure(exc)
         except Exception as exc:  # http.client raises assorted errors for broken responses
             raise _HopError(_describe(exc), retryable=True)
         return _Body(_partial_reads(response), _content_length(response.headers.get("Content-Length")), response.close)
 
 
+_STATUS_KINDS = {401: AUTH, 403: FORBIDDEN, 404: NOT_FOUND, 410: NOT_FOUND}
+
+
 def _status_error(status, reason):
-    return _HopError("HTTP %s %s" % (status, reason or ""), status=status, retryable=status in RETRYABLE_STATUS)
+    return _HopError(("HTTP %s %s" % (status, reason or "")).strip(), status=status, retryable=status in RETRYABLE_STATUS,
+                     kind=_STATUS_KINDS.get(status))
+
+
+def _causes(exc):
+    """*exc* and what it wraps (cause, context, ``reason``, exception arguments), breadth first, bounded."""
+    seen, queue = [], [exc]
+    while queue and len(seen) < 20:
+        current = queue.pop(0)
+        if not isinstance(current, BaseException) or any(current is known for known in seen):
+            continue
+        seen.append(current)
+        queue.extend([current.__cause__, current.__context__, getattr(current, "reason", None)] + list(current.args))
+    return seen
+
+
+def _connection_failure(exc):
+    """A retryable _HopError for a failed connection, in plain words where the cause is known.
+
+    The libraries nest the cause deep (requests > urllib3 > socket): a refused connection or an
+    unknown host name is found and said as such, instead of the whole chain of wrappers.
+    """
+    for cause in _causes(exc):
+        if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == errno.ECONNREFUSED:
+            return _HopError("connection refused (nothing listens on that host and port)", retryable=True, kind=REFUSED)
+        if isinstance(cause, socket.gaierror):
+            return _HopError("the host name does not resolve (%s)" % (cause.strerror or cause), retryable=True, kind=UNRESOLVED)
+    return _HopError(_describe(exc), retryable=True)
+
+
+def local_path(url):
+    """The filesystem path a ``file://`` URL names (``file:///srv/cni`` or ``file://localhost/srv/cni``)."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise ValueError("%s names another host (%s); a file:// URL reads this machine's files: use file:///path"
+                         % (url, parts.netloc))
+    return unquote(parts.path)
+
+
+def _open_local(url):
+    """A _Body over a local file, with its size as the expected length."""
+    try:
+        path = local_path(url)
+    except ValueError as exc:
+        raise _HopError(str(exc))
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise _HopError("no such file %s" % path, kind=NOT_FOUND)
+    except PermissionError:
+        raise _HopError("permission denied reading %s" % path, kind=UNREADABLE)
+    except OSError as exc:
+        raise _HopError("cannot read %s: %s" % (path, exc.strerror or exc))
+    if not os.path.isfile(path):
+        handle.close()
+        raise _HopError("%s is not a regular file" % path)
+    size = os.fstat(handle.fileno()).st_size
+    return _Body(iter(lambda: handle.read(CHUNK_SIZE), b""), size, handle.close)
 
 
 def _seconds(value):
@@ -408,17 +559,18 @@ def try_mirrors(base_urls, attempt):
     mirror; any other error (a checksum mismatch) stops at once. When all fail, the DownloadError
     lists every URL with its reason.
     """
-    failures = []
+    failures, kinds = [], []
     for base_url in base_urls:
         try:
             return base_url, attempt(base_url)
         except DownloadError as exc:
             failures.append(str(exc))
+            kinds.extend(exc.kinds)
     if not failures:
         raise DownloadError("no base_url or mirror to download from")
     if len(failures) == 1:
-        raise DownloadError(failures[0])
-    raise DownloadError("every mirror failed: " + "; ".join(failures))
+        raise DownloadError(failures[0], kinds=kinds)
+    raise DownloadError("every mirror failed: " + "; ".join(failures), kinds=kinds)
 
 
 def _reason_of(error):

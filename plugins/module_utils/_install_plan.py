@@ -212,7 +212,7 @@ def plan_present(view: NodeView, wish: Wish) -> Plan:
         raise needed
 
     available = _release_plugins(view, verdict, wish)
-    wanted = _wanted_plugins(wish.subset, available)
+    wanted = wanted_plugins(wish.subset, available)
 
     if view.versions_dir_kind == MISSING:
         for directory in missing_dirs(tree.versions_dir):
@@ -267,14 +267,18 @@ def _release_plugins(view: NodeView, verdict: dict, wish: Wish):
     return plugin_names(current) if current else None
 
 
-def _wanted_plugins(subset, available):
-    # Empty (the option's default) and None alike mean every plugin of the release.
+def wanted_plugins(subset, available):
+    """The plugins to link: *subset* of the release's *available* names, refused naming what it lacks.
+
+    Empty (the option's default) and None alike mean every plugin of the release. Check mode on the
+    controller asks this of the tarball's member list too, so a dry run refuses as the real run does.
+    """
     if not subset:
         return available
     if available is not None:
         unknown = sorted(set(subset) - set(available))
         if unknown:
-            raise PlanError("plugins names %s, which the release does not contain; choose from: %s"
+            raise PlanError("plugins (role: cni_plugins_list) names %s, which the release does not contain; choose from: %s"
                             % (", ".join(unknown), ", ".join(available)))
     return sorted(set(subset))
 
@@ -488,7 +492,7 @@ def plan_rollback(view: NodeView, wish_version, subset, adopt: bool, adopt_packa
         raise PlanError("cannot roll back to %s: it is not installed intact under %s (%s); reinstall it with state=present and src"
                         % (target, tree.versions_dir, ", ".join(verdict["missing"] + verdict["drifted"]) or "no manifest"))
     plan = Plan()
-    wanted = _wanted_plugins(subset, plugin_names(verdict["manifest"]))
+    wanted = wanted_plugins(subset, plugin_names(verdict["manifest"]))
     _plan_switch(view, plan, target)
     _plan_links(view, plan, wanted, adopt, adopt_package_files)
     _plan_adopted_index(view, plan)

@@ -26,13 +26,20 @@ class FileLock:
     The second run waits rather than failing, then proceeds on whatever the first one left.
     With ``create=False`` (check mode: nothing may be written) a missing lock file means no run
     has ever held it, so there is nothing to wait for and nothing is locked.
+
+    ``on_wait(waited_seconds)``, when given, is called as soon as the lock turns out to be held
+    by another run and then every *wait_interval* seconds while this one waits: a run that waits
+    silently for minutes looks hung.
     """
 
-    def __init__(self, path: str, timeout: float = 600.0, poll: float = 0.1, create: bool = True):
+    def __init__(self, path: str, timeout: float = 600.0, poll: float = 0.1, create: bool = True, on_wait=None,
+                 wait_interval: float = 30.0):
         self.path = path
         self.timeout = timeout
         self.poll = poll
         self.create = create
+        self.on_wait = on_wait
+        self.wait_interval = wait_interval
         self._fd = None
 
     @property
@@ -59,7 +66,9 @@ class FileLock:
         return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
     def acquire(self) -> None:
-        deadline = time.monotonic() + self.timeout
+        started = time.monotonic()
+        deadline = started + self.timeout
+        report_at = started
         while True:
             fd = self._open()
             if fd is None:
@@ -72,10 +81,14 @@ class FileLock:
                     if exc.errno not in (errno.EAGAIN, errno.EACCES):
                         os.close(fd)
                         raise
-                if time.monotonic() >= deadline:
+                now = time.monotonic()
+                if now >= deadline:
                     os.close(fd)
                     raise LockTimeout("timed out after %ss waiting for the lock %s held by another run; "
                                       "let that run finish, or raise lock_timeout" % (self.timeout, self.path))
+                if self.on_wait is not None and now >= report_at:
+                    self.on_wait(now - started)
+                    report_at = now + self.wait_interval
                 time.sleep(self.poll)
             if self._still_named(fd):
                 self._fd = fd

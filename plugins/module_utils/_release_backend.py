@@ -4,7 +4,10 @@
 
 Run by the cni_release module on a node and by the cni_plugins action on the controller, both
 through a module object (``params``, ``check_mode``, ``_diff``, ``warn``, ``fail_json``,
-``exit_json``, ``no_log_values``) built from ``argument_spec()``.
+``exit_json``, ``no_log_values``) built from ``argument_spec()``. A module object with a
+``report_progress`` callable (the action's, which prints while the task runs) hears how a long
+download goes and that the run waits on another run's download; a module on a node has none,
+as nothing it prints reaches the user before it ends.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import re
 from urllib.parse import urlsplit
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._arch import arch_from_machine, node_arch
-from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_move, atomic_write, make_dirs, unlink_quietly
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_move, atomic_write, become_hint, make_dirs, unlink_quietly
 from ansible_collections.nodeprep.cni.plugins.module_utils._checksums import (
     expected_digests,
     normalize_user_table,
@@ -24,7 +27,20 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._checksums import (
     parse_checksum_spec,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import file_digest
-from ansible_collections.nodeprep.cni.plugins.module_utils._http import DownloadError, make_fetcher, try_mirrors
+from ansible_collections.nodeprep.cni.plugins.module_utils._http import (
+    AUTH,
+    FORBIDDEN,
+    LOCAL_SCHEME,
+    NOT_FOUND,
+    REFUSED,
+    UNREADABLE,
+    UNRESOLVED,
+    DownloadError,
+    Progress,
+    human_bytes,
+    make_fetcher,
+    try_mirrors,
+)
 from ansible_collections.nodeprep.cni.plugins.module_utils._locking import FileLock, LockTimeout
 from ansible_collections.nodeprep.cni.plugins.module_utils._options import RELEASE, TRANSPORT, compose, transport_problem
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
@@ -132,8 +148,9 @@ def _describe_expected(digests):
 class Downloader:
     """Downloads and verifies one asset from the first mirror that serves it, under the asset lock."""
 
-    def __init__(self, fetcher, cache_path, asset, version, os_name, arch, expectation):
+    def __init__(self, fetcher, cache_path, asset, version, os_name, arch, expectation, mirrors=()):
         self.fetcher = fetcher
+        self.mirrors = list(mirrors)
         self.cache_path = cache_path
         self.asset = asset
         self.version = version
@@ -159,6 +176,9 @@ class Downloader:
         until = self.fetcher.until()
         expected = self._expected_for(url, until)
         algorithm = self.expectation.algorithm
+        if self.fetcher.progress is not None:
+            where = ("mirror %d of %d, " % (self.mirrors.index(base_url) + 1, len(self.mirrors))) if base_url in self.mirrors else ""
+            self.fetcher.progress.label = "downloading %s (%s%s)" % (self.asset, where, url)
         if os.path.isfile(self.cache_path) and file_digest(self.cache_path, algorithm) in expected:
             # The cached file predates its record (or the record was lost): it verifies, keep it.
             return self._finish(url, algorithm, file_digest(self.cache_path, algorithm), downloaded=False)
@@ -228,12 +248,60 @@ def lock_wait(params, mirror_count):
     return (params["deadline"] + params["timeout"]) * max(1, mirror_count) + 60
 
 
+def source_url(value, option):
+    """A base URL as fetched: http(s) and file:// URLs as given, an absolute directory path as its file:// URL."""
+    text = value.rstrip("/") or value
+    if text.startswith("/"):
+        return "%s://%s" % (LOCAL_SCHEME, text)
+    scheme = urlsplit(text).scheme.lower()
+    if scheme in ("http", "https", LOCAL_SCHEME):
+        return text
+    raise ValueError("%s is neither an http:// or https:// URL, a file:// URL nor an absolute directory path; give one of "
+                     "those in %s (a local directory, read on the machine that downloads, must hold v<version>/<tarball> "
+                     "as a release mirror does)" % (value, option))
+
+
 def base_urls(params):
+    """base_url then the mirrors, each once, as fetched; ValueError names a value that cannot be fetched."""
     ordered = []
-    for url in [params["base_url"]] + list(params["mirrors"] or []):
-        if url and url.rstrip("/") not in ordered:
-            ordered.append(url.rstrip("/"))
+    named = [(params["base_url"], "base_url (role: cni_plugins_base_url)")]
+    named += [(url, "mirrors (role: cni_plugins_mirrors)") for url in params["mirrors"] or []]
+    for url, option in named:
+        if url and source_url(url, option) not in ordered:
+            ordered.append(source_url(url, option))
     return ordered
+
+
+def download_advice(error, params, version, arch):
+    """What to change for the kinds of failure behind *error*, in option and role variable names."""
+    kinds = set(kind for kind in error.kinds if kind)
+    sent = ", ".join(sorted(params["headers"] or {}))
+    advice = []
+    if REFUSED in kinds:
+        advice.append("nothing answered there: check that the mirror's server runs and that base_url (role: cni_plugins_base_url) "
+                      "and mirrors (role: cni_plugins_mirrors) name its host and port")
+    if UNRESOLVED in kinds:
+        advice.append("check the host name in base_url (role: cni_plugins_base_url) and mirrors (role: cni_plugins_mirrors), "
+                      "and the DNS of the machine that downloads (download_on, role: cni_plugins_download_on)")
+    if AUTH in kinds and sent:
+        advice.append("the mirror did not accept the credentials sent in headers (role: cni_plugins_headers; header names: %s, "
+                      "values not shown): check the token and the header name it expects; headers go to the host of the URL "
+                      "asked for only, never after a redirect to another host" % sent)
+    elif AUTH in kinds:
+        advice.append("the mirror asks for credentials: give them in headers (role: cni_plugins_headers), for example "
+                      "{Authorization: 'Bearer <token>'}, from a vault or a credential rather than in plain text")
+    if FORBIDDEN in kinds:
+        advice.append(("the credentials sent in headers (role: cni_plugins_headers; header names: %s, values not shown) have no "
+                       "access to this file" % sent) if sent else
+                      "the mirror refuses access without credentials: give them in headers (role: cni_plugins_headers)")
+    if NOT_FOUND in kinds:
+        advice.append("version %s for %s is not on that mirror (a mirror serves <base_url>/v%s/%s and its .sha256 file beside "
+                      "it): check version (role: cni_plugins_version) and base_url / mirrors (role: cni_plugins_base_url, "
+                      "cni_plugins_mirrors)" % (version, arch, version, asset_name(version, params["os"], arch)))
+    if UNREADABLE in kinds:
+        advice.append("make the release files readable by the user Ansible runs as on the machine that downloads (the "
+                      "controller, or the node with download_on: node, where become applies)")
+    return ("; " + "; ".join(advice)) if advice else ""
 
 
 def make_diff(path, before, after):
@@ -302,6 +370,7 @@ def fetch(module):
     os_name = params["os"]
     expectation = decide_expectation(params, version, arch, params["checksums"] or {})
     mirrors = base_urls(params)
+    emit = getattr(module, "report_progress", None)
     if not mirrors:
         raise ValueError("base_url is empty and no mirrors are given; set base_url")
     asset = asset_name(version, os_name, arch)
@@ -328,19 +397,48 @@ def fetch(module):
     make_dirs(cache_dir)
     fetcher = make_fetcher(timeout=params["timeout"], validate_certs=params["validate_certs"], ca_path=params["ca_path"] or None,
                            headers=params["headers"], retries=params["retries"], deadline=params["deadline"])
+    if emit is not None:
+        fetcher.progress = Progress(emit)
+    on_wait = _waiting_reporter(emit, cache_dir, asset, lock_path) if emit is not None else None
     # The lock file is never removed: a run waiting on it must lock the same file a newcomer finds.
-    with FileLock(lock_path, timeout=lock_wait(params, len(mirrors))):
+    with FileLock(lock_path, timeout=lock_wait(params, len(mirrors)), on_wait=on_wait):
         result["removed_leftovers"] = sweep_leftovers(cache_dir)
         # Another run may have fetched it while this one waited for the lock.
         hit = verify_cached(cache_path, expectation)
         if hit:
             return _cache_hit(module, result, hit)
-        downloader = Downloader(fetcher, cache_path, asset, version, os_name, arch, expectation)
-        dummy, outcome = try_mirrors(mirrors, downloader.attempt)
+        downloader = Downloader(fetcher, cache_path, asset, version, os_name, arch, expectation, mirrors)
+        try:
+            dummy, outcome = try_mirrors(mirrors, downloader.attempt)
+        except DownloadError as exc:
+            raise DownloadError(str(exc) + download_advice(exc, params, version, arch), kinds=exc.kinds)
     result.update(outcome, changed=outcome["downloaded"])
     if module._diff:
         result["diff"] = make_diff(cache_path, before, outcome["sha256"])
     return result
+
+
+def partial_bytes(cache_dir, asset):
+    """Bytes a download of *asset* in progress has written so far (its temp file in *cache_dir*), or None."""
+    prefix = "..%s.download." % asset
+    sizes = []
+    for name in find_leftovers(cache_dir):
+        if name.startswith(prefix):
+            try:
+                sizes.append(os.path.getsize(os.path.join(cache_dir, name)))
+            except OSError:
+                pass
+    return max(sizes) if sizes else None
+
+
+def _waiting_reporter(emit, cache_dir, asset, lock_path):
+    """What a run says while another run holds the cache's lock: whose download it waits for, and how far that got."""
+    def report(waited):
+        got = partial_bytes(cache_dir, asset)
+        done = (", %s of it downloaded so far" % human_bytes(got)) if got is not None else ""
+        since = ("; waited %d s so far" % waited) if waited >= 1 else ""
+        emit("waiting for another run's download of %s into %s (it holds %s)%s%s" % (asset, cache_dir, lock_path, done, since))
+    return report
 
 
 def _sweep_if_idle(lock_path, cache_dir):
@@ -368,13 +466,11 @@ _CACHE_HINTS = {
     errno.ENOSPC: "free space there, or set cache_dir to a filesystem with room for the release",
     errno.EDQUOT: "raise the quota or free space there, or set cache_dir elsewhere",
     errno.EROFS: "that filesystem is read-only; set cache_dir to a writable directory",
-    errno.EACCES: "make it writable by the user Ansible runs as, or set cache_dir elsewhere",
-    errno.EPERM: "make it writable by the user Ansible runs as, or set cache_dir elsewhere",
 }
 
 
 def cache_error(cache_dir, exc):
-    hint = _CACHE_HINTS.get(exc.errno, "check that cache_dir is a writable directory")
+    hint = _CACHE_HINTS.get(exc.errno) or become_hint(exc, "set cache_dir elsewhere") or "check that cache_dir is a writable directory"
     where = " (%s)" % exc.filename if getattr(exc, "filename", None) else ""
     return "cannot use cache_dir %s: %s%s; %s" % (cache_dir, exc.strerror or exc, where, hint)
 
@@ -397,8 +493,8 @@ def release_main(module):
     """The whole run on a module object: refusals, the fetch, the trust warning, exit or fail."""
     params = module.params
     # A password in a mirror URL is used for the request; it is masked wherever the arguments are echoed.
-    for url in base_urls(params):
-        password = urlsplit(url).password
+    for url in [params["base_url"]] + list(params["mirrors"] or []):
+        password = urlsplit(url or "").password
         if password:
             module.no_log_values.add(password)
     problem = transport_problem(params)

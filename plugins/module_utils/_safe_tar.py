@@ -19,7 +19,7 @@ import stat
 import tarfile
 import zlib
 
-from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import unlink_quietly
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import become_hint, unlink_quietly
 from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import CHUNK_SIZE
 
 MIB = 1024 * 1024
@@ -182,12 +182,10 @@ def _write_error(label, target, exc):
         errno.ENOSPC: "free space on that filesystem",
         errno.EDQUOT: "raise the quota or free space",
         errno.EROFS: "the filesystem is read-only; choose a writable directory",
-        errno.EACCES: "make the directory writable by the user Ansible runs as",
-        errno.EPERM: "make the directory writable by the user Ansible runs as",
         errno.EEXIST: "a file of that name is already there",
         errno.ELOOP: "a symlink of that name is already there and is never followed",
     }
-    hint = hints.get(exc.errno, "check the target directory")
+    hint = hints.get(exc.errno) or become_hint(exc, "make the directory writable by the user Ansible runs as") or "check the target directory"
     return ExtractionFailed("cannot write %s while extracting %s: %s; %s" % (target, label, exc.strerror or exc, hint))
 
 

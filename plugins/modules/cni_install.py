@@ -237,7 +237,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._addons import ADDON_CONF_DIRS, takeover_summary
 from ansible_collections.nodeprep.cni.plugins.module_utils._arch import node_arch
-from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import make_dirs, unlink_quietly
+from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import become_hint, make_dirs, unlink_quietly
 from ansible_collections.nodeprep.cni.plugins.module_utils._distro_layout import effective_layout, layout_dir
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_ops import Executor, clean_leftovers
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import (
@@ -470,9 +470,15 @@ def execute(module: AnsibleModule, tree: InstallTree, plan, journal: Journal, ta
             raise PlanError("%s; undoing this run left these paths as they are: %s; adopted files stay under %s"
                             % (_describe(exc), "; ".join(problems), tree.adopted_root))
         if isinstance(exc, OSError):
-            raise PlanError("%s; every change of this run was undone. Check that the path is writable by the user Ansible "
-                            "runs as and that its filesystem has room" % _describe(exc))
+            raise PlanError("%s; every change of this run was undone. %s" % (_describe(exc), _os_advice(exc)))
         raise
+
+
+def _os_advice(exc: OSError) -> str:
+    hint = become_hint(exc, "make the path writable by the user Ansible runs as")
+    if hint:
+        return hint[0].upper() + hint[1:]
+    return "Check that the path is writable by the user Ansible runs as and that its filesystem has room"
 
 
 def _describe(exc: BaseException) -> str:
@@ -516,8 +522,7 @@ def main():
         module.fail_json(msg=str(exc))
     except OSError as exc:
         # Not from the journalled changes (execute reports those): nothing was undone, so say only what failed.
-        module.fail_json(msg="%s. Check that the path is writable by the user Ansible runs as and that its filesystem "
-                             "has room" % _describe(exc))
+        module.fail_json(msg="%s. %s" % (_describe(exc), _os_advice(exc)))
     module.exit_json(**result)
 
 

@@ -19,6 +19,11 @@ description:
     O(download_on=controller) that happens on the controller, once per architecture - every fork and host shares
     O(controller_cache_dir) and its lock - and the verified tarball is copied to the node's temporary directory.
     With O(download_on=node) the node downloads it into O(node_cache_dir).
+  - A controller download still running after 10 seconds prints a line every 10 seconds while the task runs (bytes
+    so far of the total, rate, which mirror of how many); a fork that waits for another fork's download of the same
+    release says so at once and every 30 seconds. A node's download (O(download_on=node)) reports only when it ends.
+  - In check mode the release is fetched into O(controller_cache_dir) (not node state) so that a O(plugins) subset
+    the release lacks is refused as the real run refuses it.
   - Then runs M(nodeprep.cni.cni_install) with the tarball - versioned directory, manifest, atomic switch, links,
     prune - and fills the distribution's own plugin dir (O(layout)) where names are free.
   - Refuses known-broken releases (O(broken_versions)) and a O(keep) below 2 before touching the node or the network.

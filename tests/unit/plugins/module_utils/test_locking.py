@@ -128,3 +128,25 @@ def test_check_mode_lock_creates_nothing(tmp_path):
     with FileLock(str(path), timeout=1, create=False) as lock:
         assert not lock.held
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_waiting_run_says_so_at_once_then_at_each_interval(tmp_path):
+    lock_path = tmp_path / ".lock"
+    holder = _hold_in_subprocess(lock_path, 1.0)
+    waits = []
+    try:
+        with FileLock(str(lock_path), timeout=10, poll=0.02, on_wait=waits.append, wait_interval=0.3):
+            pass
+    finally:
+        holder.wait(10)
+    # At once (nothing waited yet), then every 0.3 s until the holder let go after about 1 s.
+    assert waits[0] < 0.1
+    assert 3 <= len(waits) <= 5, waits
+    assert all(later - earlier >= 0.29 for earlier, later in zip(waits, waits[1:])), waits
+
+
+def test_a_free_lock_says_nothing(tmp_path):
+    waits = []
+    with FileLock(str(tmp_path / ".lock"), on_wait=waits.append):
+        pass
+    assert waits == []
