@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 GALAXY_VERSION = yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
 # Commands besides ansible-playbook, ansible-galaxy, make and packer: plain tools of the recipes.
-PLAIN_COMMANDS = {"cd", "sha256sum", "python3"}
+PLAIN_COMMANDS = {"cd", "sha256sum"}
 # The Markdown files whose relative links must resolve.
 MARKDOWN = [README, REPO / "CONTRIBUTING.md", REPO / "SECURITY.md", *sorted((REPO / "docs").glob("*.md"))]
 
