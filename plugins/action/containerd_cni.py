@@ -85,6 +85,7 @@ class ActionModule(ActionBase):
                 "nodeprep.cni.containerd_cni needs the Python library tomlkit on the controller (the host running "
                 "ansible-playbook): pip install tomlkit (import error: %s)" % config.TOMLKIT_IMPORT_ERROR)
         self._task_vars = task_vars or {}
+        self._uploads = 0
         try:
             result.update(self._configure(args) if args["state"] == "present" else self._unconfigure(args))
         except config.ContainerdConfigError as exc:
@@ -386,8 +387,10 @@ class ActionModule(ActionBase):
         return missing
 
     def _put(self, path, text, backup=False, stat=None):
-        remote_tmp = self._make_tmp_path()
-        candidate = self._upload(remote_tmp, posixpath.basename(path), text)
+        # One remote temp dir per task: the run removes it at the end (another would be left behind).
+        remote_tmp = self._connection._shell.tmpdir or self._make_tmp_path()
+        self._uploads += 1
+        candidate = self._upload(remote_tmp, "%d-%s" % (self._uploads, posixpath.basename(path)), text)
         return self._write(path, candidate, backup, stat or self._stat(path))
 
     def _record(self, main_path, target, before, after):

@@ -19,14 +19,22 @@ def _text(value) -> str:
     return _NOT_XML.sub("?", str(value))
 
 
-def fleet_junit(hosts, not_ready=None, versions=None, timestamp=None, name=SUITE):
-    """``hosts`` the play's hosts, ``not_ready`` host -> reasons (fleet_report's), ``versions`` host -> current."""
+def _reasons(found) -> list:
+    """A host's reasons: a list, or reason key -> what was found (fleet_report's ``details``)."""
+    if isinstance(found, dict):
+        return ["%s: %s" % item for item in found.items()]
+    return [str(r) for r in found or []]
+
+
+def fleet_junit(hosts, not_ready=None, versions=None, timestamp=None, name=SUITE, wanted=None):
+    """``hosts`` the play's hosts, ``not_ready`` host -> reasons (fleet_report's ``details`` or ``not_ready``),
+    ``versions`` host -> current, ``wanted`` host -> the version verify expected."""
     if not isinstance(hosts, (list, tuple)):
         raise AnsibleFilterError("fleet_junit expects the list of the run's hosts, not %r" % (hosts,))
     not_ready = not_ready or {}
-    versions = versions or {}
-    if not isinstance(not_ready, dict) or not isinstance(versions, dict):
-        raise AnsibleFilterError("fleet_junit: not_ready and versions must be dicts keyed by host")
+    versions, wanted = versions or {}, wanted or {}
+    if not isinstance(not_ready, dict) or not isinstance(versions, dict) or not isinstance(wanted, dict):
+        raise AnsibleFilterError("fleet_junit: not_ready, versions and wanted must be dicts keyed by host")
     stamp = time.gmtime(time.time() if timestamp is None else float(timestamp))
     names = sorted(set(str(h) for h in hosts) | set(str(h) for h in not_ready))
     failed = [h for h in names if not_ready.get(h)]
@@ -35,10 +43,13 @@ def fleet_junit(hosts, not_ready=None, versions=None, timestamp=None, name=SUITE
                           errors="0", skipped="0", timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", stamp))
     for host in names:
         case = ET.SubElement(suite, "testcase", classname="nodeprep.cni.verify", name=_text(host), time="0")
-        if versions.get(host):
+        named = [(key, found[host]) for key, found in (("cni_plugins_version", versions), ("cni_plugins_wanted", wanted))
+                 if found.get(host)]
+        if named:
             properties = ET.SubElement(case, "properties")
-            ET.SubElement(properties, "property", name="cni_plugins_version", value=_text(versions[host]))
-        reasons = [str(r) for r in not_ready.get(host) or []]
+            for key, value in named:
+                ET.SubElement(properties, "property", name=key, value=_text(value))
+        reasons = _reasons(not_ready.get(host))
         if reasons:
             failure = ET.SubElement(case, "failure", type="not ready", message=_text("; ".join(reasons)))
             failure.text = _text("\n".join("%s: %s" % (host, reason) for reason in reasons))

@@ -9,7 +9,8 @@ import time
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.nodeprep.cni.plugins.plugin_utils._cni_report import current_version_entry
+from ansible_collections.nodeprep.cni.plugins.plugin_utils._cni_report import (
+    NODE_REASON_KEYS, current_version_entry, problems as node_problems, skew_text)
 
 PREFIX = "nodeprep_cni_"
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -85,7 +86,11 @@ def families(report: dict, problems=None, wanted=None, timestamp=None) -> list:
     cni, runtime = report.get("cni_plugins") or {}, report.get("runtime") or {}
     netns, coverage = report.get("netns") or {}, report.get("coverage") or {}
     current = current_version_entry(cni)
-    problems = sorted(set(str(p) for p in problems or []))
+    if wanted is None:
+        wanted = (report.get("wanted") or {}).get("version")
+    if problems is None:
+        problems = node_problems(dict(report, wanted={"version": wanted}) if wanted else report)
+    problems = set(str(p) for p in problems)
 
     def family(name, help_text):
         return Family(PREFIX + name, help_text)
@@ -94,6 +99,7 @@ def families(report: dict, problems=None, wanted=None, timestamp=None) -> list:
         family("plugins_info", "The CNI plugins version current on the node (none without one) and where it came from.")
         .add(1, version=cni.get("current") or NONE, **_source_labels(cni)),
         family("plugins_wanted_info", "The CNI plugins version verify was told to expect (cni_plugins_version)."),
+        family("plugins_skew", "Whether the current version is not the wanted one (1) or is (0); absent when none is wanted."),
         family("plugins_intact", "Whether every file of the current version matches its install manifest (1) or not (0).")
         .add(bool(current.get("intact", False))),
         family("plugins_drifted_files", "Files of the current version that no longer match the install manifest.")
@@ -120,19 +126,21 @@ def families(report: dict, problems=None, wanted=None, timestamp=None) -> list:
         .add(len(set(coverage.get("missing_types") or []))),
         family("missing_plugin_type", "One series per plugin type configs or the runtime name but no plugin dir holds."),
         family("ready", "Whether verify found the node ready for CNI networking (1) or not (0).").add(not problems),
-        family("problem", "One series per reason verify found the node not ready."),
+        family("problem", "One series per reason key verify knows, 1 when the node is not ready for that reason."),
         family("last_verify_timestamp_seconds", "When verify last wrote this file, in seconds since the Unix epoch.")
         .add(float(time.time() if timestamp is None else timestamp)),
     ]
     named = dict((f.name[len(PREFIX):], f) for f in out)
     if wanted:
         named["plugins_wanted_info"].add(1, version=str(wanted))
+        named["plugins_skew"].add(bool(skew_text(cni, {"version": str(wanted)})))
     for status, count in sorted((cni.get("link_summary") or {}).items()):
         named["links"].add(int(count), status=status)
     for plugin_type in sorted(set(coverage.get("missing_types") or [])):
         named["missing_plugin_type"].add(1, type=plugin_type)
-    for reason in problems:
-        named["problem"].add(1, reason=reason)
+    # Every key, 0 or 1, so that a dashboard sums a series that always exists.
+    for reason in NODE_REASON_KEYS:
+        named["problem"].add(reason in problems, reason=reason)
     return out
 
 
@@ -140,8 +148,12 @@ def node_metrics(report, problems=None, wanted=None, timestamp=None):
     """The textfile for one node: ``report`` as verify.yml builds it, ``problems`` the reasons it is not ready."""
     if not isinstance(report, dict) or "host" not in report:
         raise AnsibleFilterError("node_metrics expects one node report, a dict with 'host' as verify.yml builds it")
-    if problems is not None and not isinstance(problems, (list, tuple)):
+    if problems is not None and not isinstance(problems, (list, tuple, dict)):
         raise AnsibleFilterError("node_metrics: problems must be a list of reasons, not %r" % (problems,))
+    unknown = sorted(set(str(p) for p in problems or []) - set(NODE_REASON_KEYS))
+    if unknown:
+        raise AnsibleFilterError("node_metrics: unknown reason %s; valid reasons: %s"
+                                 % (", ".join(unknown), ", ".join(NODE_REASON_KEYS)))
     try:
         return render(families(report, problems, wanted, timestamp))
     except (TypeError, ValueError) as exc:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.nodeprep.cni.plugins.plugin_utils._cni_report import REASONS, problems
+
 SCHEMA_VERSION = 1
 # What a module's registered result carries besides its findings.
 _RESULT_NOISE = ("changed", "failed", "invocation")
 
 
 def _runtime_part(containerd: dict, dirs: dict) -> dict:
-    """containerd's part: the dirs it searches (containerd_info) checked by cni_info (``dirs``)."""
+    """The runtime's part: the dirs it searches (containerd_info, or crio_info on CRI-O) checked by cni_info (``dirs``)."""
     bin_dirs = list(containerd.get("bin_dirs") or [])
     links = dirs.get("links") or []
     bad_dirs = {link.get("dir") for link in links if link.get("status") != "ok"}
@@ -20,7 +22,7 @@ def _runtime_part(containerd: dict, dirs: dict) -> dict:
     good = [d for d in bin_dirs if d not in bad_dirs and d in ok_dirs]
     cri = containerd.get("cri") or {}
     return {
-        "runtime": "containerd" if containerd.get("installed") or cri.get("reachable") else "none",
+        "runtime": (containerd.get("runtime") or "containerd") if containerd.get("installed") or cri.get("reachable") else "none",
         "version": containerd.get("version"),
         "dirs_from": containerd.get("source"),
         "plugin_dirs": bin_dirs,
@@ -61,17 +63,34 @@ def _usable(result) -> dict:
     return result if isinstance(result, dict) and not result.get("skipped") else {}
 
 
-def _report(cni_plugins, host, netns, coverage, containerd, containerd_dirs) -> dict:
+def _wanted(wanted):
+    """``{source, version}`` as the cni_plugins role's report says (cni_plugins_wanted), None when not known."""
+    if wanted is None:
+        return None
+    if isinstance(wanted, str):
+        return {"source": "release", "version": wanted}
+    if isinstance(wanted, dict):
+        return {"source": wanted.get("source") or "release", "version": wanted.get("version")}
+    raise AnsibleFilterError("node_report: wanted must be a version or the cni_plugins role's cni_plugins_wanted, not %r"
+                             % (wanted,))
+
+
+def _report(cni_plugins, host, netns, coverage, containerd, containerd_dirs, wanted) -> dict:
     containerd, containerd_dirs = _usable(containerd), _usable(containerd_dirs)
     runtime = _runtime_part(containerd, containerd_dirs) if containerd else {}
-    return {
+    report = {
         "schema_version": SCHEMA_VERSION,
         "host": host,
+        "wanted": _wanted(wanted),
         "cni_plugins": {key: value for key, value in cni_plugins.items() if key not in _RESULT_NOISE},
         "runtime": runtime,
         "netns": netns or {},
         "coverage": _coverage_part(_usable(coverage), runtime),
     }
+    found = problems(report)
+    report["skew"] = "skew" in found if report["wanted"] else None
+    report["problems"] = found
+    return report
 
 
 def _joined(pairs) -> str:
@@ -85,8 +104,10 @@ def _lines(report: dict) -> list:
     source = cni.get("current_source") or {}
     parts = (source.get("type"), source.get("package") or source.get("url"), source.get("package_version"))
     source_text = " ".join(str(part) for part in parts if part)
+    wanted = report.get("wanted") or {}
     lines = [
         "current %s, previous %s" % (cni.get("current") or "-", cni.get("previous") or "-"),
+        "wanted: %s%s" % (wanted.get("version") or wanted.get("source") or "-", " (SKEW)" if report.get("skew") else ""),
         "healthy: %s" % cni.get("healthy"),
         "source: %s" % (source_text or "-"),
         "versions: %s" % (", ".join(str(v.get("version")) for v in cni.get("versions") or []) or "none"),
@@ -102,7 +123,7 @@ def _lines(report: dict) -> list:
     if runtime:
         not_current = runtime.get("plugin_dirs_not_current") or []
         lines += [
-            "containerd %s (dirs from %s)" % (runtime.get("version") or "-", runtime.get("dirs_from")),
+            "%s %s (dirs from %s)" % (runtime.get("runtime"), runtime.get("version") or "-", runtime.get("dirs_from")),
             "plugin dirs searched: %s" % (", ".join(runtime.get("plugin_dirs") or []) or "none"),
             "all resolve to current %s: %s%s" % (
                 runtime.get("current") or "-", runtime.get("plugin_dirs_current"),
@@ -115,9 +136,9 @@ def _lines(report: dict) -> list:
                 _joined((s.get("path"), s.get("message")) for s in runtime.get("cni_status") or [] if s.get("ran"))
                 or "none asked"),
             "last CNI load: %s" % (runtime.get("last_cni_load_status") or "-"),
-            "plugins containerd runs for every pod: %s" % (
-                ", ".join(runtime.get("runtime_plugins") or []) or "none (use_internal_loopback)"),
-            "plugin types configs use but containerd cannot find: %s" % (
+            "plugins the runtime runs for every pod: %s" % (
+                ", ".join(runtime.get("runtime_plugins") or []) or "none (it brings lo up itself)"),
+            "plugin types configs use but the runtime cannot find: %s" % (
                 ", ".join(runtime.get("missing_types") or []) or "none"),
         ]
     bin_dir = netns.get("cni_bin_dir") or {}
@@ -129,14 +150,17 @@ def _lines(report: dict) -> list:
         "CNI bin dir %s on %s: %s" % (bin_dir.get("path"), bin_dir.get("mount"), bin_dir.get("propagation")),
         "coverage: %s (%s configs)" % ("ok" if coverage.get("ok") else "NOT covered", coverage.get("configs")),
     ] + ["coverage problem: %s" % problem for problem in coverage.get("problems") or []]
+    found = report.get("problems") or {}
+    lines.append("ready: %s" % ("yes" if not found else "no (%s)" % ", ".join(found)))
+    lines += ["%s: %s (%s)" % (key, text, REASONS[key][0]) for key, text in found.items()]
     return lines
 
 
-def node_report(cni_plugins, host, netns=None, coverage=None, containerd=None, containerd_dirs=None):
+def node_report(cni_plugins, host, netns=None, coverage=None, containerd=None, containerd_dirs=None, wanted=None):
     """The node's report for the JSON file and the fleet table, and the same in words."""
     if not isinstance(cni_plugins, dict) or not isinstance(host, str):
         raise AnsibleFilterError("node_report expects the cni_plugins role's report (a cni_info result) and the host's name")
-    report = _report(cni_plugins, host, netns, coverage, containerd, containerd_dirs)
+    report = _report(cni_plugins, host, netns, coverage, containerd, containerd_dirs, wanted)
     return {"report": report, "lines": _lines(report)}
 
 

@@ -10,6 +10,7 @@ candidate leaves every file as it was, and what the user sees.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -294,15 +295,15 @@ NO_CRI_V2 = '# only the root dirs\nversion = 2\nroot = "/var/lib/containerd"\n\n
 USER_FILES = Path(__file__).resolve().parents[2] / "molecule/user-config/files"
 UNDO_CASES = {
     # Debian's package file, version 2, read by containerd 1.6.
-    "v2-package-on-1.6": ("1.6", lambda: (TESTBED / "rootfs-containerd-bookworm/etc/containerd/config.toml").read_text()),
+    "v2-package-on-1.6": ("1.6", (TESTBED / "rootfs-containerd-bookworm/etc/containerd/config.toml").read_text),
     # A version-2 file without any CRI table: everything we add is a new table.
     "v2-no-cri-on-1.7": ("1.7", lambda: NO_CRI_V2),
     # containerd config default of 2.2 (version 3) and 2.3 (version 4, importing conf.d: a drop-in).
-    "v3-default-on-2.2": ("2.2", lambda: config_default("2.2")),
-    "v4-default-on-2.3": ("2.3", lambda: config_default("2.3")),
+    "v3-default-on-2.2": ("2.2", functools.partial(config_default, "2.2")),
+    "v4-default-on-2.3": ("2.3", functools.partial(config_default, "2.3")),
     # A user's commented version-4 file, and a version-3 one whose bin_dir 2.4 migrates to bin_dirs.
-    "v4-user-on-2.4": ("2.4", lambda: (USER_FILES / "config-v4.toml").read_text()),
-    "v3-user-bin_dir-on-2.4": ("2.4", lambda: (USER_FILES / "config-v3.toml").read_text()),
+    "v4-user-on-2.4": ("2.4", (USER_FILES / "config-v4.toml").read_text),
+    "v3-user-bin_dir-on-2.4": ("2.4", (USER_FILES / "config-v3.toml").read_text),
 }
 OURS = ["/opt/nodeprep-undo/bin", "/usr/local/lib/nodeprep-undo"]
 
@@ -316,8 +317,8 @@ def run_steps(tmp_path, trees, steps):
     containerd binary per tree). Returns {step name: [result per tree]}."""
     cases = [{"path": str(tree.main), "binary": containerd(version)} for version, tree in trees]
     tasks = [{"name": name, "check_mode": check, "loop": cases, "loop_control": {"label": "{{ item.path }}"},
-              "nodeprep.cni.containerd_cni": dict(options, path="{{ item.path }}",
-                                                  containerd_binary="{{ item.binary }}")}
+              "nodeprep.cni.containerd_cni": dict({"containerd_binary": "{{ item.binary }}"}, **options,
+                                                  path="{{ item.path }}")}
              for name, check, options in steps]
     playbook, inventory = tmp_path / "steps.yml", tmp_path / "steps-inventory.yml"
     playbook.write_text(yaml.safe_dump([{"name": "containerd configs", "hosts": "local", "gather_facts": False,
@@ -357,8 +358,8 @@ def test_absent_gives_back_the_users_file_byte_for_byte(tmp_path):
     assert [snapshot(tree.root, owners=True) for _version, tree in trees] == snapshots
     undone = run_steps(tmp_path, trees, [("absent", False, {"state": "absent"}),
                                          ("absent again", False, {"state": "absent"})])
-    for case, (version, tree), plan, report, again in zip(sorted(UNDO_CASES), trees, predicted, undone["absent"],
-                                                           undone["absent again"]):
+    results = zip(sorted(UNDO_CASES), trees, predicted, undone["absent"], undone["absent again"])
+    for case, (version, tree), plan, report, again in results:
         assert plan["changed"] and plan["left"] == [], (case, plan)
         assert any(OURS[1] in diff["before"] and OURS[1] not in diff["after"] for diff in plan["diff"]), (case, plan)
         assert report["changed"], (case, report)
@@ -401,3 +402,25 @@ def test_absent_removes_an_earlier_releases_drop_in_and_reports_a_main_file_with
     kept, report = run(tmp_path, "1.6", path=str(tree.main), state="absent", bin_dirs=OURS)
     assert kept.rc == 0 and not report["changed"], kept.describe()
     assert "no record" in report["left"][0]["reason"], report
+
+
+def test_absent_takes_back_the_k3s_drop_in_and_its_dir(tmp_path):
+    """k3s's generated config (both versions) is never edited: its drop-in and the drop-in dir we
+    made go, and the generated file and its directory are as k3s left them."""
+    k3s_files = Path(__file__).resolve().parents[2] / "molecule/k3s/files"
+    trees = []
+    for name in ("config-v2.toml", "config-v3.toml"):
+        tree = Tree(tmp_path / name)
+        tree.main.write_text((k3s_files / name).read_text())
+        trees.append(("1.6", tree))
+    before = [snapshot(tree.root, owners=True) for _version, tree in trees]
+    by_dialect = {"2": "{{ item.path | dirname }}/config.toml.d/90-nodeprep-cni.toml",
+                  "3": "{{ item.path | dirname }}/config-v3.toml.d/90-nodeprep-cni.toml"}
+    # k3s embeds its containerd: nothing on the node can check the drop-in, as in a bake.
+    options = {"bin_dirs": ["/var/lib/rancher/k3s/data/cni"], "drop_in_by_dialect": by_dialect, "validate": False,
+               "containerd_binary": "/nonexistent/containerd"}
+    steps = run_steps(tmp_path, trees, [("present", False, options), ("absent", False, dict(options, state="absent"))])
+    for (_version, tree), tree_before, applied, undone in zip(trees, before, steps["present"], steps["absent"]):
+        assert applied["changed"] and applied["path"] != str(tree.main), applied
+        assert undone["changed"] and {"file": applied["path"]} in undone["removed"], undone
+        assert snapshot(tree.root, owners=True) == tree_before

@@ -65,7 +65,7 @@ def test_missing_delegate_named_then_covered(node, inventory, run_playbook, role
     # Installed types are never reported missing.
     assert files["/etc/cni/net.d/10-storage.conflist"]["types"] == ["host-local", "macvlan", "portmap"]
     assert files["/etc/cni/net.d/10-storage.conflist"]["missing_types"] == ["macvlan"]
-    failed = verified.result("Fail when a CNI config names a plugin this node cannot run", booted.name)
+    failed = verified.result("Fail the nodes that are not ready for a reason nodeprep_verify_fail_on names", booted.name)
     assert "10-storage.conflist" in failed["msg"] and "fixed.yaml#apps/fixed" in failed["msg"]
     assert report["netns"]["ok"] is True and report["netns"]["fstype"] == "tmpfs"
     only_report = run_playbook(VERIFY, inv, extra_vars=dict(common, multus_coverage_report_only=True))

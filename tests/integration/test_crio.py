@@ -81,6 +81,11 @@ def crio_node(rootfs, tmp_path_factory):
         booted.stop()
 
 
+def runtime_version(cri_version: str) -> str:
+    """``1.36.3`` from the CRI's ``cri-o 1.36.3``."""
+    return cri_version.split()[-1]
+
+
 def start_pod(node, name: str):
     with cri.CRI(node, socket=crio_rootfs.SOCKET) as client:
         version = client.wait_ready()
@@ -91,7 +96,7 @@ def start_pod(node, name: str):
 
 
 def test_a_pod_on_a_running_crio_gets_its_address_through_our_links(
-        crio_node, mirror, inventory, run_playbook, role_vars):
+        crio_node, mirror, inventory, run_playbook, role_vars, tmp_path):
     booted = crio_node
     assert booted.run(["systemctl", "is-active", "crio"], check=False).stdout.strip() == "active"
     wanted = ["/opt/cni/bin", LINK_DIR]
@@ -129,6 +134,21 @@ def test_a_pod_on_a_running_crio_gets_its_address_through_our_links(
     assert version == "cri-o %s" % runtimes.CRIO_VERSION
     assert status["conditions"]["NetworkReady"]["status"], status
     assert sandbox.ip.startswith(SUBNET), sandbox
+
+    # verify.yml finds CRI-O (by its config dir), reads its dirs from `crio config` and its CRI, and names it.
+    reports = tmp_path / "reports"
+    verified = run_playbook("playbooks/verify.yml", inv, extra_vars=dict(extra, nodeprep_report_dir=str(reports),
+                                                                         nodeprep_verify_fail_on=["skew", "runtime"]))
+    assert verified.rc == 0, verified.describe()
+    report = json.loads((reports / ("%s.json" % booted.name)).read_text())
+    runtime = report["runtime"]
+    print("verify on CRI-O:", verified.result("Show the fleet table and summary", booted.name)["msg"])
+    assert (runtime["runtime"], runtime["version"], runtime["dirs_from"]) == ("crio", runtime_version(version), "crio config")
+    assert runtime["plugin_dirs"] == wanted and runtime["plugin_dirs_current"] is True, runtime
+    assert runtime["conf_dir"] == "/etc/cni/net.d" and runtime["cri_reachable"] and runtime["network_ready"], runtime
+    assert runtime["runtime_plugins"] == [] and report["skew"] is False and "runtime" not in report["problems"]
+    row = verified.result("Show the fleet table and summary", booted.name)["msg"][1]
+    assert "crio %s dirs current, NetworkReady" % runtime_version(version) in row, row
     if RESULTS:
         with open(RESULTS, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"runtime": version, "converge_seconds": seconds,

@@ -46,3 +46,21 @@ def test_a_plugin_dir_crio_cannot_create_is_refused_before_any_change(node, inve
     assert '"/opt/cni/bin",\n  "/usr/lib",\n  "/var/lib/cni/extra",\n]' in text, text
     again = run_playbook(playbook, inv, extra_vars=accepted)
     assert again.rc == 0 and again.changed(booted.name) == 0, again.describe()
+
+    # An earlier release kept a backup beside the drop-in, which CRI-O reads as one more drop-in.
+    booted.path(DROP_IN + ".123.2026-01-01@00:00:00~").write_text(text.replace("/var/lib/cni/extra", "/srv/old"))
+    # containerd_state: absent takes the drop-in (and such backups) back: /etc's files are as before.
+    undo = dict(accepted, containerd_state="absent")
+    predicted = run_playbook(playbook, inv, extra_vars=undo, check=True)
+    assert predicted.rc == 0 and predicted.changed(booted.name) > 0, predicted.describe()
+    assert booted.path(DROP_IN).is_file()
+    undone = run_playbook(playbook, inv, extra_vars=undo)
+    assert undone.rc == 0 and undone.changed(booted.name) > 0, undone.describe()
+    assert files(snapshot(booted.path("/etc"))) == files(before)
+    settled = run_playbook(playbook, inv, extra_vars=undo)
+    assert settled.rc == 0 and settled.changed(booted.name) == 0, settled.describe()
+
+
+def files(tree: dict) -> dict:
+    """The files of a snapshot: the role leaves crio.conf.d, which CRI-O's packages ship, in place."""
+    return {rel: entry for rel, entry in tree.items() if entry[0] != "dir"}

@@ -115,7 +115,50 @@ def test_node_exporter_serves_verify_metrics_and_prometheus_finds_the_skewed_nod
         reasons = fleet["not_ready"].get(host)
         assert (case.find("failure") is not None) == bool(reasons)
         if reasons:
-            assert case.find("failure").get("message") == "; ".join(reasons)
+            assert case.find("failure").get("message") == "; ".join("%s: %s" % (key, fleet["details"][host][key])
+                                                                    for key in reasons)
+
+    # The old node is skewed (9.0.0, wanted 9.1.0), in its report, fleet.json, JUnit and metrics; by default
+    # (nodeprep_verify_fail_on: [coverage]) that does not fail the run.
+    node_json = json.loads((reports / ("%s.json" % old.name)).read_text())
+    assert node_json["wanted"] == {"source": "release", "version": "9.1.0"} and node_json["skew"] is True
+    assert node_json["problems"]["skew"] == "current 9.0.0, wanted 9.1.0"
+    assert fleet["counts"]["skew"] == 1 and fleet["not_ready"][old.name] == ["skew"] and new.name not in fleet["not_ready"]
+    assert fleet["wanted"] == {old.name: "9.1.0", new.name: "9.1.0"}
+    assert "skew: 1 (%s)" % old.name in fleet["reasons"]
+    assert cases[old.name].find("failure").get("message") == "skew: current 9.0.0, wanted 9.1.0"
+    assert 'nodeprep_cni_problem{reason="skew"} 1' in text and "nodeprep_cni_plugins_skew 1" in text
+    assert 'nodeprep_cni_problem{reason="skew"} 0' in new.path(TEXTFILE).read_text()
+    stats = verified.task_results("Keep the fleet summary as the job's artifact")[0].result["ansible_stats"]["data"]
+    assert stats["nodeprep_fleet"]["counts"]["skew"] == 1 and stats["nodeprep_fleet"]["fail_on"] == ["coverage"]
+
+    # Asked to gate on skew, the same fleet fails the old node alone, after every report was written again.
+    written = [reports / ("%s.json" % n.name) for n in (old, new)]
+    for path in written + [reports / "fleet" / "fleet.json", reports / "fleet" / "junit.xml"]:
+        path.unlink()
+    old.path(TEXTFILE).unlink()
+    started = time.monotonic()
+    gated = run_playbook(VERIFY, inv, extra_vars=dict(verify_vars, nodeprep_verify_fail_on=["skew"]))
+    timings["verify gated"] = time.monotonic() - started
+    assert gated.rc != 0, gated.describe()
+    failed = gated.result("Fail the nodes that are not ready for a reason nodeprep_verify_fail_on names", old.name)
+    print("verify -e nodeprep_verify_fail_on=[skew] on %s: %s" % (old.name, failed["msg"]))
+    assert failed["failed"] and failed["msg"].startswith("skew: current 9.0.0, wanted 9.1.0 (nodeprep_verify_fail_on)")
+    assert "cni_plugins_version" in failed["msg"]
+    assert not [r for r in gated.task_results("Fail the nodes that are not ready for a reason nodeprep_verify_fail_on names",
+                                              new.name) if r.result.get("failed")]
+    assert json.loads((reports / ("%s.json" % old.name)).read_text())["skew"] is True
+    assert (reports / ("%s.json" % new.name)).is_file() and (reports / "fleet" / "junit.xml").is_file()
+    assert json.loads((reports / "fleet" / "fleet.json").read_text())["counts"]["skew"] == 1
+    text = old.path(TEXTFILE).read_text()  # the gated run's file, which node_exporter serves below
+    assert 'nodeprep_cni_problem{reason="skew"} 1' in text
+
+    refused = run_playbook(VERIFY, inv, extra_vars=dict(verify_vars, nodeprep_verify_fail_on=["skwe"]))
+    assert refused.rc != 0
+    message = refused.task_results("Refuse unknown or invalid nodeprep_* variables before any host is touched")[0].result["msg"]
+    assert "nodeprep_verify_fail_on: [skwe] is not valid" in message
+    assert "one of unreported, no_version, skew, drift, runtime, netns, coverage" in message
+    assert not refused.task_results("Read the node's CNI plugin state and the version it should have")
 
     # node_exporter, as Debian packages it, serves the file on each node's loopback.
     urls = {}
@@ -166,7 +209,9 @@ def test_textfile_dir_refusal_and_check_mode_change_nothing(monitoring_nodes, in
 
     textfile = booted.path(TEXTFILE)
     assert not textfile.exists()
-    vars_ = {"nodeprep_report_dir": reports, "nodeprep_verify_textfile_dir": monitoring.TEXTFILE_DIR}
+    # The wanted version comes from the same variables as site.yml's, as group_vars would give both.
+    vars_ = {"nodeprep_report_dir": reports, "nodeprep_verify_textfile_dir": monitoring.TEXTFILE_DIR,
+             "cni_plugins_version": "9.0.0"}
     predicted = run_playbook(VERIFY, inv, extra_vars=vars_, check=True, diff=True)
     assert predicted.rc == 0, predicted.describe()
     assert predicted.result("Write the node's metrics for node_exporter's textfile collector", booted.name)["changed"]

@@ -95,6 +95,8 @@ FILTERS = sorted((REPO / "plugins/filter").glob("*.yml"))
 # What each filter's example prints.
 FILTER_OUTPUTS = {
     "fleet_report": '"node ',
+    "fleet_gate": '"skew: 1 (node2): the current version is not the wanted one',
+    "verify_fail_on": '"msg": [\n        "skew",\n        "drift",\n        "coverage"\n    ]',
     "fleet_junit": '<failure type=\\"not ready\\" message=\\"netns; coverage\\">',
     "node_metrics": '"nodeprep_cni_problem{reason=\\"netns\\"} 1",',
     "cni_version": '"msg": "/srv/cni/v1.9.1"',

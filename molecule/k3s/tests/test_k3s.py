@@ -45,3 +45,29 @@ def test_generated_config_untouched_and_drop_in_written(host, testbed_node):
     assert '[plugins."%s".cni]' % table in drop_in
     assert 'bin_dir = "%s"' % plugin_dir in drop_in
     assert 'conf_dir = "/var/lib/rancher/k3s/agent/etc/cni/net.d"' in drop_in
+
+
+UNITS = {"k3s-static": "k3s", "k3s-legacy": "k3s-agent"}
+
+
+def starts(node, unit, kind="starting"):
+    path = node.path("/var/lib/rancher/k3s/%s.%s" % (unit, kind))
+    return [float(line) for line in path.read_text().split()] if path.exists() else []
+
+
+def test_the_drop_in_restarted_the_nodes_own_k3s_unit_once(host, testbed_node):
+    name = host.backend.get_hostname()
+    node, unit = testbed_node(name), UNITS[name]
+    other = "k3s-agent" if unit == "k3s" else "k3s"
+    # Started by prepare, restarted by converge's new drop-in; the idempotence and check-mode runs
+    # changed nothing and restarted nothing. The unit this node does not run was never started.
+    assert len(starts(node, unit)) == 2 and len(starts(node, unit, "started")) == 2
+    assert starts(node, other) == []
+    assert node.run(["systemctl", "is-active", unit]).stdout.strip() == "active"
+
+
+def test_restarts_ran_one_node_after_the_other(testbed_node):
+    windows = sorted((starts(testbed_node(name), unit)[1], starts(testbed_node(name), unit, "started")[1])
+                     for name, unit in UNITS.items())
+    # containerd_restart_throttle: 1 - the second node's restart began after the first one's ended.
+    assert windows[0][1] <= windows[1][0], windows

@@ -41,3 +41,12 @@ def test_bad_input_is_one_clear_error():
         fleet_junit("node-a")
     with pytest.raises(AnsibleFilterError, match="not_ready"):
         fleet_junit(["a"], not_ready=["a"])
+
+
+def test_reasons_by_key_and_the_wanted_version_are_named():
+    text = fleet_junit(["node-a"], not_ready={"node-a": {"skew": "current 1.8.0, wanted 1.9.1", "netns": "not shared"}},
+                       versions={"node-a": "1.8.0"}, wanted={"node-a": "1.9.1"}, timestamp=0)
+    case = ET.fromstring(text.encode()).find("testsuite/testcase")
+    assert case.find("failure").get("message") == "skew: current 1.8.0, wanted 1.9.1; netns: not shared"
+    assert [p.attrib for p in case.findall("properties/property")] == [
+        {"name": "cni_plugins_version", "value": "1.8.0"}, {"name": "cni_plugins_wanted", "value": "1.9.1"}]

@@ -97,7 +97,10 @@ def test_a_ready_node_has_every_family_named_by_convention(tmp_path, releases):
     assert values(families, "runtime_network_ready") == [({}, 1)]
     assert values(families, "missing_plugin_types") == [({}, 0)]
     assert "nodeprep_cni_missing_plugin_type" not in families  # no samples: no HELP either
-    assert "nodeprep_cni_problem" not in families
+    assert values(families, "plugins_skew") == [({}, 0)]
+    # Every node reason key has a series, so a dashboard can sum any of them.
+    assert values(families, "problem") == [({"reason": r}, 0) for r in
+                                           ("no_version", "skew", "drift", "runtime", "netns", "coverage")]
     assert values(families, "ready") == [({}, 1)]
     assert values(families, "last_verify_timestamp_seconds") == [({}, 1765000000.5)]
 
@@ -113,7 +116,7 @@ def test_a_drifted_node_without_netns_or_runtime_counts_what_is_wrong(tmp_path, 
                          runtime={"runtime": "containerd", "version": "1.6.20", "cri_reachable": False,
                                   "network_ready": None, "plugin_dirs_current": False},
                          coverage={"ok": False, "configs": 2, "missing_types": ["macvlan", "ipvlan", "macvlan"]})
-    families = parse(node_metrics(report, problems=["plugins drifted", "netns", "coverage"]))
+    families = parse(node_metrics(report, problems=["drift", "netns", "coverage"]))
 
     assert values(families, "plugins_intact") == [({}, 0)]
     assert values(families, "plugins_drifted_files") == [({}, 1)]
@@ -124,7 +127,8 @@ def test_a_drifted_node_without_netns_or_runtime_counts_what_is_wrong(tmp_path, 
     assert values(families, "runtime_network_ready") == [({}, 0)]
     assert values(families, "missing_plugin_types") == [({}, 2)]
     assert values(families, "missing_plugin_type") == [({"type": "ipvlan"}, 1), ({"type": "macvlan"}, 1)]
-    assert values(families, "problem") == [({"reason": r}, 1) for r in ("coverage", "netns", "plugins drifted")]
+    assert values(families, "problem") == [({"reason": r}, 1 if r in ("drift", "netns", "coverage") else 0)
+                                           for r in ("no_version", "skew", "drift", "runtime", "netns", "coverage")]
     assert values(families, "ready") == [({}, 0)]
     assert "nodeprep_cni_plugins_wanted_info" not in families  # not told what to expect
     stamp = values(families, "last_verify_timestamp_seconds")[0][1]
@@ -133,10 +137,25 @@ def test_a_drifted_node_without_netns_or_runtime_counts_what_is_wrong(tmp_path, 
 
 def test_a_node_without_any_version_or_runtime_still_has_an_info_series():
     families = parse(node_metrics({"host": "bare", "cni_plugins": {"current": None, "versions": []}},
-                                  problems=["no current version"], wanted="1.9.1"))
+                                  problems=["no_version", "skew"], wanted="1.9.1"))
     assert values(families, "plugins_info") == [({"version": "none", "source_type": "none", "source": "none"}, 1)]
     assert values(families, "runtime_info") == [({"runtime": "none", "version": "none"}, 1)]
     assert values(families, "plugins_versions_installed") == [({}, 0)]
+    assert values(families, "plugins_skew") == [({}, 1)]
+
+
+def test_the_reasons_come_from_the_report_itself_when_not_given(tmp_path, releases):
+    report = node_report(tmp_path, releases, wanted={"source": "release", "version": "v9.9.9"})
+    families = parse(node_metrics(report, timestamp=0))
+    assert values(families, "plugins_wanted_info") == [({"version": "v9.9.9"}, 1)]
+    assert values(families, "plugins_skew") == [({}, 1)]
+    assert dict((labels["reason"], value) for labels, value in values(families, "problem"))["skew"] == 1
+    assert values(families, "ready") == [({}, 0)]
+
+
+def test_an_unknown_reason_is_refused_with_the_valid_ones():
+    with pytest.raises(AnsibleFilterError, match="unknown reason plugins drifted; valid reasons: no_version, skew, drift"):
+        node_metrics({"host": "a"}, problems=["plugins drifted"])
 
 
 def test_label_values_are_escaped_and_read_back_unchanged():

@@ -13,7 +13,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.nodeprep.cni.plugins.filter.fleet_report import fleet_report
 from ansible_collections.nodeprep.cni.plugins.filter.node_report import node_report
-from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install, containerd_info
+from ansible_collections.nodeprep.cni.plugins.modules import cni_info, cni_install, containerd_info, crio_info
 from testbed_lib.in_process import FakeRoot, VERSION_A as A, build_releases, run_module_in_process as run_module
 
 NETNS = {"dir": "/run/netns", "ok": True, "mounted": True, "fstype": "tmpfs", "propagation": "shared",
@@ -108,3 +108,26 @@ def test_runtime_coverage_joins_the_configs_coverage(installed):
 def test_a_report_without_the_cni_plugins_part_is_refused():
     with pytest.raises(AnsibleFilterError, match="cni_plugins role's report"):
         node_report(None, "n")
+
+
+def test_a_node_on_another_version_than_wanted_is_skewed_and_says_so(tmp_path, installed):
+    info = coverage_of(installed)
+    dirs = run_module(cni_info, dict(installed.info_args(), bin_dir=installed.bin_dir, link_dirs=[]))
+    crio = tmp_path / "crio.conf.d"
+    crio.mkdir()
+    (crio / "10-nodeprep-cni.conf").write_text('[crio.network]\nplugin_dirs = ["%s"]\n' % installed.bin_dir)
+    runtime = run_module(crio_info, {"binary": str(tmp_path / "none"), "config_path": str(tmp_path / "crio.conf"),
+                                     "config_dir": str(crio), "socket": str(tmp_path / "no.sock")})
+    made = node_report(info, "node-a", netns=NETNS, coverage=coverage_of(installed), containerd=runtime,
+                       containerd_dirs=dirs, wanted={"source": "release", "version": "9.9.9"})
+    report = made["report"]
+    assert report["wanted"] == {"source": "release", "version": "9.9.9"} and report["skew"] is True
+    assert report["problems"] == {"skew": "current %s, wanted 9.9.9" % A}
+    # The runtime is named by what was read (crio_info), its dirs checked like containerd's.
+    assert report["runtime"]["runtime"] == "none"  # neither the binary ran nor the CRI answered
+    assert "wanted: 9.9.9 (SKEW)" in made["lines"]
+    assert "ready: no (skew)" in made["lines"]
+    same = node_report(info, "node-a", netns=NETNS, coverage=coverage_of(installed), wanted="v" + A)["report"]
+    assert same["skew"] is False and same["problems"] == {}
+    unknown = node_report(info, "node-a", netns=NETNS, coverage=coverage_of(installed))["report"]
+    assert unknown["skew"] is None and unknown["wanted"] is None
