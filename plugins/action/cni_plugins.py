@@ -70,6 +70,7 @@ OWN_OPTIONS = {
     "download_on": {"type": "str", "default": "controller", "choices": ["controller", "node"]},
     "controller_cache_dir": {"type": "path", "default": "~/.cache/nodeprep/cni"},
     "node_cache_dir": {"type": "path", "default": "/var/cache/nodeprep/cni"},
+    "state": {"type": "str", "default": "present", "choices": ["present", "rollback", "absent"]},
 }
 ARGUMENT_SPEC = compose(RELEASE, TRANSPORT, DIRS, INSTALL, OWN_OPTIONS)
 RELEASE_KEYS = ("path", "sha256", "url", "version", "arch", "downloaded", "checksum_source")
@@ -94,6 +95,8 @@ class ActionModule(ActionBase):
     # --- the three steps -------------------------------------------------------------------
 
     def _settle(self, args):
+        if args["state"] != "present":
+            return self._undo(args)
         if args["source"] == "package":
             return self._settle_package(args)
         if not args["version"]:
@@ -117,6 +120,17 @@ class ActionModule(ActionBase):
         remote = self._copy_to_node_cache(release["path"], args["node_cache_dir"])
         installed = self._node("nodeprep.cni.cni_install", self._install_args(args, version, src=remote, source_url=release["url"]))
         return dict(installed, release=release)
+
+    def _undo(self, args):
+        """Rollback and absent need no release: cni_install moves `current` back or takes its install away, in
+        the dirs it is given and those the install recorded. version names the one to roll back to (empty: previous)."""
+        problem = install_problem(args)
+        if problem:
+            raise AnsibleActionFail(problem)
+        values = self._install_args(args, None, state=args["state"])
+        if args["state"] == "rollback" and args["version"]:
+            values["version"] = args["version"]
+        return dict(self._node("nodeprep.cni.cni_install", values), release=None)
 
     @staticmethod
     def _release_plugins(tarball):

@@ -153,6 +153,8 @@ class Plan:
         self.distro_linked = []
         self.distro_unlinked = []
         self.distro_link_changes = {}
+        # What an uninstall leaves on the node, each {path, why}.
+        self.kept = []
 
     def add(self, describe: str, **op):
         op["describe"] = describe
@@ -515,9 +517,11 @@ def plan_absent(view: NodeView) -> Plan:
         stored = os.path.join(tree.adopted_root, record.get("stored", ""))
         if not os.path.lexists(stored):
             plan.warnings.append("cannot restore %s: its adopted copy %s is missing" % (original, stored))
+            plan.kept.append({"path": original, "why": "not restored: its adopted copy %s is missing" % stored})
             kept.append(record)
         elif os.path.lexists(original) and not _ours_to_replace(tree, original, record):
             plan.warnings.append("not restoring %s: something else now has that name; the adopted copy stays at %s" % (original, stored))
+            plan.kept.append({"path": stored, "why": "adopted copy of %s, not restored: something else now has that name" % original})
             kept.append(record)
         else:
             restorable.append((record, original, stored))
@@ -543,6 +547,8 @@ def plan_absent(view: NodeView) -> Plan:
     for version in view.versions:
         if read_manifest(tree.version_dir(version)) is not None:
             plan.add("remove v%s" % version, op="remove_version", version=version)
+        else:
+            plan.kept.append({"path": tree.version_dir(version), "why": "no manifest: not installed by nodeprep"})
     for record, original, stored in restorable:
         if record.get("kind") == "dir":
             plan.add("restore %s" % original, op="restore", record=record, path=original, stored=stored)
@@ -553,6 +559,8 @@ def plan_absent(view: NodeView) -> Plan:
     for directory in sorted(view.state["created_dirs"], key=len, reverse=True):
         if not _holds(directory, tree.versions_dir):
             plan.add("remove directory %s if empty" % directory, op="rmdir", path=directory)
+    plan.kept.append({"path": tree.lock_path, "why": "the node lock is never removed (a waiting run holds it open), so %s "
+                      "stays too" % tree.versions_dir})
     plan.current = plan.previous = None
     return plan
 

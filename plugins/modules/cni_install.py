@@ -222,6 +222,27 @@ package:
   returned: always
   type: dict
   sample: {name: containernetworking-plugins, version: "1.1.1+ds1-3+b5", manager: dpkg}
+removed:
+  description:
+    - With O(state=absent), every path taken away (or, in check mode, that would be) - links, the C(current) and
+      C(previous) pointers, version dirs, the install's record, directories it created; empty otherwise.
+  returned: always
+  type: list
+  elements: str
+restored:
+  description: With O(state=absent), the adopted files put back where they were found; empty otherwise.
+  returned: always
+  type: list
+  elements: str
+  sample: [/opt/cni/bin/bridge]
+left:
+  description:
+    - With O(state=absent), what stays on the node, each with C(path) and C(why) - the node lock (and so
+      O(versions_dir)), version dirs without a manifest, adopted copies that could not be restored.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /opt/cni/versions/.lock, why: "the node lock is never removed ..."}]
 recovered:
   description:
     - What happened to the journal of an interrupted run found at the start, V(rolled back) or
@@ -437,9 +458,26 @@ def run(module: AnsibleModule) -> dict:
         "package": package,
         "package_owned": dict((op["path"], op["package"]) for op in plan.ops if op["op"] == "adopt" and op.get("package")),
     }
+    result.update(uninstall_summary(tree, plan) if params["state"] == "absent" else {"removed": [], "restored": [], "left": []})
     if module._diff:
         result["diff"] = {"before": before, "after": after}
     return result
+
+
+def uninstall_summary(tree: InstallTree, plan) -> dict:
+    """What state=absent takes away, puts back and leaves (with why), by path."""
+    removed = []
+    for op in plan.ops:
+        if op["op"] in ("unlink", "rmdir"):
+            removed.append(op["path"])
+        elif op["op"] == "point":
+            removed.append(tree.pointer_path(op["name"]))
+        elif op["op"] == "remove_version":
+            removed.append(tree.version_dir(op["version"]))
+        elif op["op"] == "remove_state":
+            removed.append(tree.state_path)
+    restored = [op["path"] for op in plan.ops if op["op"] == "restore"]
+    return {"removed": removed, "restored": restored, "left": plan.kept}
 
 
 def report_src_needed(exc: SrcNeeded) -> dict:
@@ -447,8 +485,8 @@ def report_src_needed(exc: SrcNeeded) -> dict:
     return {"changed": False, "src_needed": True, "arch": node_arch(), "reason": str(exc), "version": None,
             "package_owned": dict(exc.package_owned),
             "previous": None, "installed": False, "plugins": [], "links": {}, "adopted": [], "pruned": [],
-            "actions": [], "recovered": "", "took_over": "", "layout": {"name": None, "dir": "", "linked": [], "unlinked": []},
-            "package": None}
+            "actions": [], "recovered": "", "took_over": "", "removed": [], "restored": [], "left": [],
+            "layout": {"name": None, "dir": "", "linked": [], "unlinked": []}, "package": None}
 
 
 def execute(module: AnsibleModule, tree: InstallTree, plan, journal: Journal, tarball=None, package=None) -> None:

@@ -100,6 +100,17 @@ options:
     description: Release cache on the node (O(download_on=node)).
     type: path
     default: /var/cache/nodeprep/cni
+  state:
+    description:
+      - V(present) settles O(version) as described above.
+      - V(rollback) makes the previous installed version current again, or the installed O(version) when it is given;
+        nothing is fetched. O(version) defaults to nothing here - the role passes C(cni_plugins_rollback_version).
+      - V(absent) removes every version, pointer and link of the install - in O(bin_dir), O(link_dirs), the layout's
+        dir and every dir the install recorded, whatever O(layout) says now - and restores adopted files; nothing is
+        fetched. See M(nodeprep.cni.cni_install) for what stays (RV(left)).
+    type: str
+    choices: [present, rollback, absent]
+    default: present
 attributes:
   check_mode:
     details:
@@ -131,6 +142,14 @@ EXAMPLES = r"""
     source: package
     os_packages:
       Debian: {name: containernetworking-plugins, dir: /usr/lib/cni, module: ansible.builtin.apt}
+
+- name: Make the previous version current again
+  nodeprep.cni.cni_plugins:
+    state: rollback
+
+- name: Remove the install and restore adopted files
+  nodeprep.cni.cni_plugins:
+    state: absent
 
 - name: Use kubernetes-cni from the Kubernetes package repository configured on the node
   nodeprep.cni.cni_plugins:
@@ -172,6 +191,21 @@ layout:
   returned: success
   type: dict
   sample: {name: standard, dir: "", linked: []}
+removed:
+  description: With O(state=absent), every path taken away (or that would be, in check mode).
+  returned: success
+  type: list
+  elements: str
+restored:
+  description: With O(state=absent), the adopted files put back where they were found.
+  returned: success
+  type: list
+  elements: str
+left:
+  description: With O(state=absent), what stays on the node, each with C(path) and C(why).
+  returned: success
+  type: list
+  elements: dict
 release:
   description:
     - The fetched release (C(path), C(sha256), C(url), C(downloaded), C(checksum_source), C(arch), and C(where) it was

@@ -104,6 +104,7 @@ FILTER_OUTPUTS = {
     "node_report": '"msg": "current 1.9.1, previous 1.8.0"',
     "cni_plugin_dirs": '"/var/lib/rancher/k3s/data/cni"',
     "systemd_escape_path": '"msg": "run-net\\\\x20ns.mount"',
+    "uninstall_summary": '"netns: left /run/netns: still mounted",',
     "systemd_exec_arg": '"msg": "ExecStart=/bin/mount --make-shared \\"/run/net ns$$1\\""',
 }
 

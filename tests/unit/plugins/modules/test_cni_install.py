@@ -245,14 +245,22 @@ def test_absent_restores_the_tree_byte_identically(node, releases):
     ok(run(node, state="rollback"))
     _calico_intact(node)
 
+    predicted = ok(run(node, state="absent", check_mode=True))
     result = ok(run(node, state="absent"))
     assert result["changed"] is True
     _calico_intact(node)
     assert only_the_lock_remains(node, snapshot(node.root)) == only_the_lock_remains(node, pristine)
     assert open(os.path.join(node.bin_dir, "bridge"), "rb").read() == STRAY_BRIDGE
+    # What went, what came back and what stays, as check mode predicted it.
+    lock = os.path.join(node.versions_dir, ".lock")
+    assert (predicted["removed"], predicted["restored"], predicted["left"]) == (result["removed"], result["restored"], result["left"])
+    assert sorted(result["restored"]) == [os.path.join(node.bin_dir, "bridge"), os.path.join(node.k3s_dir, "host-local")]
+    assert {os.path.join(node.versions_dir, "v" + A), os.path.join(node.versions_dir, "current"),
+            os.path.join(node.bin_dir, "loopback")} <= set(result["removed"])
+    assert [item["path"] for item in result["left"]] == [lock] and "never removed" in result["left"][0]["why"]
 
     again = ok(run(node, state="absent"))
-    assert again["changed"] is False
+    assert again["changed"] is False and again["removed"] == [] and again["restored"] == []
     assert only_the_lock_remains(node, snapshot(node.root)) == only_the_lock_remains(node, pristine)
 
 
