@@ -275,7 +275,7 @@ def scenario_order(item) -> tuple:
 
 
 def markdown(document: dict) -> str:
-    """The results as the Markdown table the README shows."""
+    """The results as the Markdown table docs/benchmarks.md shows."""
     lines = ["| transport | scenario | baseline s | ours s | ours / baseline | requests (baseline / ours) | tarballs served |",
              "| --- | --- | ---: | ---: | ---: | --- | --- |"]
     for transport, entry in sorted(document["transports"].items()):
