@@ -95,7 +95,7 @@ def test_the_controller_playbooks_refuse_too(local_inventory, run_playbook, tmp_
     assert "nodeprep_mirror_dir is required" in result.tasks[0].result["msg"], result.describe()
     result = run_playbook("playbooks/render.yml", local_inventory, extra_vars={"nodeprep_hots": "nodes"})
     refused(result, "unknown variable nodeprep_hots (given with -e): did you mean nodeprep_hosts (read by site.yml, "
-                    "verify.yml, upgrade.yml, bake.yml)? render.yml reads: none.")
+                    "verify.yml, upgrade.yml, bake.yml, rollback.yml, uninstall.yml)? render.yml reads: none.")
     assert not list(tmp_path.glob("nodeprep-artifacts*")), "render wrote artifacts after the refusal"
 
 
