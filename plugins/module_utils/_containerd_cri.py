@@ -11,6 +11,7 @@ DATA frame, and reads frames until the stream ends. Protobuf messages are decode
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 
@@ -175,3 +176,25 @@ def status(socket_path, timeout=10.0):
             entry = dict(decode_fields(value))
             info[_text(entry.get(1))] = _text(entry.get(2))
     return {"conditions": conditions, "info": info}
+
+
+def answer(socket_path, timeout, runtime):
+    """``(cri, runtime_version)``: the CRI's answer as the *_info modules return it, and the version it
+    gave ("" when it did not answer). *runtime* names who should be listening, for the error."""
+    report = {"reachable": False, "error": "", "runtime_ready": False, "network_ready": False,
+              "conditions": {}, "last_cni_load_status": ""}
+    if not os.path.exists(socket_path):
+        report["error"] = "no CRI socket at %s (%s is not running)" % (socket_path, runtime)
+        return report, ""
+    try:
+        found = version(socket_path, timeout)
+        state = status(socket_path, timeout)
+    except CRIError as exc:
+        report["error"] = str(exc)
+        return report, ""
+    conditions = state["conditions"]
+    report.update(reachable=True, conditions=conditions,
+                  runtime_ready=conditions.get("RuntimeReady", {}).get("status", False),
+                  network_ready=conditions.get("NetworkReady", {}).get("status", False),
+                  last_cni_load_status=state["info"].get("lastCNILoadStatus", ""))
+    return report, found["runtime_version"]

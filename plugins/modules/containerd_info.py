@@ -260,24 +260,9 @@ def main():
         result["source"] = "config file"
         if problem:
             result["config_error"] = problem
-    answer = {"reachable": False, "error": "", "runtime_ready": False, "network_ready": False,
-              "conditions": {}, "last_cni_load_status": ""}
-    if os.path.exists(params["socket"]):
-        try:
-            found = cri.version(params["socket"], params["timeout"])
-            status = cri.status(params["socket"], params["timeout"])
-        except cri.CRIError as exc:
-            answer["error"] = str(exc)
-        else:
-            answer.update(reachable=True, conditions=status["conditions"],
-                          runtime_ready=status["conditions"].get("RuntimeReady", {}).get("status", False),
-                          network_ready=status["conditions"].get("NetworkReady", {}).get("status", False),
-                          last_cni_load_status=status["info"].get("lastCNILoadStatus", ""))
-            result["version"] = result["version"] or found["runtime_version"]
-    else:
-        answer["error"] = "no CRI socket at %s (containerd is not running)" % params["socket"]
+    result["cri"], cri_version = cri.answer(params["socket"], params["timeout"], "containerd")
+    result["version"] = result["version"] or cri_version
     result["runtime_plugins"] = [] if result["use_internal_loopback"] or result["source"] == "none" else ["loopback"]
-    result["cri"] = answer
     module.exit_json(**result)
 
 

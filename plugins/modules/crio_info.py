@@ -253,22 +253,8 @@ def main():
         result["source"] = "config file"
         if problem:
             result["config_error"] = problem
-    answer = {"reachable": False, "error": "", "runtime_ready": False, "network_ready": False,
-              "conditions": {}, "last_cni_load_status": ""}
-    if os.path.exists(params["socket"]):
-        try:
-            found = cri.version(params["socket"], params["timeout"])
-            status = cri.status(params["socket"], params["timeout"])
-        except cri.CRIError as exc:
-            answer["error"] = str(exc)
-        else:
-            answer.update(reachable=True, conditions=status["conditions"],
-                          runtime_ready=status["conditions"].get("RuntimeReady", {}).get("status", False),
-                          network_ready=status["conditions"].get("NetworkReady", {}).get("status", False))
-            result["version"] = result["version"] or found["runtime_version"]
-    else:
-        answer["error"] = "no CRI socket at %s (CRI-O is not running)" % params["socket"]
-    result["cri"] = answer
+    result["cri"], cri_version = cri.answer(params["socket"], params["timeout"], "CRI-O")
+    result["version"] = result["version"] or cri_version
     # CRI-O's defaults end in a slash; the dirs are compared with the other roles' as paths.
     result["bin_dirs"] = [os.path.normpath(d) for d in result["bin_dirs"]]
     result["conf_dir"] = os.path.normpath(result["conf_dir"]) if result["conf_dir"] else ""

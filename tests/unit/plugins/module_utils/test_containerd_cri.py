@@ -63,6 +63,20 @@ def test_no_socket(tmp_path):
         cri.status(str(tmp_path / "absent.sock"))
 
 
+def test_answer_as_the_info_modules_report_it(socket_path, tmp_path):
+    report, runtime_version = cri.answer(socket_path, 10.0, "containerd")
+    assert runtime_version == "2.1.9"
+    assert report["reachable"] and report["error"] == "" and report["runtime_ready"] and not report["network_ready"]
+    assert report["conditions"]["NetworkReady"]["reason"] == "NetworkPluginNotReady"
+    assert report["last_cni_load_status"] == "cni config load failed"
+    missing, no_version = cri.answer(str(tmp_path / "absent.sock"), 10.0, "CRI-O")
+    assert no_version == "" and not missing["reachable"] and not missing["network_ready"]
+    assert missing["error"] == "no CRI socket at %s (CRI-O is not running)" % (tmp_path / "absent.sock")
+    (tmp_path / "not-a.sock").write_text("")
+    broken, _broken_version = cri.answer(str(tmp_path / "not-a.sock"), 10.0, "containerd")
+    assert not broken["reachable"] and "cannot connect" in broken["error"]
+
+
 def test_protobuf_varints_round_trip():
     for value in (0, 1, 127, 128, 300, 2 ** 35):
         encoded = cri._varint(value)  # pylint: disable=protected-access
