@@ -15,18 +15,10 @@ import pytest
 
 from ansible_collections.nodeprep.cni.plugins.plugin_utils import _containerd_config as config
 from ansible_collections.nodeprep.cni.plugins.plugin_utils import _containerd_undo as undo
+# Debian's package file and a hand-written version-3 file with one bin_dir, as the editor's own tests use them.
+from tests.unit.plugins.plugin_utils.test_containerd_config import DEBIAN_V2, USER_V3 as V3_BIN_DIR
 
 USER_FILES = Path(__file__).resolve().parents[3] / "../molecule/user-config/files"
-DEBIAN_V2 = '''version = 2
-
-[plugins]
-  [plugins."io.containerd.grpc.v1.cri"]
-    [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = "/usr/lib/cni"
-      conf_dir = "/etc/cni/net.d"
-  [plugins."io.containerd.internal.v1.opt"]
-    path = "/var/lib/containerd/opt"
-'''
 NO_CRI_V2 = '''# only the root dirs
 version = 2
 root = "/var/lib/containerd"
@@ -42,16 +34,6 @@ NO_CNI_V3 = '''version = 3
 
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = 'overlayfs'
-'''
-V3_BIN_DIR = '''# hand-written
-version = 3
-
-[plugins.'io.containerd.cri.v1.runtime'.cni]
-  bin_dir = '/usr/lib/cni'   # one dir, as 2.0 took it
-  conf_dir = '/etc/cni/net.d'
-
-[debug]
-  level = 'info'
 '''
 CASES = {
     "debian-v2-on-1.6": (DEBIAN_V2, (1, 6, 20), None),
