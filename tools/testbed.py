@@ -11,6 +11,7 @@ Subcommands:
   node-down   stops a node started by node-up.
   release     builds a plugins release into a controller cache (Molecule's create step).
   node-restart  shuts a node down and boots it again on the same files (a power cycle).
+  vm-image    the VM nodes' disk image, kernel and initrd (testbed_lib/vm.py); idempotent.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from testbed_lib import monitoring  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import node as node_mod  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import packer as packer_mod  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import runtimes  # noqa: E402  (needs REPO on sys.path)
+from testbed_lib import vm as vm_mod  # noqa: E402  (needs REPO on sys.path)
 
 CACHE = REPO / ".cache"
 WHEELS = CACHE / "wheels"
@@ -409,6 +411,17 @@ def cmd_runtimes(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vm_image(_args: argparse.Namespace) -> int:
+    """The VM nodes' image: the cached bookworm rootfs with Debian's kernel and OpenSSH, as an ext4
+    disk image (testbed_lib/vm.py)."""
+    started = time.monotonic()
+    ensure_rootfs()
+    vm_mod.ensure_image(node_mod.ROOTFS_CACHE, ROOTFS_RECIPE, install_in_rootfs,
+                        lambda root, *command: nspawn_run(root, *command))
+    log("VM image ready in %.1f s" % (time.monotonic() - started))
+    return 0
+
+
 # --- demo -------------------------------------------------------------------------------------
 
 DEMO_CONFLIST = {
@@ -550,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("bootstrap").set_defaults(func=cmd_bootstrap)
     sub.add_parser("runtimes").set_defaults(func=cmd_runtimes)
     sub.add_parser("demo").set_defaults(func=cmd_demo)
+    sub.add_parser("vm-image").set_defaults(func=cmd_vm_image)
     up = sub.add_parser("node-up")
     up.add_argument("name")
     up.add_argument("--workdir", help="node files and state (default %s/NAME)" % MANUAL_NODES)

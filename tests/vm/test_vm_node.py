@@ -1,0 +1,94 @@
+"""VM nodes on Debian's own kernel under QEMU (testbed_lib/vm.py), reached by Ansible over real SSH.
+
+One VM: boot, an Ansible ping and a module of this collection over SSH, a real reboot, a clean
+power-off; the figures (boot to SSH, reboot, power-off) are printed (``pytest -rA`` shows them).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from testbed_lib import ansible_runner, vm
+from testbed_lib.node import pid_alive
+
+LISTEN = "0A"  # a listening socket's state in /proc/net/tcp
+
+
+def listeners(port: int) -> list[str]:
+    """The local addresses (hex, as the kernel prints them) listening on ``port`` on the host."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as sockets:
+            for line in list(sockets)[1:]:
+                fields = line.split()
+                address, hex_port = fields[1].split(":")
+                if int(hex_port, 16) == port and fields[3] == LISTEN:
+                    found.append(address)
+    return found
+
+
+def only_result(result: ansible_runner.PlaybookResult, host: str) -> dict:
+    assert result.rc == 0, result.describe()
+    [task] = result.task_results(host=host)
+    return task.result
+
+
+def test_the_vm_command_line_writes_only_its_overlay_and_forwards_only_the_loopback(tmp_path):
+    if not vm.image_info():
+        raise AssertionError("no VM image at %s: run tools/testbed.py vm-image (make vm-lane)" % vm.VM_IMAGE)
+    node = vm.VirtualNode("shape", tmp_path / "vm", accel="tcg")
+    node.prepare()
+    node.port = 2222
+    command = node.qemu_command()
+    assert command[command.index("-accel") + 1] == "tcg"
+    assert command[command.index("-netdev") + 1] == "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22"
+    assert command[command.index("-drive") + 1] == "file=%s,format=qcow2,if=virtio" % node.overlay
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output", "json", str(node.overlay)],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert (info["format"], info["backing-filename"]) == ("qcow2", str(vm.VM_IMAGE / "disk.img"))
+    assert info["virtual-size"] == os.stat(vm.VM_IMAGE / "disk.img").st_size
+    node.stop()
+    assert not node.workdir.exists()
+
+
+def test_a_vm_answers_ansible_over_ssh_reboots_and_powers_off(virtual_node, tmp_path):
+    disk = vm.VM_IMAGE / "disk.img"
+    disk_before = disk.stat()
+    node = virtual_node("lane")
+    booted = dict(node.timings)
+    assert node.system_state == "running", node.run(["systemctl", "--failed", "--no-legend"], check=False).stdout
+    # The forward is the VM's only way in, and it is on the host's loopback alone.
+    assert listeners(node.port) == ["0100007F"]
+    # Its own kernel (Debian's, from the image), its own root filesystem on the virtual disk.
+    assert node.run(["uname", "-r"]).stdout.strip() == vm.image_info()["kernel"] != os.uname().release
+
+    inventory = ansible_runner.write_inventory(tmp_path / "inventory.yml", [node])
+    assert only_result(ansible_runner.run_adhoc(inventory, "ansible.builtin.ping"), node.name)["ping"] == "pong"
+    mounts = only_result(ansible_runner.run_adhoc(inventory, "nodeprep.cni.mount_info",
+                                                  {"paths": ["/", "/opt/cni/bin"]}), node.name)
+    assert mounts["known"] is True and mounts["changed"] is False, mounts
+    root = mounts["paths"]["/"]["mountpoint"]
+    assert (root["source"], root["fstype"]) == ("/dev/vda", "ext4"), root
+    assert mounts["paths"]["/opt/cni/bin"]["mount"]["target"] == "/"
+    # Ansible came in through sshd, not a local shell.
+    facts = only_result(ansible_runner.run_adhoc(inventory, "ansible.builtin.setup",
+                                                 {"filter": ["ansible_env", "ansible_kernel"]}), node.name)
+    assert facts["ansible_facts"]["ansible_env"]["SSH_CONNECTION"].split()[2] == vm.GUEST_ADDRESS
+    assert facts["ansible_facts"]["ansible_kernel"] == vm.image_info()["kernel"]
+
+    first_boot = node.boot_id()
+    assert node.reboot() != first_boot
+    assert node.system_state == "running"
+    assert only_result(ansible_runner.run_adhoc(inventory, "ansible.builtin.ping"), node.name)["ping"] == "pong"
+
+    pid = node.pid
+    node.stop()
+    assert node.last_exit == "poweroff" and node.exit_code() == 0, node.qemu_output()
+    assert not pid_alive(pid)
+    # The cached image is only ever a backing file: no VM writes to it.
+    assert (disk.stat().st_mtime_ns, disk.stat().st_size) == (disk_before.st_mtime_ns, disk_before.st_size)
+    print("VM figures (s): image build (cold) %s, boot to SSH %s, boot to running %s, reboot to SSH %s, "
+          "power-off %s; accelerator %s" % (
+              vm.image_info()["seconds"], booted["boot_to_ssh"], booted["boot_to_running"],
+              node.timings["reboot_to_ssh"], node.timings["poweroff"], node.accel))
