@@ -360,7 +360,7 @@ class VirtualNode:
         before = self.boot_id()
         started = time.monotonic()
         self.run(["systemctl", "--no-block", "reboot"], check=False, timeout=30)
-        self._close_master()
+        self.disconnect()
         deadline = started + self.boot_timeout
         while time.monotonic() < deadline:
             self._fail_if_exited()
@@ -388,7 +388,7 @@ class VirtualNode:
                     self._signal(signal.SIGKILL)
                     self._wait_exit(10)
             self.timings["poweroff"] = round(time.monotonic() - started, 1)
-        self._close_master()
+        self.disconnect()
         if self._process is not None:
             self._process.poll()  # reap, so no zombie is left behind
         self.pid = None
@@ -456,7 +456,8 @@ class VirtualNode:
         return ["ssh", *SSH_OPTIONS, *shared, "-o", "UserKnownHostsFile=%s" % self.known_hosts,
                 "-i", str(self.key), "-p", str(self.port), "-l", "root", "127.0.0.1"]
 
-    def _close_master(self) -> None:
+    def disconnect(self) -> None:
+        """Closes the shared SSH connection (the next command opens a new one)."""
         if self.port is not None and self.control_path.exists():
             subprocess.run(self.ssh_command() + ["-O", "exit"], capture_output=True, timeout=30, check=False)
 
@@ -503,3 +504,18 @@ class VirtualNode:
                                        "-o HostKeyAlgorithms=ssh-ed25519 -o IdentitiesOnly=yes" % self.known_hosts,
             "ansible_python_interpreter": "/usr/bin/python3",
         }
+
+    # --- persistence for manual VMs ---------------------------------------------------------
+
+    def state(self) -> dict:
+        return {"name": self.name, "machine": self.machine, "workdir": str(self.workdir), "image": str(self.image),
+                "memory_mb": self.memory_mb, "cpus": self.cpus, "accel": self.accel, "port": self.port,
+                "pid": self.pid}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "VirtualNode":
+        """A VM started by another process (tools/testbed.py vm-up): stop() finds its QEMU by PID."""
+        node = cls(state["name"], state["workdir"], image=Path(state["image"]), memory_mb=state["memory_mb"],
+                   cpus=state["cpus"], accel=state["accel"])
+        node.machine, node.port, node.pid = state["machine"], state["port"], state["pid"]
+        return node

@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
+
+import pytest
 
 from testbed_lib import ansible_runner, vm
 from testbed_lib.node import pid_alive
@@ -25,6 +28,19 @@ def listeners(port: int) -> list[str]:
                 address, hex_port = fields[1].split(":")
                 if int(hex_port, 16) == port and fields[3] == LISTEN:
                     found.append(address)
+    return found
+
+
+def processes_of(machine: str) -> list[int]:
+    """PIDs of the host's processes whose command line names the VM (its QEMU, its SSH connections)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if machine.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
     return found
 
 
@@ -85,10 +101,23 @@ def test_a_vm_answers_ansible_over_ssh_reboots_and_powers_off(virtual_node, tmp_
     pid = node.pid
     node.stop()
     assert node.last_exit == "poweroff" and node.exit_code() == 0, node.qemu_output()
-    assert not pid_alive(pid)
+    assert not pid_alive(pid) and processes_of(node.machine) == []  # no QEMU, no SSH connection left
     # The cached image is only ever a backing file: no VM writes to it.
     assert (disk.stat().st_mtime_ns, disk.stat().st_size) == (disk_before.st_mtime_ns, disk_before.st_size)
     print("VM figures (s): image build (cold) %s, boot to SSH %s, boot to running %s, reboot to SSH %s, "
           "power-off %s; accelerator %s" % (
               vm.image_info()["seconds"], booted["boot_to_ssh"], booted["boot_to_running"],
               node.timings["reboot_to_ssh"], node.timings["poweroff"], node.accel))
+
+
+def test_a_vm_that_does_not_answer_in_time_is_killed_by_its_pid(tmp_path, request):
+    if not vm.image_info():
+        raise AssertionError("no VM image at %s: run tools/testbed.py vm-image (make vm-lane)" % vm.VM_IMAGE)
+    # Five seconds is far too short for a boot under emulation: SSH never answers.
+    node = vm.VirtualNode("mute", tmp_path / "vm", boot_timeout=5, stop_timeout=5)
+    request.addfinalizer(node.stop)
+    with pytest.raises(vm.VMError, match="no SSH on 127.0.0.1"):
+        node.start()
+    assert node.last_exit == "killed" and node.exit_code() is not None
+    assert processes_of(node.machine) == []
+    assert node.console_log.is_file()  # kept for whoever reads the failure
