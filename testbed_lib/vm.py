@@ -53,6 +53,9 @@ DISK_SIZE = "4G"  # sparse: the image and the overlays take only what is written
 RECIPE_VERSION = "2"
 
 GUEST_ADDRESS = "10.0.2.15"  # QEMU's user-mode network: guest, gateway (the host) and DNS
+# The gateway's address reaches the host's loopback: a server on 127.0.0.1 (a release mirror) is
+# there for the guest without listening anywhere else.
+HOST_ADDRESS = "10.0.2.2"
 FW_CFG_PREFIX = "opt/nodeprep"
 GUEST_FILES = {
     "etc/fstab": "/dev/vda / ext4 rw,errors=remount-ro 0 1\n",
@@ -102,6 +105,14 @@ SSH_OPTIONS = ("-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=y
                "-o", "StrictHostKeyChecking=yes", "-o", "HostKeyAlgorithms=ssh-ed25519",
                "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=6",
                "-o", "LogLevel=ERROR")
+
+
+def guest_url(url: str) -> str:
+    """A URL of a server on the host's 127.0.0.1 as the guest reaches it."""
+    prefix = url.split("://", 1)[0] + "://"
+    if not url.startswith(prefix + "127.0.0.1"):
+        raise ValueError("%s is not on the host's 127.0.0.1" % url)
+    return prefix + HOST_ADDRESS + url[len(prefix + "127.0.0.1"):]
 
 
 class VMError(RuntimeError):

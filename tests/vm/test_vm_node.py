@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from testbed_lib import ansible_runner, vm
+from testbed_lib.http_server import LocalServer
 from testbed_lib.node import pid_alive
 
 LISTEN = "0A"  # a listening socket's state in /proc/net/tcp
@@ -92,6 +93,16 @@ def test_a_vm_answers_ansible_over_ssh_reboots_and_powers_off(virtual_node, tmp_
                                                  {"filter": ["ansible_env", "ansible_kernel"]}), node.name)
     assert facts["ansible_facts"]["ansible_env"]["SSH_CONNECTION"].split()[2] == vm.GUEST_ADDRESS
     assert facts["ansible_facts"]["ansible_kernel"] == vm.image_info()["kernel"]
+
+    # A server on the host's loopback (a release mirror) is there for the guest at the gateway's address.
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "release.txt").write_bytes(os.urandom(4096))
+    with LocalServer(served) as mirror:
+        fetched = node.run(["python3", "-c", "import sys, urllib.request; sys.stdout.buffer.write("
+                            "urllib.request.urlopen(sys.argv[1], timeout=30).read())", vm.guest_url(mirror.url("release.txt"))],
+                           text=False).stdout
+        assert fetched == (served / "release.txt").read_bytes() and mirror.requests == ["/release.txt"]
 
     first_boot = node.boot_id()
     assert node.reboot() != first_boot
