@@ -234,7 +234,7 @@ def test_relative_links_resolve(path):
     for line, target in markdown_links(path):
         if re.match(r"[a-z]+:", target):
             continue
-        file_part, _, anchor = target.partition("#")
+        file_part, _hash, anchor = target.partition("#")
         resolved = (path.parent / file_part).resolve() if file_part else path
         assert resolved.exists(), "%s:%d: %s does not exist" % (path.relative_to(REPO), line, target)
         assert REPO in resolved.parents or resolved == REPO, (path, target)
