@@ -243,7 +243,8 @@ class VirtualNode:
 
     def __init__(self, name: str, workdir: str | os.PathLike, image: Path = VM_IMAGE,
                  memory_mb: int = 1024, cpus: int = 1, accel: str | None = None,
-                 boot_timeout: float = 300.0, stop_timeout: float = 120.0):
+                 boot_timeout: float = 300.0, stop_timeout: float = 120.0,
+                 disks: tuple[str, ...] = (), kernel_args: str = ""):
         self.name = name
         self.machine = machine_name(name)
         self.workdir = Path(workdir)
@@ -253,6 +254,10 @@ class VirtualNode:
         self.accel = accel or default_accel()
         self.boot_timeout = boot_timeout
         self.stop_timeout = stop_timeout
+        # Empty disks besides the root, by size ("64M"): /dev/vdb, /dev/vdc, ... in the guest.
+        self.disks = tuple(disks)
+        # Appended to the kernel command line (e.g. "security=selinux selinux=1 enforcing=1").
+        self.kernel_args = kernel_args
         self.overlay = self.workdir / "overlay.qcow2"
         self.console_log = self.workdir / "console.log"
         self.qemu_log = self.workdir / "qemu.log"
@@ -302,10 +307,17 @@ class VirtualNode:
         if not self.overlay.exists():
             subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
                             "-b", str(self.image / "disk.img"), str(self.overlay)], check=True)
+        for index, size in enumerate(self.disks):
+            if not self.disk_path(index).exists():
+                subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(self.disk_path(index)), size], check=True)
         for key in (self.key, self.host_key):
             if not key.exists():
                 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.machine,
                                 "-f", str(key)], check=True)
+
+    def disk_path(self, index: int) -> Path:
+        """The host file of the extra disk ``index`` (``/dev/vd`` + "bcd..."[index] in the guest)."""
+        return self.workdir / ("disk-%d.qcow2" % index)
 
     def qemu_command(self) -> list[str]:
         accel = ["-accel", self.accel] + (["-cpu", "host"] if self.accel == "kvm" else [])
@@ -318,8 +330,10 @@ class VirtualNode:
             *accel, "-m", str(self.memory_mb), "-smp", str(self.cpus),
             "-display", "none", "-serial", "file:%s" % self.console_log,
             "-kernel", str(self.image / "vmlinuz"), "-initrd", str(self.image / "initrd.img"),
-            "-append", "%s systemd.hostname=%s" % (KERNEL_COMMAND_LINE, self.machine),
+            "-append", " ".join(filter(None, (KERNEL_COMMAND_LINE, "systemd.hostname=" + self.machine, self.kernel_args))),
             "-drive", "file=%s,format=qcow2,if=virtio" % self.overlay,
+            *(argument for index in range(len(self.disks))
+              for argument in ("-drive", "file=%s,format=qcow2,if=virtio" % self.disk_path(index))),
             "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0",
         ]
         for name, path in seed:
@@ -521,12 +535,13 @@ class VirtualNode:
     def state(self) -> dict:
         return {"name": self.name, "machine": self.machine, "workdir": str(self.workdir), "image": str(self.image),
                 "memory_mb": self.memory_mb, "cpus": self.cpus, "accel": self.accel, "port": self.port,
-                "pid": self.pid}
+                "pid": self.pid, "disks": list(self.disks), "kernel_args": self.kernel_args}
 
     @classmethod
     def from_state(cls, state: dict) -> "VirtualNode":
         """A VM started by another process (tools/testbed.py vm-up): stop() finds its QEMU by PID."""
         node = cls(state["name"], state["workdir"], image=Path(state["image"]), memory_mb=state["memory_mb"],
-                   cpus=state["cpus"], accel=state["accel"])
+                   cpus=state["cpus"], accel=state["accel"], disks=tuple(state.get("disks", ())),
+                   kernel_args=state.get("kernel_args", ""))
         node.machine, node.port, node.pid = state["machine"], state["port"], state["pid"]
         return node

@@ -10,7 +10,8 @@ from testbed_lib import vm
 
 @pytest.fixture
 def virtual_node(tmp_path_factory):
-    """Factory: ``virtual_node(name="vm")`` boots a VM from the cached image and waits for SSH.
+    """Factory: ``virtual_node(name="vm", **options)`` boots a VM from the cached image and waits for
+    SSH; ``options`` go to ``vm.VirtualNode`` (``disks``, ``kernel_args``, ...).
 
     Every VM started through it is stopped at teardown (power-off, else QEMU killed by its PID),
     even when the test fails.
@@ -21,8 +22,8 @@ def virtual_node(tmp_path_factory):
         pytest.fail("no VM image at %s: run tools/testbed.py vm-image (make vm-lane)" % vm.VM_IMAGE)
     started: list[vm.VirtualNode] = []
 
-    def start(name: str = "vm") -> vm.VirtualNode:
-        booted = vm.VirtualNode(name, tmp_path_factory.mktemp("vm-" + name) / "vm")
+    def start(name: str = "vm", **options) -> vm.VirtualNode:
+        booted = vm.VirtualNode(name, tmp_path_factory.mktemp("vm-" + name) / "vm", **options)
         started.append(booted)
         return booted.start()
 

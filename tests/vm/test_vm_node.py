@@ -54,13 +54,14 @@ def only_result(result: ansible_runner.PlaybookResult, host: str) -> dict:
 def test_the_vm_command_line_writes_only_its_overlay_and_forwards_only_the_loopback(tmp_path):
     if not vm.image_info():
         raise AssertionError("no VM image at %s: run tools/testbed.py vm-image (make vm-lane)" % vm.VM_IMAGE)
-    node = vm.VirtualNode("shape", tmp_path / "vm", accel="tcg")
+    node = vm.VirtualNode("shape", tmp_path / "vm", accel="tcg", disks=("64M",))
     node.prepare()
     node.port = 2222
     command = node.qemu_command()
     assert command[command.index("-accel") + 1] == "tcg"
     assert command[command.index("-netdev") + 1] == "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22"
-    assert command[command.index("-drive") + 1] == "file=%s,format=qcow2,if=virtio" % node.overlay
+    drives = [command[index + 1] for index, argument in enumerate(command) if argument == "-drive"]
+    assert drives == ["file=%s,format=qcow2,if=virtio" % path for path in (node.overlay, node.disk_path(0))]
     info = json.loads(subprocess.run(["qemu-img", "info", "--output", "json", str(node.overlay)],
                                      capture_output=True, text=True, check=True).stdout)
     assert (info["format"], info["backing-filename"]) == ("qcow2", str(vm.VM_IMAGE / "disk.img"))
@@ -72,8 +73,12 @@ def test_the_vm_command_line_writes_only_its_overlay_and_forwards_only_the_loopb
 def test_a_vm_answers_ansible_over_ssh_reboots_and_powers_off(virtual_node, tmp_path):
     disk = vm.VM_IMAGE / "disk.img"
     disk_before = disk.stat()
-    node = virtual_node("lane")
+    node = virtual_node("lane", disks=("64M",), kernel_args="nodeprep.lane=1")
     booted = dict(node.timings)
+    # What the later lanes build on: an empty disk of its own (dm targets go there) and kernel arguments.
+    assert node.run(["lsblk", "--bytes", "--nodeps", "--noheadings", "--output", "SIZE", "/dev/vdb"]).stdout.split() == [
+        str(64 << 20)]
+    assert "nodeprep.lane=1" in node.read_file("/proc/cmdline").split()
     assert node.system_state == "running", node.run(["systemctl", "--failed", "--no-legend"], check=False).stdout
     # The forward is the VM's only way in, and it is on the host's loopback alone.
     assert listeners(node.port) == ["0100007F"]
