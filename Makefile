@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 
-.PHONY: lock bootstrap runtimes demo test checks node-tests node-lane-a node-lane-b integration-a integration-b sanity lint unit core-matrix integration reliability molecule galaxy docs changelog awx bench bench-smoke
+.PHONY: lock bootstrap runtimes vm-image vm-lane demo test checks node-tests node-lane-a node-lane-b integration-a integration-b sanity lint unit core-matrix integration reliability molecule galaxy docs changelog awx bench bench-smoke
 
 bootstrap:
 	tools/bootstrap
@@ -42,6 +42,15 @@ node-lane-b: runtimes
 # (testbed_lib/runtimes.py): the node lane's first step, so a cold build runs beside the checks.
 runtimes:
 	$(VENV)/python tools/testbed.py runtimes
+
+# VM nodes on Debian's own kernel under QEMU (testbed_lib/vm.py): the image is built once from the
+# cached bookworm rootfs (nothing when warm), then tests/vm boots one VM under software emulation.
+# Not part of `make test` yet.
+vm-image: bootstrap
+	$(VENV)/python tools/testbed.py vm-image
+
+vm-lane: vm-image
+	$(VENV)/pytest -q -rA --durations=5 tests/vm
 
 sanity:
 	tools/sanity

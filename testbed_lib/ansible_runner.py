@@ -189,3 +189,20 @@ def parse_recap(stdout: str) -> dict[str, dict[str, int]]:
             raw = dict(item.split("=", 1) for item in counters.split() if "=" in item)
             stats[host.strip()] = _normalise_stats(raw)
     return stats
+
+
+def run_adhoc(inventory, module: str, module_args: dict | None = None, pattern: str = "all",
+              env: dict | None = None, cwd=None, timeout: float = 600) -> PlaybookResult:
+    """Runs one module with ``ansible`` (no playbook) and parses its JSON output like run_playbook;
+    ``result.tasks`` then holds one result per host. Never raises on a failed run."""
+    command = [ansible_bin("ansible"), pattern, "-i", str(inventory), "-m", module]
+    if module_args:
+        command += ["-a", json.dumps(module_args)]
+    # The ad-hoc command loads no stdout callback but the default unless told to.
+    extra = dict(env or {}, ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    with tempfile.TemporaryDirectory(prefix="ansible-local-") as local_temp:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,
+                                   env=ansible_env(extra, True, local_temp), cwd=str(cwd or REPO))
+    result = PlaybookResult(completed.returncode, completed.stdout, completed.stderr, command)
+    parse_json_output(result)
+    return result

@@ -11,6 +11,9 @@ Subcommands:
   node-down   stops a node started by node-up.
   release     builds a plugins release into a controller cache (Molecule's create step).
   node-restart  shuts a node down and boots it again on the same files (a power cycle).
+  vm-image    the VM nodes' disk image, kernel and initrd (testbed_lib/vm.py); idempotent.
+  vm-up       boots a VM node for manual use and prints its inventory path and an ssh command.
+  vm-down     powers off a VM started by vm-up.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ from testbed_lib import monitoring  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import node as node_mod  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import packer as packer_mod  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import runtimes  # noqa: E402  (needs REPO on sys.path)
+from testbed_lib import vm as vm_mod  # noqa: E402  (needs REPO on sys.path)
 
 CACHE = REPO / ".cache"
 WHEELS = CACHE / "wheels"
@@ -57,6 +61,7 @@ PIP_VERSION = locked_version("pip")
 GET_PIP = Path.home() / ".ansible/test/cache" / ("get_pip_%s.py" % PIP_VERSION.replace(".", "_"))
 VENV_PIP = REPO / ".venv/bin/pip"
 MANUAL_NODES = Path("/var/tmp/nodeprep-testbed-nodes")
+MANUAL_VMS = Path("/var/tmp/nodeprep-testbed-vms")
 
 
 def log(message: str) -> None:
@@ -409,6 +414,17 @@ def cmd_runtimes(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vm_image(_args: argparse.Namespace) -> int:
+    """The VM nodes' image: the cached bookworm rootfs with Debian's kernel and OpenSSH, as an ext4
+    disk image (testbed_lib/vm.py)."""
+    started = time.monotonic()
+    ensure_rootfs()
+    vm_mod.ensure_image(node_mod.ROOTFS_CACHE, ROOTFS_RECIPE, install_in_rootfs,
+                        lambda root, *command: nspawn_run(root, *command))
+    log("VM image ready in %.1f s" % (time.monotonic() - started))
+    return 0
+
+
 # --- demo -------------------------------------------------------------------------------------
 
 DEMO_CONFLIST = {
@@ -530,6 +546,38 @@ def cmd_node_restart(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vm_up(args: argparse.Namespace) -> int:
+    from testbed_lib.ansible_runner import write_inventory
+
+    workdir = Path(args.workdir) if args.workdir else MANUAL_VMS / args.name
+    if (workdir / "vm.json").exists():
+        raise SystemExit("testbed: %s exists; run vm-down %s first" % (workdir, args.name))
+    node = vm_mod.VirtualNode(args.name, workdir / "vm")
+    node.start()
+    inventory = workdir / "inventory.yml"
+    write_inventory(inventory, [node])
+    (workdir / "vm.json").write_text(json.dumps(node.state()))
+    node.disconnect()  # no SSH connection outlives this command
+    log("VM %s up in %.1f s (QEMU pid %s, console %s)"
+        % (args.name, node.timings["boot_to_running"], node.pid, node.console_log))
+    print(inventory)
+    print(" ".join(node.ssh_command(master=False)))
+    return 0
+
+
+def cmd_vm_down(args: argparse.Namespace) -> int:
+    workdir = Path(args.workdir) if args.workdir else MANUAL_VMS / args.name
+    state_file = workdir / "vm.json"
+    if not state_file.is_file():
+        log("no VM %s in %s: nothing to stop" % (args.name, workdir))
+        return 0
+    node = vm_mod.VirtualNode.from_state(json.loads(state_file.read_text()))
+    node.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+    log("VM %s stopped (%s, %.1f s)" % (args.name, node.last_exit or "not running", node.timings.get("poweroff", 0)))
+    return 0
+
+
 def cmd_release(args: argparse.Namespace) -> int:
     """Builds a release straight into a controller cache, with its checksum table as JSON."""
     from testbed_lib.releases import build_release
@@ -550,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("bootstrap").set_defaults(func=cmd_bootstrap)
     sub.add_parser("runtimes").set_defaults(func=cmd_runtimes)
     sub.add_parser("demo").set_defaults(func=cmd_demo)
+    sub.add_parser("vm-image").set_defaults(func=cmd_vm_image)
     up = sub.add_parser("node-up")
     up.add_argument("name")
     up.add_argument("--workdir", help="node files and state (default %s/NAME)" % MANUAL_NODES)
@@ -566,7 +615,8 @@ def main(argv: list[str] | None = None) -> int:
     release.add_argument("--cache-dir", required=True)
     release.add_argument("--checksums", required=True, help="JSON checksum table to write")
     release.set_defaults(func=cmd_release)
-    for command, func in (("node-down", cmd_node_down), ("node-restart", cmd_node_restart)):
+    for command, func in (("node-down", cmd_node_down), ("node-restart", cmd_node_restart),
+                          ("vm-up", cmd_vm_up), ("vm-down", cmd_vm_down)):
         parser_ = sub.add_parser(command)
         parser_.add_argument("name")
         parser_.add_argument("--workdir")
