@@ -83,8 +83,8 @@ molecule:
 galaxy:
 	tools/galaxy_check
 
-# ansible-test sanity and unit tests on every other ansible-core minor from the floor (2.16) to the
-# newest pre-release: host venvs for 2.16-2.18, a cached trixie root (Python 3.13) for 2.20+.
+# ansible-test sanity on every other ansible-core minor from the floor (2.16) to the newest
+# pre-release, unit tests on the floor and the newest two: host venvs for 2.16-2.18, a cached trixie root (Python 3.13) for 2.20+.
 core-matrix:
 	tools/core_matrix
 
