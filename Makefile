@@ -23,20 +23,23 @@ demo: bootstrap
 # time waiting on node boots and runtimes, so they share the CPUs with the checks well. The node
 # lanes start once the runtimes are built; Molecule, whose nodes run the built containerd too, comes
 # after the checks, by which time they are. Each target's output is printed whole when it ends.
+# Each lane ends with its wall time, so CI's log shows which one sets the total.
+timed = start=$$SECONDS; rc=0; $(1) || rc=$$?; echo "make: $@ took $$((SECONDS - start)) s, exit $$rc"; exit $$rc
+
 test: bootstrap
 	$(MAKE) --no-print-directory --keep-going -j3 --output-sync=target checks node-lane-a node-lane-b
 
 checks:
-	$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx runtimes molecule reliability
+	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx runtimes molecule reliability)
 
 node-tests:
 	$(MAKE) --no-print-directory --keep-going -j1 runtimes integration molecule bench-smoke
 
 node-lane-a: runtimes
-	$(MAKE) --no-print-directory --keep-going -j1 integration-a bench-smoke
+	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 integration-a bench-smoke)
 
 node-lane-b: runtimes
-	$(MAKE) --no-print-directory --keep-going -j1 integration-b
+	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 integration-b)
 
 # containerd releases Debian does not package, built from their tags, and a node rootfs for each
 # (testbed_lib/runtimes.py): the node lane's first step, so a cold build runs beside the checks.
