@@ -11,6 +11,10 @@ under ``/var/cache/nodeprep-testbed/vm-bookworm/``, keyed by its recipe::
     initrd.img
     .nodeprep-vm-complete   the recipe, the kernel release and the build's seconds (JSON)
 
+An image variant (another directory) may add guest files, a step before the root becomes a disk
+image, and read-only disks of its own, which every VM of it gets after the root (``disks`` in
+the stamp: raw images in the image dir, attached read-only, so no VM writes to them either).
+
 A build runs in a staging dir next to its final place and is renamed into place with its stamp, so
 an interrupted build never looks complete; a warm run reads the stamp and does nothing.
 
@@ -125,11 +129,13 @@ def log(message: str) -> None:
 
 # --- the image ----------------------------------------------------------------------------------
 
-def image_recipe(base_recipe: str) -> str:
-    files = json.dumps(GUEST_FILES, sort_keys=True)
-    return "vm-%s:%s:%s:%s:%s:%s:%s:%s" % (
+def image_recipe(base_recipe: str, files: dict | None = None, variant: str = "") -> str:
+    """The recipe an image is keyed by; ``files`` and ``variant`` are those of an image variant."""
+    files_json = json.dumps(dict(GUEST_FILES, **(files or {})), sort_keys=True)
+    recipe = "vm-%s:%s:%s:%s:%s:%s:%s:%s" % (
         RECIPE_VERSION, ",".join(PACKAGES), ",".join(UNMASKED_UNITS), ",".join(VM_MASKED_UNITS),
-        ",".join(ENABLED_UNITS), KERNEL_COMMAND_LINE, files, base_recipe)
+        ",".join(ENABLED_UNITS), KERNEL_COMMAND_LINE, files_json, base_recipe)
+    return recipe + (":" + variant if variant else "")
 
 
 def image_info(image: Path = VM_IMAGE) -> dict:
@@ -145,13 +151,17 @@ def image_is_complete(recipe: str, image: Path = VM_IMAGE) -> bool:
 
 
 def ensure_image(base: Path, base_recipe: str, install: Callable[[Path, list], None],
-                 run: Callable[..., str], image: Path = VM_IMAGE) -> Path:
+                 run: Callable[..., str], image: Path = VM_IMAGE, files: dict | None = None,
+                 finish: Callable[[Path, Path], dict] | None = None, variant: str = "") -> Path:
     """Builds the VM image from the cached rootfs ``base`` unless one with the same recipe exists.
 
     ``install(root, packages)`` installs Debian packages into a root and ``run(root, *command)``
-    runs a command inside one (tools/testbed.py's nspawn helpers).
+    runs a command inside one (tools/testbed.py's nspawn helpers). An image variant adds guest
+    ``files`` (written before the packages are installed) and ``finish(root, staging)``, run just
+    before the root becomes ``disk.img``, whose answer goes into the stamp; ``variant`` names
+    what ``finish`` does in the recipe.
     """
-    recipe = image_recipe(base_recipe)
+    recipe = image_recipe(base_recipe, files, variant)
     if image_is_complete(recipe, image):
         return image
     image.parent.mkdir(parents=True, exist_ok=True)
@@ -164,7 +174,7 @@ def ensure_image(base: Path, base_recipe: str, install: Callable[[Path, list], N
             shutil.rmtree(stale, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=image.name + ".build-", dir=image.parent))
         try:
-            info = _build_image(staging, base, install, run)
+            info = _build_image(staging, base, install, run, files, finish)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -178,14 +188,14 @@ def ensure_image(base: Path, base_recipe: str, install: Callable[[Path, list], N
     return image
 
 
-def _build_image(staging: Path, base: Path, install, run) -> dict:
+def _build_image(staging: Path, base: Path, install, run, files=None, finish=None) -> dict:
     started = time.monotonic()
     root = staging / "root"
     log("copying %s into %s" % (base, root))
     subprocess.run(["cp", "-a", "--reflink=auto", "%s/." % base, str(root)], check=True)
     for stamp in root.glob(".nodeprep-*"):
         stamp.unlink()
-    for relative, content in GUEST_FILES.items():
+    for relative, content in dict(GUEST_FILES, **(files or {})).items():
         target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
@@ -216,11 +226,12 @@ def _build_image(staging: Path, base: Path, install, run) -> dict:
         raise VMError("no initrd for kernel %s in the VM root" % release)
     shutil.copyfile(kernels[0], staging / "vmlinuz")
     shutil.copyfile(initrd, staging / "initrd.img")
+    extra = finish(root, staging) if finish else {}
     disk = staging / "disk.img"
     subprocess.run(["truncate", "-s", DISK_SIZE, str(disk)], check=True)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "nodeprep-root", "-d", str(root), str(disk)], check=True)
     shutil.rmtree(root)
-    return {"kernel": release, "seconds": round(time.monotonic() - started, 1)}
+    return dict(extra, kernel=release, seconds=round(time.monotonic() - started, 1))
 
 
 # --- one VM ---------------------------------------------------------------------------------------
@@ -254,7 +265,8 @@ class VirtualNode:
         self.accel = accel or default_accel()
         self.boot_timeout = boot_timeout
         self.stop_timeout = stop_timeout
-        # Empty disks besides the root, by size ("64M"): /dev/vdb, /dev/vdc, ... in the guest.
+        # Empty disks besides the root, by size ("64M"): /dev/vdb, /dev/vdc, ... in the guest
+        # (after the image's own read-only disks, where an image variant has some).
         self.disks = tuple(disks)
         # Appended to the kernel command line (e.g. "security=selinux selinux=1 enforcing=1").
         self.kernel_args = kernel_args
@@ -332,6 +344,8 @@ class VirtualNode:
             "-kernel", str(self.image / "vmlinuz"), "-initrd", str(self.image / "initrd.img"),
             "-append", " ".join(filter(None, (KERNEL_COMMAND_LINE, "systemd.hostname=" + self.machine, self.kernel_args))),
             "-drive", "file=%s,format=qcow2,if=virtio" % self.overlay,
+            *(argument for name in image_info(self.image).get("disks", ())
+              for argument in ("-drive", "file=%s,format=raw,if=virtio,readonly=on" % (self.image / name))),
             *(argument for index in range(len(self.disks))
               for argument in ("-drive", "file=%s,format=qcow2,if=virtio" % self.disk_path(index))),
             "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0",
