@@ -22,7 +22,8 @@ COMMAND = re.compile(r"^<127\.0\.0\.1> SSH: EXEC (ssh|sftp|scp) ")
 
 @pytest.fixture
 def ssh_node(tmp_path_factory):
-    from bench import sshbed  # pylint: disable=import-outside-toplevel  (it puts tools/ on sys.path)
+    # Imported on first use: it puts tools/ on sys.path.
+    from bench import sshbed  # pylint: disable=import-outside-toplevel
     rootfs = sshbed.ensure_ssh_rootfs()
 
     def build(name):
