@@ -19,8 +19,8 @@ description:
     O(download_on=controller) that happens on the controller, once per architecture - every fork and host shares
     O(controller_cache_dir) and its lock - and the verified tarball is copied to the task's temporary directory on the
     node, made only then. The install run checks its sha256 on the node before reading it, moves it into
-    O(node_cache_dir) and removes the emptied directory: a first install over SSH costs four commands per node (ask,
-    make the directory, transfer, install), a node that has the version intact one.
+    O(node_cache_dir) and removes the emptied directory - so a first install over SSH costs four commands per node (ask,
+    make the directory, transfer, install), and a node that has the version intact one.
     With O(download_on=node) the node downloads it into O(node_cache_dir).
   - A controller download still running after 10 seconds prints a line every 10 seconds while the task runs (bytes
     so far of the total, rate, which mirror of how many); a fork that waits for another fork's download of the same
@@ -99,7 +99,7 @@ options:
       - V(node) - each node that needs the release downloads it from O(base_url) or O(mirrors) into O(node_cache_dir),
         verified against the digest the controller decides once - the pinned or O(checksums) value without any request,
         else the release checksum file read once (from a local directory or when the controller cannot read it, each
-        node reads it itself). No tarball passes through the controller: for large fleets whose nodes reach a mirror
+        node reads it itself). No tarball passes through the controller - for large fleets whose nodes reach a mirror
         near them better than the controller reaches the nodes.
       - In check mode nothing is downloaded on the node; where the real run could refuse the release (a O(plugins) name
         it lacks, package-owned names), the controller fetches it into O(controller_cache_dir) to refuse alike, and
