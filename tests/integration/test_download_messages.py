@@ -110,8 +110,7 @@ NODE_PROGRESS = re.compile(r"^cni_plugins \[(?P<host>[^\]]+)\]: the node downloa
                            r"(?P<seconds>\d+) s so far$")
 
 
-def test_nodes_download_for_themselves_against_a_digest_read_once_saying_so_while_they_do(node, mirror, inventory, run_playbook,
-                                                                                        role_vars):
+def test_nodes_download_against_a_digest_read_once_and_say_so_while_they_do(node, mirror, inventory, run_playbook, role_vars):
     """download_on: node with a version pinned nowhere: the controller reads the .sha256 file once, the node fetches the
     tarball and verifies it against that; a slow download is announced every 10 s; --check refuses what the real run
     refuses and writes nothing on the node."""
