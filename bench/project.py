@@ -14,16 +14,17 @@ each on its own execution node, at once), then costs:
                    latency  floor + ceil((N/S) / F) x (1-node wall - floor)   (hosts F at a time)
                    CPU      slice CPU / (F x CPU per fork)                    (AAP's capacity)
                    link     bytes the controller sends to the nodes / link rate
+                   mirror   bytes the mirror serves to the whole job / mirror rate
 
 The 1-node wall above the floor (one ping play on the same node) is what one host adds to a play;
 AAP sizes an execution node's capacity at about 0.25 CPU and 100 MB per fork, which is what the CPU
-bound assumes and what the memory figure is compared with. Over SSH the controller sends ours' tarball
-to every node, so the link bound counts it; the common approach's nodes fetch from the mirror
-instead, whose own bytes are listed. An upgrade is one job (never sliced) moving at most
+bound assumes and what the memory figure is compared with. The controller sends ours' tarball to every
+node, so the link bound counts it (also when the figures come from the test bed's local connection); the common approach's nodes fetch from the mirror
+instead, which the mirror bound counts (all slices share the mirror). An upgrade is one job (never sliced) moving at most
 ``upgrade_batch`` nodes at a time.
 
 Usage: .venv/bin/python bench/project.py [--results bench/results/latest.json] [--transport ssh]
-           [--nodes 1000] [--forks 50] [--slices 4] [--upgrade-batch 50] [--link-mbit 1000]
+           [--nodes 1000] [--forks 50] [--slices 4] [--upgrade-batch 50] [--link-mbit 1000] [--mirror-mbit 1000]
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ class Fleet:
     slices: int = 4
     upgrade_batch: int = 50
     link_bytes_per_second: float = 1000e6 / 8
+    mirror_bytes_per_second: float = 1000e6 / 8
     cpu_per_fork: float = AAP_CPU_PER_FORK
     memory_per_fork: float = AAP_MEMORY_PER_FORK
 
@@ -132,10 +134,12 @@ def project(costs: dict, table: dict, phase: str, approach: str, fleet: Fleet, p
     bytes_job, bytes_node = figures.get("bytes", (0.0, 0.0))
     start, per_host = host_latency(table, phase, approach)
     slice_cpu = cpu_job + cpu_node * per_slice
+    mirror_bytes = max(slices * bytes_job + fleet.nodes * bytes_node, 0.0)
     bounds = {
         "latency": start + math.ceil(per_slice / at_once) * per_host,
         "cpu": slice_cpu / (fleet.forks * fleet.cpu_per_fork),
         "link": per_slice * push_bytes / fleet.link_bytes_per_second,
+        "mirror": mirror_bytes / fleet.mirror_bytes_per_second,
     }
     wall = max(bounds.values())
     memory = memory_job + memory_fork * min(fleet.forks, per_slice)
@@ -145,7 +149,7 @@ def project(costs: dict, table: dict, phase: str, approach: str, fleet: Fleet, p
         "cpu_per_node": (slices * cpu_job + fleet.nodes * cpu_node) / fleet.nodes,
         "cpu_rate": slice_cpu / wall if wall else 0.0, "capacity_cpus": fleet.forks * fleet.cpu_per_fork,
         "memory": memory, "capacity_memory": fleet.forks * fleet.memory_per_fork,
-        "mirror_bytes": max(slices * bytes_job + fleet.nodes * bytes_node, 0.0),
+        "mirror_bytes": mirror_bytes,
         "pushed_bytes": fleet.nodes * push_bytes,
     }
 
@@ -165,8 +169,8 @@ def projections(document: dict, transport: str, fleet: Fleet) -> dict:
     for phase in PHASES:
         for approach in APPROACHES:
             if approach in costs.get(phase, {}):
-                # Only SSH stands for a network link (the nsenter connection copies within the machine).
-                push = pushed_per_node(document, phase, approach) if transport == "ssh" else 0.0
+                # In a real fleet the copy crosses the controller's link whichever transport was measured.
+                push = pushed_per_node(document, phase, approach)
                 found.setdefault(phase, {})[approach] = project(costs, table, phase, approach, fleet, push)
     return found
 
@@ -183,8 +187,8 @@ def report(document: dict, fleet: Fleet, transport: str | None = None) -> str:
     except ValueError as exc:
         return "projection: %s" % exc
     lines = ["Projection from the %s figures: %d nodes, forks %d, %d slices for site/verify, upgrade unsliced "
-             "in batches of %d, %.0f Mbit/s controller link; AAP capacity %.2f CPU and %.0f MB per fork"
-             % (transport, fleet.nodes, fleet.forks, fleet.slices, fleet.upgrade_batch, fleet.link_bytes_per_second * 8 / 1e6,
+             "in batches of %d, %.0f Mbit/s controller link, %.0f Mbit/s mirror; AAP capacity %.2f CPU and %.0f MB per fork"
+             % (transport, fleet.nodes, fleet.forks, fleet.slices, fleet.upgrade_batch, fleet.link_bytes_per_second * 8 / 1e6, fleet.mirror_bytes_per_second * 8 / 1e6,
                 fleet.cpu_per_fork, fleet.memory_per_fork / 1e6),
              "  %-8s %-8s %9s %-8s %12s %12s %13s %16s %12s" % (
                  "phase", "approach", "wall s", "bound", "ctl CPU s", "CPU s/node", "CPU used/cap", "memory MB/cap", "mirror MB")]
@@ -206,12 +210,15 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=Fleet.slices, help="job slices for site.yml and verify.yml")
     parser.add_argument("--upgrade-batch", type=int, default=Fleet.upgrade_batch, help="nodes an upgrade moves at once")
     parser.add_argument("--link-mbit", type=float, default=1000.0, help="the controller's link to the nodes, Mbit/s")
+    parser.add_argument("--mirror-mbit", type=float, default=1000.0, help="the mirror's link, Mbit/s")
     parser.add_argument("--json", action="store_true", help="print the projection as JSON")
     args = parser.parse_args()
     for name in ("nodes", "forks", "slices", "upgrade_batch"):
         if getattr(args, name) < 1:
             parser.error("--%s must be at least 1" % name.replace("_", "-"))
-    fleet = Fleet(args.nodes, args.forks, args.slices, args.upgrade_batch, args.link_mbit * 1e6 / 8)
+    if args.link_mbit <= 0 or args.mirror_mbit <= 0:
+        parser.error("--link-mbit and --mirror-mbit must be above 0")
+    fleet = Fleet(args.nodes, args.forks, args.slices, args.upgrade_batch, args.link_mbit * 1e6 / 8, args.mirror_mbit * 1e6 / 8)
     document = json.loads(Path(args.results).read_text())
     if args.json:
         transport = args.transport or ("ssh" if "ssh" in document["transports"] else "local")

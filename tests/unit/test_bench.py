@@ -142,14 +142,15 @@ def test_controller_costs_per_job_and_per_node():
 
 def test_projection_of_a_sliced_first_install():
     costs = project.controller_costs(TABLE)
-    fleet = project.Fleet(nodes=1000, forks=50, slices=4, upgrade_batch=50, link_bytes_per_second=100e6)
+    fleet = project.Fleet(nodes=1000, forks=50, slices=4, upgrade_batch=50, link_bytes_per_second=100e6,
+                          mirror_bytes_per_second=10e6)
     found = project.project(costs, TABLE, "first", "ours", fleet, push_bytes=10e6)
     assert found["nodes_per_slice"] == 250
     assert found["controller_cpu"] == pytest.approx(4 * 1.3 + 1000 * 0.1)
     assert found["mirror_bytes"] == pytest.approx(4 * 10e6)
     # Latency: the floor, then 5 rounds of 50 hosts at (4.0 - 2.0) s; CPU: 26.3 s on 12.5 CPUs;
-    # link: 250 x 10 MB at 100 MB/s.
-    assert found["bounds"] == pytest.approx({"latency": 12.0, "cpu": 26.3 / 12.5, "link": 25.0})
+    # link: 250 x 10 MB at 100 MB/s; mirror: one tarball per slice at 10 MB/s.
+    assert found["bounds"] == pytest.approx({"latency": 12.0, "cpu": 26.3 / 12.5, "link": 25.0, "mirror": 4.0})
     assert found["bound"] == "link" and found["wall"] == pytest.approx(25.0)
     assert found["memory"] == pytest.approx(95e6 + 50 * 5e6)
     assert found["capacity_memory"] == 50 * 100e6
@@ -161,6 +162,9 @@ def test_projection_of_the_common_approach_counts_every_node_at_the_mirror():
     assert found["mirror_bytes"] == pytest.approx(1000 * 10e6, rel=1e-6)
     assert found["pushed_bytes"] == 0
     assert found["bounds"]["latency"] == pytest.approx(2.0 + 5 * 4.0)
+    # Every node's download crosses the mirror's link: 10 GB at 125 MB/s.
+    assert found["bounds"]["mirror"] == pytest.approx(80.0, rel=1e-6)
+    assert found["bound"] == "mirror"
 
 
 def test_the_upgrade_is_one_job_in_batches():
