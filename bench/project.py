@@ -188,8 +188,8 @@ def report(document: dict, fleet: Fleet, transport: str | None = None) -> str:
         return "projection: %s" % exc
     lines = ["Projection from the %s figures: %d nodes, forks %d, %d slices for site/verify, upgrade unsliced "
              "in batches of %d, %.0f Mbit/s controller link, %.0f Mbit/s mirror; AAP capacity %.2f CPU and %.0f MB per fork"
-             % (transport, fleet.nodes, fleet.forks, fleet.slices, fleet.upgrade_batch, fleet.link_bytes_per_second * 8 / 1e6, fleet.mirror_bytes_per_second * 8 / 1e6,
-                fleet.cpu_per_fork, fleet.memory_per_fork / 1e6),
+             % (transport, fleet.nodes, fleet.forks, fleet.slices, fleet.upgrade_batch, fleet.link_bytes_per_second * 8 / 1e6,
+                fleet.mirror_bytes_per_second * 8 / 1e6, fleet.cpu_per_fork, fleet.memory_per_fork / 1e6),
              "  %-8s %-8s %9s %-8s %12s %12s %13s %16s %12s" % (
                  "phase", "approach", "wall s", "bound", "ctl CPU s", "CPU s/node", "CPU used/cap", "memory MB/cap", "mirror MB")]
     for phase, by_approach in found.items():
