@@ -1,4 +1,5 @@
-"""Every crash state a power cut can leave during install, upgrade, rollback and uninstall.
+"""Every crash state a power cut can leave during install, upgrade, rollback and uninstall, the
+containerd config write (containerd_cni present and absent) and the netns role's units.
 
 The full replay behind tests/vm/test_power_cut.py (which checks every few flushes): a VM records
 the operations on a disk behind dm-log-writes, once per ext4 data mode (the default ``ordered``,

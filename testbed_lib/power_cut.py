@@ -37,10 +37,29 @@ DM_NAME = "nodeprep-logw"
 MOUNT = "/opt/cni"
 VERSIONS_DIR = MOUNT + "/versions"
 BIN_DIR = MOUNT + "/bin"
+# The logged filesystem holds every dir the operations write; each is bound to its node path.
+LOGGED = "/srv/nodeprep-logged"
+CONTAINERD_DIR = "/etc/containerd"
+UNIT_DIR = "/etc/systemd/system"
+STATE_DIR = "/var/lib/nodeprep"
+BINDS = {"cni": MOUNT, "containerd": CONTAINERD_DIR, "units": UNIT_DIR, "state": STATE_DIR}
+# Where the checker mounts a crash state (/opt/cni is bound to its cni/, as in the VM).
+IMAGE_MOUNT = "/opt/.nodeprep-logged"
 DATA_DISK, LOG_DISK = "/dev/vdb", "/dev/vdc"
 # Small on purpose: the whole data disk is copied once per crash state.
 DISKS = ("64M", "512M")
 OPERATIONS = ("install", "upgrade", "rollback", "uninstall")
+CONFIG_OPERATIONS = ("containerd", "containerd-absent", "netns", "netns-absent")
+CONTAINERD_CONFIG = CONTAINERD_DIR + "/config.toml"
+CONTAINERD_STATE = CONTAINERD_DIR + "/nodeprep-cni-state.json"
+NETNS_UNITS = (UNIT_DIR + "/run-netns.mount", UNIT_DIR + "/nodeprep-netns-propagation.service")
+NETNS_RECORD = STATE_DIR + "/netns.json"
+# The node's containerd config before us: the user's, with a registry password that must survive.
+USER_CONTAINERD_CONFIG = (b'version = 2\n[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/usr/lib/cni"\n'
+                          b'  conf_dir = "/etc/cni/net.d"\n'
+                          b'[plugins."io.containerd.grpc.v1.cri".registry.configs."registry.example".auth]\n'
+                          b'  username = "robot"\n  password = "s3cret-of-the-user"\n')
+CONTAINERD_VERSION = "1.7.24"
 VERSIONS = {"install": "9.0.0", "upgrade": "9.1.0"}
 PLUGINS = ("bridge", "host-local", "loopback", "portmap")
 # What the node holds before us: an add-on's own bridge (adopted on install, given back on
@@ -96,7 +115,23 @@ def install_args(operation: str, src: str | None = None) -> dict:
     return args
 
 
+def containerd_args(operation: str) -> dict:
+    args = {"path": CONTAINERD_CONFIG, "containerd_version": CONTAINERD_VERSION, "validate": False}
+    if operation == "containerd":
+        args["bin_dirs"] = [BIN_DIR]
+    else:
+        args["state"] = "absent"
+    return args
+
+
 def playbook(operation: str, base_url: str, release) -> list:
+    if operation.startswith("containerd"):
+        tasks = [{"name": "Point containerd at the plugins (%s)" % operation, "nodeprep.cni.containerd_cni": containerd_args(operation)}]
+        return [{"name": "Power-cut recording: " + operation, "hosts": "all", "gather_facts": False, "tasks": tasks}]
+    if operation.startswith("netns"):
+        return [{"name": "Power-cut recording: " + operation, "hosts": "all", "gather_facts": False,
+                 "tasks": [{"name": "Run the netns role", "ansible.builtin.include_role": {"name": "nodeprep.cni.netns"},
+                            "vars": {"netns_state": "absent" if operation.endswith("absent") else "present"}}]}]
     tasks = []
     if operation in VERSIONS:
         tasks.append({"name": "Fetch the release", "register": "fetched", "nodeprep.cni.cni_release": {
@@ -113,14 +148,21 @@ class Recording:
     log: Path  # the log disk, raw
     data_size: int  # bytes of the data disk (replay starts from that many zeros)
     seconds: dict = field(default_factory=dict)
-    results: dict = field(default_factory=dict)  # operation -> cni_install's result in the VM
+    results: dict = field(default_factory=dict)  # operation -> whether its run changed something
+    config_operations: tuple = CONFIG_OPERATIONS
+
+
+def _in_vm(node, command) -> None:
+    # Generous: under software emulation on a loaded machine even a sync can take minutes.
+    node.run(command, timeout=TIMEOUT)
 
 
 def _mark(node, name: str) -> None:
-    node.run(["dmsetup", "message", DM_NAME, "0", "mark", name])
+    _in_vm(node, ["dmsetup", "message", DM_NAME, "0", "mark", name])
 
 
-def record(node, workdir: Path, releases: dict, mirror, mount_options: str = ORDERED) -> Recording:
+def record(node, workdir: Path, releases: dict, mirror, mount_options: str = ORDERED,
+           config_operations: tuple = CONFIG_OPERATIONS) -> Recording:
     """Runs the operations in the booted VM ``node`` (started with ``disks=DISKS``) over the logged
     disk mounted with ``mount_options``, then the control writer; powers the VM off and copies the
     log out."""
@@ -128,21 +170,25 @@ def record(node, workdir: Path, releases: dict, mirror, mount_options: str = ORD
 
     started = time.monotonic()
     timings = {}
-    node.run("modprobe dm-log-writes && dmsetup create %s --table \"0 $(blockdev --getsz %s) log-writes %s %s\"" % (
+    _in_vm(node, "modprobe dm-log-writes && dmsetup create %s --table \"0 $(blockdev --getsz %s) log-writes %s %s\"" % (
         DM_NAME, DATA_DISK, DATA_DISK, LOG_DISK))
     # Inode tables and journal written now, so no background zeroing runs into the operations.
-    node.run(["mkfs.ext4", "-q", "-E", "nodiscard,lazy_itable_init=0,lazy_journal_init=0", "/dev/mapper/" + DM_NAME])
-    node.run(["mkdir", "-p", MOUNT])
-    node.run(["mount", "-o", mount_options, "/dev/mapper/" + DM_NAME, MOUNT])
-    node.run(["mkdir", "-p", BIN_DIR])
+    _in_vm(node, ["mkfs.ext4", "-q", "-E", "nodiscard,lazy_itable_init=0,lazy_journal_init=0", "/dev/mapper/" + DM_NAME])
+    _in_vm(node, ["mkdir", "-p", LOGGED])
+    _in_vm(node, ["mount", "-o", mount_options, "/dev/mapper/" + DM_NAME, LOGGED])
+    for sub, target in BINDS.items():
+        # The unit dir keeps what the node has there (enabled units); the others start empty.
+        _in_vm(node, "mkdir -p {0}/{1} {2} && cp -a {2}/. {0}/{1}/ && mount --bind {0}/{1} {2}".format(LOGGED, sub, target))
+    _in_vm(node, ["mkdir", "-p", BIN_DIR])
     for path, data in USER_FILES.items():
         node.write_file(path, data, 0o755)
-    node.run(["sync"])
+    node.write_file(CONTAINERD_CONFIG, USER_CONTAINERD_CONFIG, 0o600)
+    _in_vm(node, ["sync"])
     _mark(node, "setup")
     inventory = ansible_runner.write_inventory(workdir / "inventory.yml", [node])
     base_url = vm.guest_url(mirror.base_url)
     results = {}
-    for operation in OPERATIONS:
+    for operation in OPERATIONS + tuple(config_operations):
         book = workdir / ("%s.yml" % operation)
         book.write_text(json.dumps(playbook(operation, base_url, releases.get(operation)), indent=1))
         _mark(node, operation)
@@ -151,14 +197,16 @@ def record(node, workdir: Path, releases: dict, mirror, mount_options: str = ORD
         timings[operation] = round(time.monotonic() - began, 1)
         if result.rc != 0:
             raise AssertionError("%s failed in the VM:\n%s" % (operation, result.describe()))
-        results[operation] = result.task_results(host=node.name)[-1].result
-        node.run(["sync"])
+        results[operation] = {"changed": result.changed(node.name) > 0}
+        _in_vm(node, ["sync"])
         _mark(node, end_mark(operation))
     _mark(node, CONTROL)
-    node.run(CONTROL_WRITER, timeout=TIMEOUT)
+    _in_vm(node, CONTROL_WRITER)
     _mark(node, end_mark(CONTROL))
-    node.run(["umount", MOUNT])
-    node.run(["dmsetup", "remove", DM_NAME])
+    for target in reversed(list(BINDS.values())):
+        _in_vm(node, ["umount", target])
+    _in_vm(node, ["umount", LOGGED])
+    _in_vm(node, ["dmsetup", "remove", DM_NAME])
     timings["record"] = round(time.monotonic() - started, 1)
     node.stop(keep=True)
     if node.last_exit != "poweroff":
@@ -167,7 +215,7 @@ def record(node, workdir: Path, releases: dict, mirror, mount_options: str = ORD
     subprocess.run(["qemu-img", "convert", "-O", "raw", str(node.disk_path(1)), str(log)], check=True, timeout=TIMEOUT)
     size = json.loads(subprocess.run(["qemu-img", "info", "--output", "json", str(node.disk_path(0))],
                                      capture_output=True, text=True, check=True).stdout)["virtual-size"]
-    return Recording(log, size, timings, results)
+    return Recording(log, size, timings, results, tuple(config_operations))
 
 
 # --- checking the crash states (host, private mount namespace) ---------------------------------------
@@ -177,6 +225,7 @@ def check_in_namespace(recording: Recording, workdir: Path, releases: dict, ever
     """Runs ``check`` in a child process in a mount namespace of its own; returns its report."""
     spec = {"log": str(recording.log), "data_size": recording.data_size, "workdir": str(workdir),
             "every": every, "settle_every": settle_every, "parent_namespace": mount_namespace(),
+            "config_operations": list(recording.config_operations),
             "sources": {operation: str(release.path) for operation, release in releases.items()}}
     spec_path = workdir / "check.json"
     spec_path.write_text(json.dumps(spec))
@@ -206,15 +255,27 @@ class Mounted:
 
     def __enter__(self) -> "Mounted":
         # Mounting replays the ext4 journal, as the next boot after the cut would.
-        _run("mount", "-o", "loop", str(self.image), MOUNT)
+        _run("mount", "-o", "loop", str(self.image), IMAGE_MOUNT)
+        _run("mount", "--bind", IMAGE_MOUNT + "/cni", MOUNT)
         return self
 
     def __exit__(self, *exc_info) -> None:
         _run("umount", MOUNT)
+        _run("umount", IMAGE_MOUNT)
 
     @staticmethod
     def path(inside: str) -> Path:
+        for sub, target in BINDS.items():
+            if target != MOUNT and (inside == target or inside.startswith(target + "/")):
+                return Path(IMAGE_MOUNT, sub, inside[len(target):].lstrip("/"))
         return Path(inside)
+
+    @classmethod
+    def read(cls, inside: str) -> bytes | None:
+        try:
+            return cls.path(inside).read_bytes()
+        except FileNotFoundError:
+            return None
 
 
 def user_places() -> dict:
@@ -272,6 +333,31 @@ def _settle(operation: str, sources: dict, expected: dict, before: dict) -> list
     return problems
 
 
+def config_problems(start: dict, end: dict) -> tuple[list, bool]:
+    """A crash state of the containerd config write or of the netns units: each file whole, as
+    before the run or as after it; each record readable; each enabled unit complete."""
+    problems = []
+    now = {path: Mounted.read(path) for path in start}
+    for path, data in now.items():
+        if data not in (start[path], end[path]):
+            problems.append("%s is neither as before the run nor as after it: %r" % (path, (data or b"")[:120]))
+    for record in (CONTAINERD_STATE, NETNS_RECORD):
+        data = Mounted.read(record)
+        if data is not None:
+            try:
+                json.loads(data)
+            except ValueError:
+                problems.append("the record %s does not parse: %r" % (record, data[:120]))
+    units = Mounted.path(UNIT_DIR)
+    for link in units.glob("*.wants/*"):
+        name = UNIT_DIR + "/" + link.name
+        if link.is_symlink() and name in now and now[name] != end.get(name) and now[name] != start.get(name):
+            problems.append("%s is enabled but its unit file is torn" % link.name)
+    if now.get(CONTAINERD_CONFIG) not in (None, USER_CONTAINERD_CONFIG) and b"s3cret-of-the-user" not in now[CONTAINERD_CONFIG]:
+        problems.append("the user's registry settings are gone from %s" % CONTAINERD_CONFIG)
+    return problems, now == end
+
+
 def check(spec: dict) -> dict:
     """Every selected crash state of every operation, checked; a report of counts and problems."""
     from testbed_lib.logwrites import Replayer, fresh_image, read_log
@@ -281,17 +367,20 @@ def check(spec: dict) -> dict:
         raise SystemExit("refusing to mount over %s outside a private mount namespace" % MOUNT)
     _run("mount", "-t", "tmpfs", "-o", "mode=0755", "nodeprep-power-cut", "/opt")
     os.makedirs(MOUNT)
+    os.makedirs(IMAGE_MOUNT)
     workdir = Path(spec["workdir"])
     log = read_log(spec["log"])
     marks = log.marks()
     started = time.monotonic()
     state = workdir / "state.img"
-    pictures = {}
+    pictures, files = {}, {}
     with Replayer(log, fresh_image(workdir / "marks.img", spec["data_size"])) as replay:
-        for name in ["setup"] + [m for op in OPERATIONS for m in (op, end_mark(op))] + [end_mark(CONTROL)]:
+        names = [m for op in OPERATIONS + tuple(spec["config_operations"]) for m in (op, end_mark(op))]
+        for name in ["setup"] + names + [end_mark(CONTROL)]:
             replay.advance(marks[name])
             with Mounted(replay.snapshot(state)):
                 pictures[name] = support.picture(Mounted, dirs=(BIN_DIR,))
+                files[name] = {path: Mounted.read(path) for path in (CONTAINERD_CONFIG,) + NETNS_UNITS}
     control_entry = pictures[end_mark(CONTROL)]["entries"].get(CONTROL_FILE)
     report = {"entries": len(log.entries), "operations": {}, "problems": []}
     with Replayer(log, fresh_image(workdir / "replay.img", spec["data_size"])) as replay:
@@ -321,6 +410,25 @@ def check(spec: dict) -> dict:
                 if damage:
                     problems.append(damage)
                 figures["checked"] += 1
+                report["problems"] += ["%s: %s" % (where, problem) for problem in problems]
+            report["operations"][operation] = figures
+        for operation in spec["config_operations"]:
+            points = log.durable_points(marks[operation], marks[end_mark(operation)])
+            chosen = points[::spec["every"]]
+            if points and chosen[-1] != points[-1]:
+                chosen.append(points[-1])
+            figures = {"flush_points": len(points), "checked": 0, "settled": 0, "reached_end": 0}
+            for index in chosen:
+                where = "%s, entry %d (flush %d of %d)" % (operation, index, points.index(index) + 1, len(points))
+                replay.advance(index)
+                image = replay.snapshot(state)
+                with Mounted(image):
+                    problems, at_end = config_problems(files[operation], files[end_mark(operation)])
+                damage = fsck(image)
+                if damage:
+                    problems.append(damage)
+                figures["checked"] += 1
+                figures["reached_end"] += int(at_end)
                 report["problems"] += ["%s: %s" % (where, problem) for problem in problems]
             report["operations"][operation] = figures
         control = {"flush_points": 0, "torn": 0}
@@ -355,19 +463,21 @@ def describe(report: dict) -> str:
     return "\n".join(lines + report["problems"][:40])
 
 
-def run(workdir: Path, every: int = 1, settle_every: int = 1, mount_options: str = WRITEBACK) -> dict:
-    """Boots a VM, records the operations, checks the crash states; the report with the figures."""
+def run(workdir: Path, every: int = 1, settle_every: int = 1, mount_options: str = WRITEBACK,
+        config_operations: tuple = CONFIG_OPERATIONS) -> dict:
+    """Boots a VM, records the operations (the plugins', then ``config_operations``), checks the
+    crash states; the report with the figures."""
     from testbed_lib import vm
     from testbed_lib.http_server import LocalServer
 
     workdir.mkdir(parents=True, exist_ok=True)
     releases = build_releases(workdir / "mirror")
-    node = vm.VirtualNode("power-cut", workdir / "vm", disks=DISKS)
+    node = vm.VirtualNode("power-cut", workdir / "vm", disks=DISKS, boot_timeout=TIMEOUT, stop_timeout=TIMEOUT)
     try:
         node.start()
         boot = dict(node.timings)
         with LocalServer(workdir / "mirror") as mirror:
-            recording = record(node, workdir, releases, mirror, mount_options)
+            recording = record(node, workdir, releases, mirror, mount_options, config_operations)
         report = check_in_namespace(recording, workdir, releases, every, settle_every)
     finally:
         node.stop()
