@@ -33,6 +33,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -115,6 +116,16 @@ def guest_url(url: str) -> str:
     return prefix + HOST_ADDRESS + url[len(prefix + "127.0.0.1"):]
 
 
+@dataclass(frozen=True)
+class ImageVariant:
+    """What an image of its own adds to the common one: Debian packages, and ``finish(root, run)``
+    run on the finished tree before the disk image is made. ``recipe`` names both (it keys the
+    cache: change it whenever either changes)."""
+    recipe: str
+    packages: tuple[str, ...] = ()
+    finish: Callable[[Path, Callable[..., str]], None] = lambda root, run: None
+
+
 class VMError(RuntimeError):
     """A VM did not build, boot or stop, or a command inside it failed."""
 
@@ -145,13 +156,14 @@ def image_is_complete(recipe: str, image: Path = VM_IMAGE) -> bool:
 
 
 def ensure_image(base: Path, base_recipe: str, install: Callable[[Path, list], None],
-                 run: Callable[..., str], image: Path = VM_IMAGE) -> Path:
+                 run: Callable[..., str], image: Path = VM_IMAGE, variant: "ImageVariant | None" = None) -> Path:
     """Builds the VM image from the cached rootfs ``base`` unless one with the same recipe exists.
 
     ``install(root, packages)`` installs Debian packages into a root and ``run(root, *command)``
-    runs a command inside one (tools/testbed.py's nspawn helpers).
+    runs a command inside one (tools/testbed.py's nspawn helpers). A ``variant`` adds its packages
+    and finishing step to the common recipe (an image of its own, e.g. SELinux's).
     """
-    recipe = image_recipe(base_recipe)
+    recipe = image_recipe(base_recipe) + (":" + variant.recipe if variant else "")
     if image_is_complete(recipe, image):
         return image
     image.parent.mkdir(parents=True, exist_ok=True)
@@ -164,7 +176,7 @@ def ensure_image(base: Path, base_recipe: str, install: Callable[[Path, list], N
             shutil.rmtree(stale, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=image.name + ".build-", dir=image.parent))
         try:
-            info = _build_image(staging, base, install, run)
+            info = _build_image(staging, base, install, run, variant)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -178,7 +190,7 @@ def ensure_image(base: Path, base_recipe: str, install: Callable[[Path, list], N
     return image
 
 
-def _build_image(staging: Path, base: Path, install, run) -> dict:
+def _build_image(staging: Path, base: Path, install, run, variant: "ImageVariant | None" = None) -> dict:
     started = time.monotonic()
     root = staging / "root"
     log("copying %s into %s" % (base, root))
@@ -190,7 +202,7 @@ def _build_image(staging: Path, base: Path, install, run) -> dict:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
     (root / "usr/local/sbin/nodeprep-vm-seed").chmod(0o755)
-    install(root, list(PACKAGES))
+    install(root, list(PACKAGES) + list(variant.packages if variant else ()))
     for unit in UNMASKED_UNITS:
         mask = root / "etc/systemd/system" / unit
         if mask.is_symlink() and os.readlink(mask) == "/dev/null":
@@ -207,6 +219,8 @@ def _build_image(staging: Path, base: Path, install, run) -> dict:
     (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
     shutil.rmtree(root / "var/lib/apt/lists", ignore_errors=True)
     (root / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
+    if variant is not None:
+        variant.finish(root, run)  # last, so it sees (and may label) the finished tree
     kernels = sorted((root / "boot").glob("vmlinuz-*"))
     if len(kernels) != 1:
         raise VMError("expected one kernel in the VM root, found %s" % [k.name for k in kernels])
