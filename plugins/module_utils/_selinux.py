@@ -125,8 +125,8 @@ def _policy_type(config: str) -> str:
     try:
         with open(config, "r", encoding="utf-8") as handle:
             for line in handle:
-                key, _, value = line.strip().partition("=")
-                if key.strip() == "SELINUXTYPE":
+                key, equals, value = line.strip().partition("=")
+                if equals and key.strip() == "SELINUXTYPE":
                     return value.strip()
     except OSError:
         pass
