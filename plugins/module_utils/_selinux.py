@@ -65,27 +65,40 @@ class Policy:
         self.reference = reference
         self.cache = {}
 
-    def expected(self, name: str, kind: str) -> str:
-        """The label of ``name`` (a file's or link's base name) as an entry of the reference dir;
-        a directory gets the reference dir's own."""
-        path = self.reference if kind == "dir" else os.path.join(self.reference, name)
-        key = (path, kind)
-        if key not in self.cache:
-            self.cache[key] = self._lookup(path, kind)
-        return self.cache[key]
+    def path_for(self, name: str, kind: str) -> str:
+        """Where in the reference dir an entry named ``name`` of class ``kind`` would be: a
+        directory is asked as the reference dir itself."""
+        return self.reference if kind == "dir" else os.path.join(self.reference, name)
 
-    def _lookup(self, path: str, kind: str) -> str:
+    def expected(self, name: str, kind: str) -> str:
+        """The label the policy gives ``name`` (a file's or link's base name) in the reference dir."""
+        self.ask([(name, kind)])
+        return self.cache[(self.path_for(name, kind), kind)]
+
+    def ask(self, entries) -> None:
+        """Asks the policy once per class for every (name, kind) not asked yet: each matchpathcon
+        run loads the whole file-context database, which takes seconds on a slow node."""
+        wanted = {}
+        for name, kind in entries:
+            path = self.path_for(name, kind)
+            if (path, kind) not in self.cache and path not in wanted.setdefault(kind, []):
+                wanted[kind].append(path)
+        for kind, paths in sorted(wanted.items()):
+            if paths:
+                self.cache.update(((path, kind), label) for path, label in zip(paths, self._lookup(paths, kind)))
+
+    def _lookup(self, paths, kind: str) -> list:
         command = self.get_bin_path("matchpathcon")
         if not command:
             raise SELinuxError("SELinux is enabled on this node, but no matchpathcon was found to ask the loaded policy "
                                "which label %s gets: %s" % (self.reference, LOOKUP_FIX))
-        rc, out, err = self.run_command([command, "-n", "-m", kind, path])
-        label = out.strip()
-        if rc != 0 or not label or label == "<<none>>":
+        rc, out, err = self.run_command([command, "-n", "-m", kind] + list(paths))
+        labels = out.split()
+        if rc != 0 or len(labels) != len(paths) or "<<none>>" in labels:
             raise SELinuxError("the loaded SELinux policy gives no label for %s (matchpathcon said: %s); give %s a file "
                                "context in the policy (semanage fcontext -a -t <type> '%s(/.*)?')"
-                               % (path, (err or out).strip() or "nothing", self.reference, self.reference))
-        return label
+                               % (", ".join(paths), (err or out).strip() or "nothing", self.reference, self.reference))
+        return labels
 
 
 def walk(top: str):
@@ -101,13 +114,16 @@ def walk(top: str):
 def relabel(policy: Policy, paths, check_mode: bool) -> list:
     """Sets the expected label on every path whose label differs; returns each change made (or, in
     check mode, that would be made) as ``{path, before, after}``."""
-    changes = []
+    found = []
     for path in paths:
         try:
-            mode = os.lstat(path).st_mode
+            found.append((path, _kind(os.lstat(path).st_mode)))
         except FileNotFoundError:
             continue
-        after = policy.expected(os.path.basename(path), _kind(mode))
+    policy.ask([(os.path.basename(path), kind) for path, kind in found])
+    changes = []
+    for path, kind in found:
+        after = policy.expected(os.path.basename(path), kind)
         before = current_label(path)
         if before == after:
             continue
