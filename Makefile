@@ -23,20 +23,23 @@ demo: bootstrap
 # time waiting on node boots and runtimes, so they share the CPUs with the checks well. The node
 # lanes start once the runtimes are built; Molecule, whose nodes run the built containerd too, comes
 # after the checks, by which time they are. Each target's output is printed whole when it ends.
+# Each lane ends with its wall time, so CI's log shows which one sets the total.
+timed = start=$$SECONDS; rc=0; $(1) || rc=$$?; echo "make: $@ took $$((SECONDS - start)) s, exit $$rc"; exit $$rc
+
 test: bootstrap
 	$(MAKE) --no-print-directory --keep-going -j3 --output-sync=target checks node-lane-a node-lane-b
 
 checks:
-	$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx runtimes molecule reliability
+	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx runtimes molecule reliability)
 
 node-tests:
 	$(MAKE) --no-print-directory --keep-going -j1 runtimes integration molecule bench-smoke
 
 node-lane-a: runtimes
-	$(MAKE) --no-print-directory --keep-going -j1 integration-a bench-smoke
+	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 integration-a bench-smoke)
 
 node-lane-b: runtimes
-	$(MAKE) --no-print-directory --keep-going -j1 integration-b
+	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 integration-b)
 
 # containerd releases Debian does not package, built from their tags, and a node rootfs for each
 # (testbed_lib/runtimes.py): the node lane's first step, so a cold build runs beside the checks.
@@ -83,8 +86,8 @@ molecule:
 galaxy:
 	tools/galaxy_check
 
-# ansible-test sanity and unit tests on every other ansible-core minor from the floor (2.16) to the
-# newest pre-release: host venvs for 2.16-2.18, a cached trixie root (Python 3.13) for 2.20+.
+# ansible-test sanity on every other ansible-core minor from the floor (2.16) to the newest
+# pre-release, unit tests on the floor and the newest two: host venvs for 2.16-2.18, a cached trixie root (Python 3.13) for 2.20+.
 core-matrix:
 	tools/core_matrix
 

@@ -11,6 +11,10 @@ under ``/var/cache/nodeprep-testbed/vm-bookworm/``, keyed by its recipe::
     initrd.img
     .nodeprep-vm-complete   the recipe, the kernel release and the build's seconds (JSON)
 
+An image variant (another directory) may add guest files, a step before the root becomes a disk
+image, and read-only disks of its own, which every VM of it gets after the root (``disks`` in
+the stamp: raw images in the image dir, attached read-only, so no VM writes to them either).
+
 A build runs in a staging dir next to its final place and is renamed into place with its stamp, so
 an interrupted build never looks complete; a warm run reads the stamp and does nothing.
 
@@ -33,7 +37,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -116,16 +120,6 @@ def guest_url(url: str) -> str:
     return prefix + HOST_ADDRESS + url[len(prefix + "127.0.0.1"):]
 
 
-@dataclass(frozen=True)
-class ImageVariant:
-    """What an image of its own adds to the common one: Debian packages, and ``finish(root, run)``
-    run on the finished tree before the disk image is made. ``recipe`` names both (it keys the
-    cache: change it whenever either changes)."""
-    recipe: str
-    packages: tuple[str, ...] = ()
-    finish: Callable[[Path, Callable[..., str]], None] = lambda root, run: None
-
-
 class VMError(RuntimeError):
     """A VM did not build, boot or stop, or a command inside it failed."""
 
@@ -136,11 +130,31 @@ def log(message: str) -> None:
 
 # --- the image ----------------------------------------------------------------------------------
 
-def image_recipe(base_recipe: str) -> str:
-    files = json.dumps(GUEST_FILES, sort_keys=True)
-    return "vm-%s:%s:%s:%s:%s:%s:%s:%s" % (
+@dataclass(frozen=True)
+class ImageVariant:
+    """What an image of its own adds to the common one.
+
+    ``packages`` are installed with the common ones and ``files`` (guest path: text) written before
+    them; ``finish(root, staging, run)`` runs on the finished tree just before it becomes
+    ``disk.img`` (it may label it, or move ``/usr`` into a read-only disk image in ``staging``) and
+    returns what goes into the stamp (``disks``: read-only disks every VM of the image gets).
+    ``recipe`` names what ``finish`` does: change it whenever ``finish`` changes, it keys the cache.
+    """
+    recipe: str
+    packages: tuple[str, ...] = ()
+    files: dict = field(default_factory=dict)
+    finish: Callable[[Path, Path, Callable[..., str]], dict | None] | None = None
+
+
+def image_recipe(base_recipe: str, variant: ImageVariant | None = None) -> str:
+    """The recipe an image is keyed by: the common one's, and its variant's if it has one."""
+    files_json = json.dumps(dict(GUEST_FILES, **(variant.files if variant else {})), sort_keys=True)
+    recipe = "vm-%s:%s:%s:%s:%s:%s:%s:%s" % (
         RECIPE_VERSION, ",".join(PACKAGES), ",".join(UNMASKED_UNITS), ",".join(VM_MASKED_UNITS),
-        ",".join(ENABLED_UNITS), KERNEL_COMMAND_LINE, files, base_recipe)
+        ",".join(ENABLED_UNITS), KERNEL_COMMAND_LINE, files_json, base_recipe)
+    if variant is None:
+        return recipe
+    return "%s:%s:%s" % (recipe, ",".join(variant.packages), variant.recipe)
 
 
 def image_info(image: Path = VM_IMAGE) -> dict:
@@ -156,14 +170,14 @@ def image_is_complete(recipe: str, image: Path = VM_IMAGE) -> bool:
 
 
 def ensure_image(base: Path, base_recipe: str, install: Callable[[Path, list], None],
-                 run: Callable[..., str], image: Path = VM_IMAGE, variant: "ImageVariant | None" = None) -> Path:
+                 run: Callable[..., str], image: Path = VM_IMAGE, variant: ImageVariant | None = None) -> Path:
     """Builds the VM image from the cached rootfs ``base`` unless one with the same recipe exists.
 
     ``install(root, packages)`` installs Debian packages into a root and ``run(root, *command)``
-    runs a command inside one (tools/testbed.py's nspawn helpers). A ``variant`` adds its packages
-    and finishing step to the common recipe (an image of its own, e.g. SELinux's).
+    runs a command inside one (tools/testbed.py's nspawn helpers). A ``variant`` (an image of its
+    own, in its own dir) adds to the common recipe: see ImageVariant.
     """
-    recipe = image_recipe(base_recipe) + (":" + variant.recipe if variant else "")
+    recipe = image_recipe(base_recipe, variant)
     if image_is_complete(recipe, image):
         return image
     image.parent.mkdir(parents=True, exist_ok=True)
@@ -190,14 +204,14 @@ def ensure_image(base: Path, base_recipe: str, install: Callable[[Path, list], N
     return image
 
 
-def _build_image(staging: Path, base: Path, install, run, variant: "ImageVariant | None" = None) -> dict:
+def _build_image(staging: Path, base: Path, install, run, variant: ImageVariant | None = None) -> dict:
     started = time.monotonic()
     root = staging / "root"
     log("copying %s into %s" % (base, root))
     subprocess.run(["cp", "-a", "--reflink=auto", "%s/." % base, str(root)], check=True)
     for stamp in root.glob(".nodeprep-*"):
         stamp.unlink()
-    for relative, content in GUEST_FILES.items():
+    for relative, content in dict(GUEST_FILES, **(variant.files if variant else {})).items():
         target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
@@ -219,8 +233,6 @@ def _build_image(staging: Path, base: Path, install, run, variant: "ImageVariant
     (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
     shutil.rmtree(root / "var/lib/apt/lists", ignore_errors=True)
     (root / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
-    if variant is not None:
-        variant.finish(root, run)  # last, so it sees (and may label) the finished tree
     kernels = sorted((root / "boot").glob("vmlinuz-*"))
     if len(kernels) != 1:
         raise VMError("expected one kernel in the VM root, found %s" % [k.name for k in kernels])
@@ -230,11 +242,13 @@ def _build_image(staging: Path, base: Path, install, run, variant: "ImageVariant
         raise VMError("no initrd for kernel %s in the VM root" % release)
     shutil.copyfile(kernels[0], staging / "vmlinuz")
     shutil.copyfile(initrd, staging / "initrd.img")
+    # Last, so it sees (and may label or move) the finished tree.
+    extra = (variant.finish(root, staging, run) or {}) if variant and variant.finish else {}
     disk = staging / "disk.img"
     subprocess.run(["truncate", "-s", DISK_SIZE, str(disk)], check=True)
     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "nodeprep-root", "-d", str(root), str(disk)], check=True)
     shutil.rmtree(root)
-    return {"kernel": release, "seconds": round(time.monotonic() - started, 1)}
+    return dict(extra, kernel=release, seconds=round(time.monotonic() - started, 1))
 
 
 # --- one VM ---------------------------------------------------------------------------------------
@@ -268,7 +282,8 @@ class VirtualNode:
         self.accel = accel or default_accel()
         self.boot_timeout = boot_timeout
         self.stop_timeout = stop_timeout
-        # Empty disks besides the root, by size ("64M"): /dev/vdb, /dev/vdc, ... in the guest.
+        # Empty disks besides the root, by size ("64M"): /dev/vdb, /dev/vdc, ... in the guest
+        # (after the image's own read-only disks, where an image variant has some).
         self.disks = tuple(disks)
         # Appended to the kernel command line (e.g. "security=selinux selinux=1 enforcing=1").
         self.kernel_args = kernel_args
@@ -346,6 +361,8 @@ class VirtualNode:
             "-kernel", str(self.image / "vmlinuz"), "-initrd", str(self.image / "initrd.img"),
             "-append", " ".join(filter(None, (KERNEL_COMMAND_LINE, "systemd.hostname=" + self.machine, self.kernel_args))),
             "-drive", "file=%s,format=qcow2,if=virtio" % self.overlay,
+            *(argument for name in image_info(self.image).get("disks", ())
+              for argument in ("-drive", "file=%s,format=raw,if=virtio,readonly=on" % (self.image / name))),
             *(argument for index in range(len(self.disks))
               for argument in ("-drive", "file=%s,format=qcow2,if=virtio" % self.disk_path(index))),
             "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0",

@@ -143,7 +143,8 @@ downloaded beforehand, without asking any index.
 import os
 import sys
 
-WHEEL = %(wheel)r
+# Beside this file, so the stand-in works wherever its cache dir is seen from (a chroot's too).
+WHEEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wheels", %(wheel)r)
 
 sys.path.insert(0, WHEEL)
 from pip._internal.cli.main import main  # noqa: E402  (importable only from the wheel)
@@ -155,16 +156,30 @@ sys.exit(main(["install", "--no-index", "--find-links", os.path.dirname(WHEEL)] 
 '''
 
 
-def ensure_get_pip() -> None:
-    wheel = download_wheel("pip==%s" % PIP_VERSION, "pip-%s-*.whl" % PIP_VERSION)
-    content = GET_PIP_TEMPLATE % {"wheel": str(wheel)}
-    if GET_PIP.is_file() and GET_PIP.read_text() == content:
+def install_get_pip(wheel: Path, stand_in: Path) -> None:
+    """Writes the stand-in ``stand_in`` for ``wheel``, with a copy of the wheel beside it.
+
+    ansible-test's cache is shared by every checkout on the machine, so the stand-in must not name
+    a file inside one checkout: that checkout may be deleted while another still runs sanity.
+    """
+    kept = stand_in.parent / "wheels" / wheel.name
+    if not kept.is_file() or kept.read_bytes() != wheel.read_bytes():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_name(kept.name + ".tmp")
+        shutil.copyfile(wheel, partial)
+        os.replace(partial, kept)
+    content = GET_PIP_TEMPLATE % {"wheel": kept.name}
+    if stand_in.is_file() and stand_in.read_text() == content:
         return
-    GET_PIP.parent.mkdir(parents=True, exist_ok=True)
-    temp = GET_PIP.with_suffix(".tmp")
+    stand_in.parent.mkdir(parents=True, exist_ok=True)
+    temp = stand_in.with_suffix(".tmp")
     temp.write_text(content)
-    os.replace(temp, GET_PIP)
-    log("wrote %s" % GET_PIP)
+    os.replace(temp, stand_in)
+    log("wrote %s" % stand_in)
+
+
+def ensure_get_pip() -> None:
+    install_get_pip(download_wheel("pip==%s" % PIP_VERSION, "pip-%s-*.whl" % PIP_VERSION), GET_PIP)
 
 
 # --- node rootfs ------------------------------------------------------------------------------
