@@ -180,7 +180,7 @@ class ForwardedSocket:
     def _accept(self) -> None:
         while not self.closing:
             try:
-                client, _ = self.server.accept()
+                client = self.server.accept()[0]
             except OSError:
                 return
             relay = subprocess.Popen(self.node.ssh_command() + ["--", "python3 -c %s %s" % (

@@ -435,12 +435,11 @@ def cmd_vm_image(_args: argparse.Namespace) -> int:
     disk image (testbed_lib/vm.py)."""
     started = time.monotonic()
     ensure_rootfs()
-    vm_mod.ensure_image(node_mod.ROOTFS_CACHE, ROOTFS_RECIPE, install_in_rootfs,
-                        lambda root, *command: nspawn_run(root, *command))
+    vm_mod.ensure_image(node_mod.ROOTFS_CACHE, ROOTFS_RECIPE, install_in_rootfs, nspawn_run)
     # SELinux enforcing with Debian's containerd: over the bookworm containerd rootfs.
     ensure_containerd_rootfs("bookworm")
     vm_selinux.ensure_image(node_mod.rootfs_path("bookworm", containerd=True), CONTAINERD_RECIPE,
-                            install_in_rootfs, lambda root, *command: nspawn_run(root, *command))
+                            install_in_rootfs, nspawn_run)
     log("VM image ready in %.1f s" % (time.monotonic() - started))
     return 0
 
