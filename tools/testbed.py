@@ -39,6 +39,7 @@ from testbed_lib import node as node_mod  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import packer as packer_mod  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import runtimes  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import vm as vm_mod  # noqa: E402  (needs REPO on sys.path)
+from testbed_lib import vm_selinux  # noqa: E402  (needs REPO on sys.path)
 
 CACHE = REPO / ".cache"
 WHEELS = CACHE / "wheels"
@@ -435,6 +436,10 @@ def cmd_vm_image(_args: argparse.Namespace) -> int:
     started = time.monotonic()
     ensure_rootfs()
     vm_mod.ensure_image(node_mod.ROOTFS_CACHE, ROOTFS_RECIPE, install_in_rootfs, nspawn_run)
+    # SELinux enforcing with Debian's containerd: over the bookworm containerd rootfs.
+    ensure_containerd_rootfs("bookworm")
+    vm_selinux.ensure_image(node_mod.rootfs_path("bookworm", containerd=True), CONTAINERD_RECIPE,
+                            install_in_rootfs, nspawn_run)
     log("VM image ready in %.1f s" % (time.monotonic() - started))
     return 0
 

@@ -31,6 +31,12 @@ description:
     two spellings of one directory, or a directory, fifo or device carrying a plugin's name are
     refused before any change. A version directory without a manifest is set aside under
     C(.adopted/), never emptied. A link directory with nothing to change needs no write access.
+  - On a node with SELinux enabled, every entry under O(versions_dir) and every link of ours gets the label the
+    loaded policy gives the same kind of entry in C(/opt/cni/bin) (asked with C(matchpathcon), which must be
+    installed), and O(versions_dir) is registered as equivalent to C(/opt/cni/bin) with C(semanage fcontext -e)
+    where C(semanage) exists, so a full relabel keeps those labels. Links in other link dirs get the same label,
+    which a full relabel may replace with their own dir's; it governs only reading the link, not running the
+    plugin. Check mode and diff show the label changes. Nothing happens on a node without SELinux.
   - A directory can be the source instead of a tarball (O(src_dir)), typically the plugin directory of an OS
     package (O(package)). Its entries are held to a release member's rules - plain names, regular files,
     executable (C(LICENSE) and C(README.md) excepted), no setuid or setgid bit, size limits, no symlinks or
@@ -271,6 +277,21 @@ recovered:
   returned: always
   type: str
   sample: rolled back
+selinux:
+  description:
+    - SELinux labels. C(enabled) is whether the node's kernel has SELinux on; when it is not, nothing else is done.
+    - C(relabelled) lists each entry under O(versions_dir) and each link of ours whose C(security.selinux) label
+      was (in check mode, would be) set to the label the loaded policy gives C(/opt/cni/bin), with C(path),
+      C(before) (null when it had none) and C(after).
+    - C(equivalence) is the file-context equivalence of O(versions_dir) to C(/opt/cni/bin) that keeps those labels
+      through C(restorecon -R) - C(path), C(equal_to), C(changed) (added by this run) and C(semanage) (false when
+      the node has no C(semanage), so nothing was registered) - or null without SELinux.
+  returned: always
+  type: dict
+  sample:
+    enabled: true
+    relabelled: [{path: /opt/cni/versions/v1.9.1/bridge, before: "system_u:object_r:usr_t:s0", after: "system_u:object_r:bin_t:s0"}]
+    equivalence: {path: /opt/cni/versions, equal_to: /opt/cni/bin, changed: false, semanage: true}
 """
 
 import os
@@ -309,6 +330,7 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._package_source impor
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import normalize_version, public_url
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive
+from ansible_collections.nodeprep.cni.plugins.module_utils._selinux import SELinuxError, enabled as selinux_enabled, policy_for, settle as settle_labels
 from ansible_collections.nodeprep.cni.plugins.module_utils._staging import (
     ReleaseTarball,
     cache_src,
@@ -419,6 +441,7 @@ def run(module: AnsibleModule) -> dict:
     # A rollback only moves `current`; the distribution's dir links through it and needs nothing.
     distro_name = effective_layout(params["layout"]) if params["state"] != "rollback" else "standard"
     distro_dir = layout_dir(distro_name, params["image_dir"])
+    policy = policy_for(module.run_command, module.get_bin_path)  # asked first: a node that cannot answer stays untouched
     tree = InstallTree(params["versions_dir"], params["bin_dir"], params["link_dirs"], distro_dir)
     problem = install_problem(params)
     if problem:
@@ -470,6 +493,7 @@ def run(module: AnsibleModule) -> dict:
             raise
         discard_stage(tarball)
         after = predict(before, plan, params["state"]) if check_mode else NodeView.read(tree, view.distro_dirs).snapshot()
+        labels = settle_labels(policy, tree.versions_dir, list(after["links"]) + list(after.get("layout_links", [])), check_mode)
     # The layout's dir as the layout names it (k3s's data/current/bin, not where that resolves today), unless an
     # uninstall took the links back from another dir the install recorded.
     elsewhere = plan.distro_dir and plan.distro_dir != tree.distro_dir
@@ -482,7 +506,9 @@ def run(module: AnsibleModule) -> dict:
     if took_over and not check_mode:
         module.warn(took_over)
     result = {
-        "changed": bool(plan.ops) or bool(recovered),
+        "changed": bool(plan.ops) or bool(recovered) or bool(labels["relabelled"])
+        or bool(labels["equivalence"] and labels["equivalence"]["changed"]),
+        "selinux": labels,
         "arch": node_arch(),
         "src_needed": False,
         "layout": distro,
@@ -502,6 +528,9 @@ def run(module: AnsibleModule) -> dict:
     }
     result.update(uninstall_summary(tree, plan) if params["state"] == "absent" else {"removed": [], "restored": [], "left": []})
     if module._diff:
+        if labels["relabelled"]:
+            before = dict(before, selinux=dict((change["path"], change["before"]) for change in labels["relabelled"]))
+            after = dict(after, selinux=dict((change["path"], change["after"]) for change in labels["relabelled"]))
         result["diff"] = {"before": before, "after": after}
     return result
 
@@ -528,7 +557,8 @@ def report_src_needed(exc: SrcNeeded) -> dict:
             "package_owned": dict(exc.package_owned),
             "previous": None, "installed": False, "plugins": [], "links": {}, "adopted": [], "pruned": [],
             "actions": [], "recovered": "", "took_over": "", "src": None, "removed": [], "restored": [], "left": [],
-            "layout": {"name": None, "dir": "", "linked": [], "unlinked": []}, "package": None}
+            "layout": {"name": None, "dir": "", "linked": [], "unlinked": []}, "package": None,
+            "selinux": {"enabled": selinux_enabled(), "relabelled": [], "equivalence": None}}
 
 
 def execute(module: AnsibleModule, tree: InstallTree, plan, journal: Journal, tarball=None, package=None) -> None:
@@ -601,7 +631,7 @@ def main():
         if module.params["on_missing_src"] != "report":
             module.fail_json(msg=str(exc))
         result = report_src_needed(exc)
-    except (PlanError, UnsafeArchive, UnsafeSource, ProbeFailed, LockTimeout, ValueError) as exc:
+    except (PlanError, UnsafeArchive, UnsafeSource, ProbeFailed, LockTimeout, SELinuxError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
         # Not from the journalled changes (execute reports those): nothing was undone, so say only what failed.

@@ -221,6 +221,13 @@ left:
   returned: success
   type: list
   elements: dict
+selinux:
+  description:
+    - SELinux labels as M(nodeprep.cni.cni_install) reports them - C(enabled), C(relabelled) (each C(path) with its
+      C(before) and C(after) label) and C(equivalence) (the file-context equivalence of the versions dir to
+      C(/opt/cni/bin)).
+  returned: success
+  type: dict
 release:
   description:
     - The fetched release (C(path), C(sha256), C(url), C(downloaded), C(checksum_source), C(arch), and C(where) it was
