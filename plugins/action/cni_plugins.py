@@ -11,8 +11,10 @@
    controller download that takes a while prints its progress while the task runs, and a fork
    that waits for another fork's download of the same file says so (through Display, which a
    worker process hands to the main one at once; a module's output arrives only when it ends).
-3. The verified tarball goes into the node's cache (temp name, then a rename) and cni_install runs
-   again with it.
+3. The verified tarball goes into the task's temporary directory on the node, made only now (a node
+   that needs nothing never gets one), and cni_install runs again with it and its sha256: the node
+   verifies it, moves it into its cache and removes the emptied directory in that same run. So a
+   first install over SSH costs four commands per node: ask, make the directory, transfer, install.
 
 With source package the same shape: cni_install reads the package's version from the node's package
 manager and settles an intact install in that one run; only when the package is missing is it
@@ -23,14 +25,12 @@ copied into the version named after the package's version.
 from __future__ import annotations
 
 import os
-import secrets
-import shlex
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import BECOME_ADVICE
+from ansible_collections.nodeprep.cni.plugins.module_utils._http import LOCAL_SCHEME, PROGRESS_INTERVAL, DownloadError
 from ansible_collections.nodeprep.cni.plugins.module_utils._install_plan import PlanError, wanted_plugins
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import is_plugin_name
 from ansible_collections.nodeprep.cni.plugins.module_utils._options import (
@@ -51,11 +51,18 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._release import (
     broken_table,
     normalize_version,
     refuse_broken,
+    release_url,
 )
 from ansible_collections.nodeprep.cni.plugins.module_utils._release_backend import argument_spec as release_spec
-from ansible_collections.nodeprep.cni.plugins.module_utils._release_backend import release_main, trust_on_first_use_warning
+from ansible_collections.nodeprep.cni.plugins.module_utils._release_backend import (
+    base_urls,
+    release_main,
+    resolve_checksum,
+    trust_on_first_use_warning,
+)
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive, list_members
 from ansible_collections.nodeprep.cni.plugins.plugin_utils._module_object import ModuleObject
+from ansible_collections.nodeprep.cni.plugins.plugin_utils._ticker import ticking
 
 display = Display()
 
@@ -79,7 +86,9 @@ DOWNLOAD_OPTIONS = ("base_url", "mirrors", "checksums", "checksum_algorithm", "r
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    # The temporary directory is made only when a tarball must be pushed (_push), not ahead of every run:
+    # a settled node costs the one module run.
+    TRANSFERS_FILES = False
     _requires_connection = True
 
     def run(self, tmp=None, task_vars=None):
@@ -106,7 +115,7 @@ class ActionModule(ActionBase):
         if asked.get("failed") or not asked.get("src_needed"):
             return dict(asked, release=None)
         if args["download_on"] == "node":
-            return self._install_fetched_on_node(args, version)
+            return self._install_fetched_on_node(args, version, asked)
         release = self._fetch_on_controller(args, version, asked["arch"])
         self._refuse_package_owned(args, release["path"], asked.get("package_owned") or {})
         # Before the node's cache is written, and in check mode too, where cni_install has no tarball
@@ -117,8 +126,13 @@ class ActionModule(ActionBase):
             src = "%s/%s" % (args["node_cache_dir"].rstrip("/"), asset_name(version, "linux", asked["arch"]))
             installed = self._node("nodeprep.cni.cni_install", self._install_args(args, version, src=src, source_url=release["url"]))
             return dict(installed, release=release)
-        remote = self._copy_to_node_cache(release["path"], args["node_cache_dir"])
-        installed = self._node("nodeprep.cni.cni_install", self._install_args(args, version, src=remote, source_url=release["url"]))
+        remote = self._push(release["path"])
+        installed = self._node("nodeprep.cni.cni_install",
+                               self._install_args(args, version, src=remote, checksum="sha256:%s" % release["sha256"],
+                                                  src_cache_dir=args["node_cache_dir"], source_url=release["url"]))
+        if installed.get("src") and installed["src"] != remote and not self._is_become_unprivileged():
+            # cni_install moved the tarball out and removed the emptied directory (it was its _ansible_tmpdir).
+            self._connection._shell.tmpdir = None
         return dict(installed, release=release)
 
     def _undo(self, args):
@@ -264,37 +278,81 @@ class ActionModule(ActionBase):
         for warning in fetched.get("warnings") or []:
             display.warning(warning)
 
-    def _copy_to_node_cache(self, local, cache_dir):
-        """The verified tarball into the node's cache under a temp name, then renamed into place."""
-        final = "%s/%s" % (cache_dir.rstrip("/"), os.path.basename(local))
-        partial = "%s/.%s.%s.part" % (cache_dir.rstrip("/"), os.path.basename(local), secrets.token_hex(4))
-        self._node_command("mkdir -p %s" % shlex.quote(cache_dir), "cannot create node_cache_dir %s (role: cni_plugins_node_cache_dir)" % cache_dir)
-        self._transfer_file(local, partial)
-        self._node_command("chmod 0644 %s && mv -f %s %s" % (shlex.quote(partial), shlex.quote(partial), shlex.quote(final)),
-                           "cannot move the release into node_cache_dir %s (role: cni_plugins_node_cache_dir)" % cache_dir, cleanup=partial)
-        return final
+    def _push(self, local):
+        """The verified tarball into the task's temporary directory on the node (made here, with the
+        permissions Ansible gives its own), for cni_install to verify and move into the node's cache."""
+        tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
+        remote = self._connection._shell.join_path(tmpdir, os.path.basename(local))
+        self._transfer_file(local, remote)
+        self._fixup_perms2((tmpdir, remote), execute=False)
+        return remote
 
-    def _node_command(self, command, failure, cleanup=None):
-        done = self._low_level_execute_command(command)
-        if done["rc"] != 0:
-            if cleanup:
-                self._low_level_execute_command("rm -f %s" % shlex.quote(cleanup))
-            output = (done.get("stderr") or done.get("stdout") or "").strip()
-            advice = "; %s" % BECOME_ADVICE if "permission denied" in output.lower() else ""
-            raise AnsibleActionFail("%s: %s%s" % (failure, output, advice))
-
-    def _install_fetched_on_node(self, args, version):
-        fetched = self._node("nodeprep.cni.cni_release", self._release_args(args, version, cache_dir=args["node_cache_dir"]))
+    def _install_fetched_on_node(self, args, version, asked):
+        """Each node downloads from the mirror itself, verifying against the digest decided here once."""
+        params = self._release_args(args, version, cache_dir=args["node_cache_dir"])
+        checksum, source = self._resolve_checksum(args, version, asked["arch"])
+        if checksum:
+            params["checksum"] = checksum
+        asset = asset_name(version, "linux", asked["arch"])
+        if self._task.check_mode:
+            return self._check_fetched_on_node(args, version, asked, params, source)
+        mirrors = base_urls(dict(args)) or [""]  # none: the node's cni_release names the fix
+        with ticking(self._say, "the node downloads %s (mirror 1 of %d, %s)"
+                     % (asset, len(mirrors), release_url(mirrors[0], version, "linux", asked["arch"])), PROGRESS_INTERVAL):
+            fetched = self._node("nodeprep.cni.cni_release", params)
         release = dict(((key, fetched.get(key)) for key in RELEASE_KEYS), where="node")
         if fetched.get("failed"):
             return dict(fetched, release=release)
-        # The node's warnings arrive as the core's own warning objects: say it again in our words.
-        warning = trust_on_first_use_warning(release)
-        if warning:
-            display.warning(warning)
+        release["checksum_source"] = source or release["checksum_source"]
+        self._say_trust(release)
         installed = self._node("nodeprep.cni.cni_install",
                                self._install_args(args, version, src=fetched["path"], source_url=fetched["url"]))
         return dict(installed, changed=bool(installed.get("changed") or fetched.get("changed")), release=release)
+
+    def _check_fetched_on_node(self, args, version, asked, params, source):
+        """Check mode: the node is not written, so a release its cache lacks is not there to plan from. Where the real run
+        could refuse it (a plugins subset it lacks, package-owned names), the controller reads the release's member list."""
+        fetched = self._node("nodeprep.cni.cni_release", params)
+        release = dict(((key, fetched.get(key)) for key in RELEASE_KEYS), where="node")
+        if fetched.get("failed"):
+            return dict(fetched, release=release)
+        release["checksum_source"] = source or release["checksum_source"]
+        package_owned = asked.get("package_owned") or {}
+        if fetched.get("changed") and (args["plugins"] or (package_owned and not args["adopt_package_files"])):
+            try:
+                listed = self._fetch_on_controller(args, version, asked["arch"])
+            except AnsibleActionFail as exc:
+                display.warning("check mode could not read release %s on the controller (%s), so whether the release has "
+                                "plugins %s is left to the real run's download on the node" % (version, exc, ", ".join(args["plugins"])))
+            else:
+                self._refuse_package_owned(args, listed["path"], package_owned)
+                self._refuse_missing_plugins(args, listed["path"])
+        installed = self._node("nodeprep.cni.cni_install",
+                               self._install_args(args, version, src=fetched["path"], source_url=fetched["url"]))
+        return dict(installed, changed=bool(installed.get("changed") or fetched.get("changed")), release=release)
+
+    def _resolve_checksum(self, args, version, arch):
+        """(checksum for the nodes or None, its source or None): once here instead of a checksum file request per node.
+        A local directory as the source is the node's own, and a controller that cannot reach the mirror leaves it to them."""
+        params = dict(pick(args, RELEASE, TRANSPORT), os="linux")
+        try:
+            if any(url.startswith(LOCAL_SCHEME + "://") for url in base_urls(params)):
+                return None, None
+            checksum, source, url = resolve_checksum(params, version, arch)
+        except DownloadError as exc:
+            self._say("the controller cannot read the release checksum file (%s); each node reads it itself" % exc)
+            return None, None
+        except ValueError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        if url:
+            self._say("nodes verify %s %s against %s, read once by the controller" % (version, arch, url))
+        return checksum, source
+
+    def _say_trust(self, release):
+        # The node's warnings arrive as the core's own warning objects: say it in our words, once.
+        warning = trust_on_first_use_warning(release)
+        if warning:
+            display.warning(warning)
 
     # --- arguments and node access -----------------------------------------------------------
 

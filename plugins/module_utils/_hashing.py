@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 SUPPORTED_ALGORITHMS = ("sha256", "sha512")
 HEX_LENGTH = {"sha256": 64, "sha512": 128}
@@ -24,3 +25,14 @@ def file_digest(path: str, algorithm: str = "sha256") -> str:
         for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def run_digest(path: str, digests=None) -> str:
+    """sha256 of *path*, read once per run: *digests* maps real paths to what this run already hashed
+    (a version's files checked against its manifest are the files `current`'s links resolve to)."""
+    if digests is None:
+        return file_digest(path)
+    key = os.path.realpath(path)
+    if key not in digests:
+        digests[key] = file_digest(key)
+    return digests[key]

@@ -13,7 +13,7 @@ import json
 import os
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_write
-from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import file_digest
+from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import run_digest
 from ansible_collections.nodeprep.cni.plugins.module_utils._manifest import read_manifest
 from ansible_collections.nodeprep.cni.plugins.module_utils._paths import canonical, is_inside
 from ansible_collections.nodeprep.cni.plugins.module_utils._versions import dir_version, version_key
@@ -141,11 +141,7 @@ class InstallTree:
         else:
             entry["status"] = LINK_OK
             expected = ((manifest or {}).get("files") or {}).get(plugin, {}).get("sha256")
-            resolved = os.path.realpath(path)
-            cache = digest_cache if digest_cache is not None else {}
-            if resolved not in cache:
-                cache[resolved] = file_digest(resolved)
-            if expected and cache[resolved] != expected:
+            if expected and run_digest(path, digest_cache) != expected:
                 entry["status"] = LINK_DRIFTED
         return entry
 

@@ -10,7 +10,7 @@ import stat
 import time
 
 from ansible_collections.nodeprep.cni.plugins.module_utils._atomic import atomic_write
-from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import file_digest
+from ansible_collections.nodeprep.cni.plugins.module_utils._hashing import file_digest, run_digest
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import public_url
 
 MANIFEST_NAME = ".nodeprep-manifest.json"
@@ -67,8 +67,8 @@ def plugin_names(manifest: dict) -> list:
     return sorted(name for name, entry in manifest["files"].items() if entry.get("plugin", is_plugin_name(name)))
 
 
-def check_file(version_dir: str, name: str, entry: dict) -> str:
-    """'ok', 'missing' or 'drifted' for one manifest entry."""
+def check_file(version_dir: str, name: str, entry: dict, digests=None) -> str:
+    """'ok', 'missing' or 'drifted' for one manifest entry (*digests*: the run's, see run_digest)."""
     path = os.path.join(version_dir, name)
     try:
         info = os.lstat(path)
@@ -78,12 +78,12 @@ def check_file(version_dir: str, name: str, entry: dict) -> str:
         return "drifted"
     if entry.get("mode") and entry["mode"] != "%04o" % stat.S_IMODE(info.st_mode):
         return "drifted"
-    if file_digest(path) != entry.get("sha256"):
+    if run_digest(path, digests) != entry.get("sha256"):
         return "drifted"
     return "ok"
 
 
-def verify_version_dir(version_dir: str) -> dict:
+def verify_version_dir(version_dir: str, digests=None) -> dict:
     """Compare a version directory with its manifest.
 
     Returns {"manifest", "intact", "missing", "drifted"}; a directory without a readable
@@ -94,7 +94,7 @@ def verify_version_dir(version_dir: str) -> dict:
     if manifest is None:
         return result
     for name, entry in sorted(manifest["files"].items()):
-        status = check_file(version_dir, name, entry)
+        status = check_file(version_dir, name, entry, digests)
         if status != "ok":
             result[status].append(name)
     result["intact"] = not result["missing"] and not result["drifted"]

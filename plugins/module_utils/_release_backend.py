@@ -272,6 +272,32 @@ def base_urls(params):
     return ordered
 
 
+def resolve_checksum(params, version, arch):
+    """The digest every node verifies its own download against, decided once on the controller.
+
+    Returns (``algorithm:hex`` or None, checksum source, checksum file URL or None). A pinned or user-table
+    version needs no request; one with several genuine digests gives None (the node's own tables, shipped
+    with the module, decide alike). Otherwise the release checksum file is read once, from the first
+    mirror that serves it. A DownloadError means the controller could not read it.
+    """
+    expectation = decide_expectation(dict(params, checksum=None), version, arch, params["checksums"] or {})
+    if expectation.digests is not None:
+        single = len(expectation.digests) == 1
+        return ("%s:%s" % (expectation.algorithm, expectation.digests[0]) if single else None), expectation.source, None
+    algorithm, asset = expectation.algorithm, asset_name(version, params["os"], arch)
+    fetcher = make_fetcher(timeout=params["timeout"], validate_certs=params["validate_certs"], ca_path=params["ca_path"] or None,
+                           headers=params["headers"], retries=params["retries"], deadline=params["deadline"])
+
+    def attempt(base_url):
+        url = "%s.%s" % (release_url(base_url, version, params["os"], arch), algorithm)
+        try:
+            return url, parse_checksum_file(fetcher.get_text(url), asset, algorithm)
+        except ValueError as exc:
+            raise DownloadError("checksum file %s is unusable: %s" % (url, exc))
+    dummy, (url, digest) = try_mirrors(base_urls(params), attempt)
+    return "%s:%s" % (algorithm, digest), "checksum_file", url
+
+
 def download_advice(error, params, version, arch):
     """What to change for the kinds of failure behind *error*, in option and role variable names."""
     kinds = set(kind for kind in error.kinds if kind)

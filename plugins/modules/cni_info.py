@@ -348,11 +348,11 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._release import publi
 LINK_STATUSES = ("ok", "missing", "foreign", "dangling", "drifted", "stale")
 
 
-def version_report(tree: InstallTree) -> list:
+def version_report(tree: InstallTree, digests: dict) -> list:
     report = []
     for version in tree.installed_versions():
         path = tree.version_dir(version)
-        verdict = verify_version_dir(path)
+        verdict = verify_version_dir(path, digests)
         manifest = verdict["manifest"] or {}
         report.append({
             "version": version,
@@ -378,12 +378,12 @@ def _public_source(source):
     return source
 
 
-def link_report(tree: InstallTree, current_entry):
+def link_report(tree: InstallTree, current_entry, digests: dict):
     """Each expected link's status, and the files in link dirs that are none of ours."""
     # cni_install records the plugins it linked (a subset when `plugins` was given).
     manifest_plugins = tree.read_state().get("plugins") or (current_entry["plugins"] if current_entry else [])
     manifest = read_manifest(current_entry["path"]) if current_entry else None
-    links, unmanaged, digests = [], {}, {}
+    links, unmanaged = [], {}
     for directory in tree.link_dirs:
         try:
             present = sorted(os.listdir(directory))
@@ -476,10 +476,12 @@ def package_report(module: AnsibleModule, tree: InstallTree, links: list) -> tup
 def gather(module: AnsibleModule) -> dict:
     params = module.params
     tree = InstallTree(params["versions_dir"], params["bin_dir"], params["link_dirs"])
-    versions = version_report(tree)
+    # Each file is hashed once per run: a link's target is a file of `current`, already checked against its manifest.
+    digests = {}
+    versions = version_report(tree, digests)
     current = tree.pointer("current")
     current_entry = next((v for v in versions if v["version"] == current), None)
-    links, unmanaged = link_report(tree, current_entry)
+    links, unmanaged = link_report(tree, current_entry, digests)
     summary = dict((status, 0) for status in LINK_STATUSES)
     for link in links:
         summary[link["status"]] = summary.get(link["status"], 0) + 1

@@ -56,6 +56,21 @@ options:
       - Path on the node of a verified release tarball, as returned by M(nodeprep.cni.cni_release).
       - Needed only when the version is not installed intact.
     type: path
+  checksum:
+    description:
+      - The digest O(src) must have, C(sha256:<hex>) or C(sha512:<hex>) (RV(nodeprep.cni.cni_release#module:sha256) of the
+        download). O(src) is hashed on the node before anything reads it as an archive, and the unpack must find the same
+        sha256; a file that differs is refused, naming both digests, and nothing is installed or cached.
+    type: str
+  src_cache_dir:
+    description:
+      - Move O(src), once verified against O(checksum) (then required), into this directory (created when missing) under
+        its own name, and install from there - one rename, or where the two are on different filesystems a copy hashed
+        while it is written. A later run of M(nodeprep.cni.cni_release) with this as its O(nodeprep.cni.cni_release#module:cache_dir) finds it there.
+      - When O(src) was in the task's own temporary directory (where the C(cni_plugins) action pushes the controller's
+        copy), that directory is removed once empty, sparing the controller the command that would remove it.
+      - Not in check mode, which reads O(src) where it is.
+    type: path
   src_dir:
     description:
       - A directory on the node whose files are the plugins to install, instead of O(src) - the plugin directory of
@@ -203,6 +218,12 @@ arch:
   returned: always
   type: str
   sample: amd64
+src:
+  description:
+    - Where the release tarball is after the run - in O(src_cache_dir) when it was moved there; null without O(src).
+  returned: always
+  type: str
+  sample: /var/cache/nodeprep/cni/cni-plugins-linux-amd64-v1.9.1.tgz
 src_needed:
   description:
     - True when O(on_missing_src=report) and the wanted version needs O(src); nothing was changed then.
@@ -288,12 +309,20 @@ from ansible_collections.nodeprep.cni.plugins.module_utils._package_source impor
 from ansible_collections.nodeprep.cni.plugins.module_utils._probe import ProbeFailed
 from ansible_collections.nodeprep.cni.plugins.module_utils._release import normalize_version, public_url
 from ansible_collections.nodeprep.cni.plugins.module_utils._safe_tar import UnsafeArchive
-from ansible_collections.nodeprep.cni.plugins.module_utils._staging import ReleaseTarball
+from ansible_collections.nodeprep.cni.plugins.module_utils._staging import (
+    ReleaseTarball,
+    cache_src,
+    expected_digest,
+    forget_upload_dir,
+    verify_src,
+)
 from ansible_collections.nodeprep.cni.plugins.module_utils._versions import installed_version, package_version
 
 
-def release_tarball(params: dict, versions_dir: str, check_mode: bool):
-    """The ReleaseTarball of src, read only if the plan needs it; None when there is no tarball."""
+def release_tarball(module: AnsibleModule, versions_dir: str):
+    """The ReleaseTarball of src (verified, and moved into cache_dir when given), read only if the plan needs it;
+    None when there is no tarball."""
+    params, check_mode = module.params, module.check_mode
     src = params["src"]
     if not src or params["state"] != "present":
         return None
@@ -301,7 +330,19 @@ def release_tarball(params: dict, versions_dir: str, check_mode: bool):
         if check_mode:
             return None  # the role copies the release only in a real run
         raise PlanError("src %s does not exist or is not a file; pass the path returned by nodeprep.cni.cni_release" % src)
-    return ReleaseTarball(src, versions_dir, normalize_version(params["version"]), may_write=not check_mode)
+    expected = expected_digest(params["checksum"])
+    if params["src_cache_dir"] and not check_mode:
+        try:
+            params["src"] = cache_src(src, expected, params["src_cache_dir"])
+        except OSError as exc:
+            raise PlanError("cannot move the release into src_cache_dir %s (role: cni_plugins_node_cache_dir): %s. %s"
+                            % (params["src_cache_dir"], _describe(exc), _os_advice(exc)))
+        # The task's temporary directory arrives as _ansible_tmpdir: ours to empty, as the controller would.
+        if not module._keep_remote_files:
+            forget_upload_dir(os.path.dirname(src), module._tmpdir)
+    elif expected:
+        verify_src(src, expected)
+    return ReleaseTarball(params["src"], versions_dir, normalize_version(params["version"]), may_write=not check_mode, expected=expected)
 
 
 def source_plugins(params: dict, tarball):
@@ -393,7 +434,7 @@ def run(module: AnsibleModule) -> dict:
     exists = os.path.isdir(tree.versions_dir)
     if params["state"] == "rollback" and not exists:
         raise PlanError("nothing to roll back to: %s does not exist" % tree.versions_dir)
-    tarball = release_tarball(params, tree.versions_dir, check_mode)
+    tarball = release_tarball(module, tree.versions_dir)
     created = []
     if params["state"] == "present" and not exists and not check_mode:
         if tarball is None:
@@ -456,6 +497,7 @@ def run(module: AnsibleModule) -> dict:
         "recovered": recovered,
         "took_over": took_over,
         "package": package,
+        "src": params["src"] if params["state"] == "present" else None,
         "package_owned": dict((op["path"], op["package"]) for op in plan.ops if op["op"] == "adopt" and op.get("package")),
     }
     result.update(uninstall_summary(tree, plan) if params["state"] == "absent" else {"removed": [], "restored": [], "left": []})
@@ -485,7 +527,7 @@ def report_src_needed(exc: SrcNeeded) -> dict:
     return {"changed": False, "src_needed": True, "arch": node_arch(), "reason": str(exc), "version": None,
             "package_owned": dict(exc.package_owned),
             "previous": None, "installed": False, "plugins": [], "links": {}, "adopted": [], "pruned": [],
-            "actions": [], "recovered": "", "took_over": "", "removed": [], "restored": [], "left": [],
+            "actions": [], "recovered": "", "took_over": "", "src": None, "removed": [], "restored": [], "left": [],
             "layout": {"name": None, "dir": "", "linked": [], "unlinked": []}, "package": None}
 
 
@@ -528,6 +570,8 @@ def _describe(exc: BaseException) -> str:
 # The options only cni_install has; the directory and install groups come from _options.
 OWN_OPTIONS = {
     "src": {"type": "path"},
+    "checksum": {"type": "str"},
+    "src_cache_dir": {"type": "path"},
     "src_dir": {"type": "path"},
     "package": {"type": "str"},
     "version": {"type": "str"},
@@ -548,6 +592,7 @@ def main():
         argument_spec=argument_spec(),
         required_if=[("state", "present", ("version", "package"), True)],
         mutually_exclusive=[("src", "src_dir"), ("src", "package")],
+        required_by={"src_cache_dir": ("src", "checksum"), "checksum": ("src",)},
         supports_check_mode=True,
     )
     try:

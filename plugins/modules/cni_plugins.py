@@ -17,11 +17,15 @@ description:
     no request is made, every file is hashed once and no facts are needed (the node reports its architecture).
   - Otherwise fetches and verifies the release with the logic of M(nodeprep.cni.cni_release). With
     O(download_on=controller) that happens on the controller, once per architecture - every fork and host shares
-    O(controller_cache_dir) and its lock - and the verified tarball is copied to the node's temporary directory.
+    O(controller_cache_dir) and its lock - and the verified tarball is copied to the task's temporary directory on the
+    node, made only then. The install run checks its sha256 on the node before reading it, moves it into
+    O(node_cache_dir) and removes the emptied directory - so a first install over SSH costs four commands per node (ask,
+    make the directory, transfer, install), and a node that has the version intact one.
     With O(download_on=node) the node downloads it into O(node_cache_dir).
   - A controller download still running after 10 seconds prints a line every 10 seconds while the task runs (bytes
     so far of the total, rate, which mirror of how many); a fork that waits for another fork's download of the same
-    release says so at once and every 30 seconds. A node's download (O(download_on=node)) reports only when it ends.
+    release says so at once and every 30 seconds. While a node downloads (O(download_on=node)) a line every 10 seconds
+    says how long it has taken so far (the node's byte count arrives only when it ends).
   - In check mode the release is fetched into O(controller_cache_dir) (not node state) so that a O(plugins) subset
     the release lacks is refused as the real run refuses it.
   - Then runs M(nodeprep.cni.cni_install) with the tarball - versioned directory, manifest, atomic switch, links,
@@ -88,7 +92,18 @@ options:
     type: dict
     default: {}
   download_on:
-    description: Where the release is downloaded and verified.
+    description:
+      - Where the release is downloaded and verified.
+      - V(controller) - once per architecture on the controller, then pushed to each node that needs it; nodes need no
+        route to a mirror.
+      - V(node) - each node that needs the release downloads it from O(base_url) or O(mirrors) into O(node_cache_dir),
+        verified against the digest the controller decides once - the pinned or O(checksums) value without any request,
+        else the release checksum file read once (from a local directory or when the controller cannot read it, each
+        node reads it itself). No tarball passes through the controller - for large fleets whose nodes reach a mirror
+        near them better than the controller reaches the nodes.
+      - In check mode nothing is downloaded on the node; where the real run could refuse the release (a O(plugins) name
+        it lacks, package-owned names), the controller fetches it into O(controller_cache_dir) to refuse alike, and
+        warns when it cannot.
     type: str
     choices: [controller, node]
     default: controller
@@ -97,7 +112,7 @@ options:
     type: path
     default: ~/.cache/nodeprep/cni
   node_cache_dir:
-    description: Release cache on the node (O(download_on=node)).
+    description: Release cache on the node - where the node downloads (O(download_on=node)) or the controller's copy lands.
     type: path
     default: /var/cache/nodeprep/cni
   state:

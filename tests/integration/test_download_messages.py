@@ -4,7 +4,9 @@ of releases as the source of a real install.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import socket
 
@@ -102,3 +104,41 @@ def test_refusals_name_the_role_variable_and_a_local_directory_installs(node, mi
     assert "file://%s/v9.1.0/" % mirror.root in json.dumps(manifest)
     # What the user read, for a reader of the test log (-s).
     print(message)
+
+
+NODE_PROGRESS = re.compile(r"^cni_plugins \[(?P<host>[^\]]+)\]: the node downloads (?P<asset>\S+) \(mirror 1 of 1, (?P<url>\S+)\), "
+                           r"(?P<seconds>\d+) s so far$")
+
+
+def test_nodes_download_against_a_digest_read_once_and_say_so_while_they_do(node, mirror, inventory, run_playbook, role_vars):
+    """download_on: node with a version pinned nowhere: the controller reads the .sha256 file once, the node fetches the
+    tarball and verifies it against that; a slow download is announced every 10 s; --check refuses what the real run
+    refuses and writes nothing on the node."""
+    booted = node("node-dl")
+    inv = inventory([booted])
+    release = mirror.releases[BASE]
+    wanted = role_vars(BASE, cni_plugins_download_on="node")
+    del wanted["cni_plugins_checksums"]
+    before = node_state(booted)
+
+    checked = run_playbook(SITE, inv, extra_vars=dict(wanted, cni_plugins_list=["bridge", "no-such-plugin"]), check=True,
+                           json_output=False)
+    assert checked.rc != 0 and "names no-such-plugin, which the release does not contain" in checked.stdout, checked.describe()
+    assert node_state(booted) == before
+
+    mirror.clear()
+    size = release.path.stat().st_size
+    mirror.fault(release.url_path, Reply(200, None, trickle=0.5, trickle_bytes=size // 50 + 1))
+    done = run_playbook(SITE, inv, extra_vars=wanted, json_output=False)
+    assert done.rc == 0, done.describe()
+    lines = [m for m in map(NODE_PROGRESS.match, done.stdout.splitlines()) if m]
+    assert lines and all(m["host"] == booted.name and m["asset"] == release.filename and m["url"] == release.url(mirror.base_url)
+                         for m in lines), done.describe()
+    assert [int(m["seconds"]) for m in lines][0] >= 10, done.describe()
+    read_once = "cni_plugins [%s]: nodes verify %s amd64 against %s.sha256, read once by the controller" % (
+        booted.name, BASE, release.url(mirror.base_url))
+    assert read_once in done.stdout, done.describe()
+    assert sorted(mirror.requests) == sorted([release.url_path, release.url_path + ".sha256"]), mirror.requests
+    cached = booted.path("/var/cache/nodeprep/cni/" + release.filename)
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == release.sha256
+    assert os.readlink(booted.path("/opt/cni/versions/current")) == "v" + BASE

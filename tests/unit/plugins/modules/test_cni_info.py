@@ -242,3 +242,28 @@ def test_ownership_tells_ours_adopted_dropped_and_drifted_apart(node, releases):
     assert (os.path.join(node.bin_dir, "loopback"), "adopted") in kinds
     assert (os.path.join(node.bin_dir, "host-local"), "drifted") in kinds
     assert result["ownership_summary"]["dropped"] == 2
+
+
+def test_each_file_is_read_once_per_run_though_versions_and_links_both_check_it(node, releases, monkeypatch):
+    """Two versions, every plugin linked into two dirs: each file is hashed once - the links' targets are the
+    files of `current` that its manifest check already hashed - and a drifted file reads as drifted both ways."""
+    from ansible_collections.nodeprep.cni.plugins.module_utils import _hashing
+
+    link_dir = os.path.join(node.root, "var/lib/rancher/k3s/data/cni")
+    install(node, releases[A], link_dirs=[link_dir])
+    install(node, releases[B], link_dirs=[link_dir])
+    current_dir = os.path.join(node.versions_dir, "v" + B)
+    with open(os.path.join(current_dir, "bridge"), "wb") as handle:
+        handle.write(b"#!/bin/sh\necho an add-on's bridge\n")
+    reads = []
+    real = _hashing.file_digest
+    monkeypatch.setattr(_hashing, "file_digest", lambda path, algorithm="sha256": reads.append(path) or real(path, algorithm))
+
+    result = info(node, link_dirs=[link_dir])
+
+    files = sorted(os.path.join(node.versions_dir, "v" + version, name) for version in (A, B)
+                   for name in json.loads(open(os.path.join(node.versions_dir, "v" + version, ".nodeprep-manifest.json")).read())["files"])
+    assert sorted(reads) == files, "each version file once, nothing else"
+    assert len(result["links"]) == 2 * len(RELEASE_PLUGINS)
+    assert _links(result)[(node.bin_dir, "bridge")] == "drifted" and _links(result)[(link_dir, "bridge")] == "drifted"
+    assert result["versions"][1]["drifted"] == ["bridge"] and result["versions"][0]["intact"] is True

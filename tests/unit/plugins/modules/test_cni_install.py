@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 import pytest
@@ -656,3 +658,108 @@ def test_a_missing_layout_dir_is_refused_by_check_mode_and_the_run_alike(node, r
     assert image_dir in predicted and "does not exist" in predicted and "layout" in predicted
     assert failed(install(node, releases[A], layout="image", image_dir=image_dir)) == predicted
     assert snapshot(node.root) == before
+
+
+# a pushed tarball: verified on the node, moved into the cache -------------------------------------
+
+def push_install(node, release, src, check_mode=False, **extra):
+    return run_module_in_process(cni_install, node.args(src=str(src), version=release.version, **extra), check_mode=check_mode)
+
+
+def pushed(tmp_path, release, where="upload"):
+    """A copy of *release*'s tarball in a directory of its own, as the action pushes it."""
+    upload = tmp_path / where
+    upload.mkdir()
+    copy = upload / os.path.basename(release.path)
+    copy.write_bytes(open(release.path, "rb").read())
+    return upload, copy
+
+
+def test_pushed_tarball_is_verified_moved_into_the_cache_and_its_task_dir_removed(node, releases, tmp_path):
+    release = releases[A]
+    upload, copy = pushed(tmp_path, release)
+    cache = tmp_path / "node-cache" / "cni"
+    args = node.args(src=str(copy), version=A, checksum="sha256:" + sha256_file(release.path), src_cache_dir=str(cache))
+    # The task's own temporary directory, as Ansible hands it to the module.
+    result = ok(run_module_in_process(cni_install, dict(args, _ansible_tmpdir=str(upload))))
+    cached = cache / os.path.basename(release.path)
+    assert result["src"] == str(cached) and result["installed"] is True
+    assert sha256_file(cached) == sha256_file(release.path) and oct(cached.stat().st_mode & 0o777) == "0o644"
+    assert not upload.exists(), "the emptied task directory should be gone"
+    assert_links_resolve_into(node, release)
+    manifest = json.loads(open(os.path.join(node.version_dir(A), MANIFEST_NAME)).read())
+    assert manifest["tarball_sha256"] == sha256_file(release.path)
+
+
+def test_pushed_tarball_outside_the_task_dir_leaves_that_dir(node, releases, tmp_path):
+    release = releases[A]
+    upload, copy = pushed(tmp_path, release)
+    cache = tmp_path / "cache"
+    ok(push_install(node, release, str(copy), checksum="sha256:" + sha256_file(release.path), src_cache_dir=str(cache)))
+    assert upload.is_dir() and os.listdir(upload) == [] and (cache / copy.name).is_file()
+
+
+def test_a_pushed_tarball_that_differs_from_its_checksum_is_refused_before_any_read(node, releases, tmp_path):
+    release, other = releases[A], releases[B]
+    upload, copy = pushed(tmp_path, release)
+    copy.write_bytes(open(other.path, "rb").read())  # a valid archive, but not the one the controller verified
+    cache = tmp_path / "cache"
+    before = snapshot(node.root)
+    msg = failed(push_install(node, release, str(copy), checksum="sha256:" + sha256_file(release.path), src_cache_dir=str(cache)))
+    assert "src %s has sha256 %s, not the %s the checksum option names" % (copy, sha256_file(other.path), sha256_file(release.path)) in msg
+    assert snapshot(node.root) == before and not os.listdir(cache) and copy.is_file()
+
+
+def test_a_copy_across_filesystems_is_hashed_while_written_and_a_bad_one_leaves_no_temp(node, releases, tmp_path):
+    """/dev/shm is a tmpfs: the cache is on another filesystem, so the tarball is copied, not renamed."""
+    release = releases[A]
+    if os.stat("/dev/shm").st_dev == os.stat(str(tmp_path)).st_dev:
+        pytest.fail("/dev/shm and %s share a filesystem; the test needs two" % tmp_path)
+    shm = tempfile.mkdtemp(dir="/dev/shm")
+    try:
+        copy = os.path.join(shm, os.path.basename(release.path))
+        with open(copy, "wb") as handle:
+            handle.write(open(release.path, "rb").read()[:-1] + b"\x01")  # torn in transfer
+        cache = tmp_path / "cache"
+        msg = failed(push_install(node, release, copy, checksum="sha256:" + sha256_file(release.path), src_cache_dir=str(cache)))
+        assert "not the %s the checksum option names" % sha256_file(release.path) in msg
+        assert os.listdir(cache) == [] and not os.path.exists(node.versions_dir + "/v" + A)
+        with open(copy, "wb") as handle:
+            handle.write(open(release.path, "rb").read())
+        result = ok(push_install(node, release, copy, checksum="sha256:" + sha256_file(release.path), src_cache_dir=str(cache)))
+        assert result["src"] == str(cache / os.path.basename(release.path)) and not os.path.exists(copy)
+        assert os.listdir(cache) == [os.path.basename(release.path)]
+        assert_links_resolve_into(node, release)
+    finally:
+        shutil.rmtree(shm, ignore_errors=True)
+
+
+def test_check_mode_verifies_src_where_it_is_and_moves_nothing(node, releases, tmp_path):
+    release = releases[A]
+    upload, copy = pushed(tmp_path, release)
+    cache = tmp_path / "cache"
+    before = snapshot(node.root)
+    result = ok(push_install(node, release, str(copy), check_mode=True, checksum="sha256:" + sha256_file(release.path),
+                             src_cache_dir=str(cache)))
+    assert result["changed"] is True and result["src"] == str(copy)
+    assert snapshot(node.root) == before and copy.is_file() and not cache.exists()
+    wrong = "sha256:" + "0" * 64
+    assert "not the %s the checksum option names" % ("0" * 64) in failed(push_install(node, release, str(copy), check_mode=True, checksum=wrong))
+
+
+def test_cache_dir_needs_a_checksum(node, releases, tmp_path):
+    release = releases[A]
+    msg = failed(install(node, release, src_cache_dir=str(tmp_path / "cache")))
+    assert "src_cache_dir" in msg and "checksum" in msg and not (tmp_path / "cache").exists()
+
+
+def test_an_unusable_cache_dir_is_named_with_its_role_variable_and_nothing_is_installed(node, releases, tmp_path):
+    release = releases[A]
+    upload, copy = pushed(tmp_path, release)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache should be\n")
+    before = snapshot(node.root)
+    msg = failed(push_install(node, release, str(copy), checksum="sha256:" + sha256_file(release.path),
+                              src_cache_dir=str(blocker / "cni")))
+    assert msg.startswith("cannot move the release into src_cache_dir %s (role: cni_plugins_node_cache_dir): " % (blocker / "cni")), msg
+    assert snapshot(node.root) == before and copy.is_file()

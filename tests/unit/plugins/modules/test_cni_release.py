@@ -625,3 +625,41 @@ def test_a_manifest_written_with_a_password_is_reported_without_it(tmp_path):
 def test_public_url_drops_the_userinfo_and_nothing_else(url, public):
     from ansible_collections.nodeprep.cni.plugins.module_utils._release import public_url
     assert public_url(url) == public
+
+
+# the digest a node verifies its own download against, decided once on the controller --------------
+
+def resolve_params(server, **extra):
+    from ansible_collections.nodeprep.cni.plugins.module_utils import _options
+    params = {name: option.get("default") for name, option in dict(_options.RELEASE, **_options.TRANSPORT).items()}
+    params.update(base_url=server.url("/releases"), retries=0, os="linux")
+    params.update(extra)
+    return params
+
+
+def test_resolve_checksum_reads_the_checksum_file_once_and_pinned_versions_not_at_all(server):
+    from ansible_collections.nodeprep.cni.plugins.module_utils._release_backend import resolve_checksum
+    publish(server, "9.0.0", sha512_file=True)
+    server.clear()
+    dead = "http://127.0.0.1:%d/gone" % closed_port()
+    checksum, source, url = resolve_checksum(resolve_params(server, base_url=dead, mirrors=[server.url("/releases")]),
+                                             "9.0.0", "amd64")
+    assert (checksum, source) == ("sha256:" + SHA256, "checksum_file")
+    assert url == server.url("/releases") + "/v9.0.0/%s.sha256" % ASSET_9
+    assert server.requests == ["/releases/v9.0.0/%s.sha256" % ASSET_9], "one request, the checksum file, from the mirror that serves it"
+    server.clear()
+    assert resolve_checksum(resolve_params(server, checksum_algorithm="sha512"), "9.0.0", "amd64")[0] == "sha512:" + SHA512
+    server.clear()
+    assert resolve_checksum(resolve_params(server), "1.6.2", "amd64") == ("sha256:" + PINNED_162, "pinned", None)
+    user = resolve_params(server, checksums={"amd64": {"9.0.0": "sha256:" + "ab" * 32}})
+    assert resolve_checksum(user, "9.0.0", "amd64") == ("sha256:" + "ab" * 32, "user_table", None)
+    assert server.requests == []
+    with pytest.raises(ValueError, match="require_pinned"):
+        resolve_checksum(resolve_params(server, require_pinned=True), "9.0.0", "amd64")
+
+
+def closed_port():
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
