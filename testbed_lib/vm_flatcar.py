@@ -22,10 +22,14 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Callable
 
-from testbed_lib import vm
+import grpc
+from cri_api.v1.api_pb2_grpc import RuntimeServiceStub
+
+from testbed_lib import cri, vm
 from testbed_lib.node import TESTBED_CACHE
 
 FLATCAR_IMAGE = TESTBED_CACHE / "vm-flatcar-bookworm"
@@ -84,6 +88,31 @@ def flatcar_node(name: str, workdir: Path, image: Path = FLATCAR_IMAGE, **option
     return vm.VirtualNode(name, workdir, image=image, **options)
 
 
+class ForwardedCRI(cri.CRI):
+    """The CRI of a VM's containerd, through a Unix socket that the VM's SSH connection forwards."""
+
+    # The base class reaches an nspawn node's socket through /proc; this one reaches it over SSH.
+    def __init__(self, node: vm.VirtualNode, timeout: float = 60.0, socket: str = cri.SOCKET):  # pylint: disable=super-init-not-called
+        self.node = node
+        self.timeout = timeout
+        self.local = Path(tempfile.mkdtemp(prefix="cri-", dir=node.workdir)) / "containerd.sock"
+        forward = subprocess.run(node.ssh_command() + ["-O", "forward", "-L", "%s:%s" % (self.local, socket)],
+                                 capture_output=True, text=True, timeout=60, check=False)
+        if forward.returncode != 0:
+            raise vm.VMError("VM %s: cannot forward %s: %s" % (node.name, socket, forward.stderr.strip()))
+        self.channel = grpc.insecure_channel("unix://%s" % self.local)
+        self.runtime = RuntimeServiceStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+        subprocess.run(self.node.ssh_command() + ["-O", "cancel", "-L", "%s:%s" % (self.local, cri.SOCKET)],
+                       capture_output=True, timeout=60, check=False)
+        shutil.rmtree(self.local.parent, ignore_errors=True)
+
+    def __enter__(self) -> "ForwardedCRI":
+        return self
+
+
 def findmnt(node: vm.VirtualNode, target: str) -> dict | None:
     """findmnt's own view of the mount point ``target`` (TARGET, SOURCE, FSTYPE, PROPAGATION, OPTIONS), or None."""
     result = node.run(["findmnt", "--json", "-o", "TARGET,SOURCE,FSTYPE,PROPAGATION,OPTIONS", "--mountpoint", target],
@@ -91,3 +120,9 @@ def findmnt(node: vm.VirtualNode, target: str) -> dict | None:
     if result.returncode not in (0, 1) or (result.returncode == 1 and result.stdout.strip()):
         raise vm.VMError("VM %s: findmnt %s failed: %s" % (node.name, target, result.stderr))
     return json.loads(result.stdout)["filesystems"][0] if result.returncode == 0 else None
+
+
+def findmnt_line(node: vm.VirtualNode, target: str) -> str:
+    """``findmnt -o TARGET,FSTYPE,PROPAGATION`` of ``target`` as a person reads it (for the figures)."""
+    return " ".join(node.run(["findmnt", "-n", "-o", "TARGET,FSTYPE,PROPAGATION", "--mountpoint", target],
+                             check=False).stdout.split())
