@@ -51,6 +51,7 @@ runtimes:
 # cached bookworm rootfs (nothing when warm), then tests/vm boots VMs under software emulation.
 vm-image: bootstrap
 	$(VENV)/python tools/testbed.py vm-image
+	$(VENV)/python tools/testbed.py vm-image-flatcar
 
 vm-lane: bootstrap
 	$(MAKE) --no-print-directory --keep-going -j1 vm-images vm-tests
@@ -60,6 +61,7 @@ node-lane-vm:
 
 vm-images:
 	$(VENV)/python tools/testbed.py vm-image
+	$(VENV)/python tools/testbed.py vm-image-flatcar
 
 vm-tests:
 	$(VENV)/pytest -q -rA --durations=10 tests/vm

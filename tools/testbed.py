@@ -12,6 +12,7 @@ Subcommands:
   release     builds a plugins release into a controller cache (Molecule's create step).
   node-restart  shuts a node down and boots it again on the same files (a power cycle).
   vm-image    the VM nodes' disk image, kernel and initrd (testbed_lib/vm.py); idempotent.
+  vm-image-flatcar  the Flatcar-shaped VM image, /usr on read-only erofs (testbed_lib/vm_flatcar.py).
   vm-up       boots a VM node for manual use and prints its inventory path and an ssh command.
   vm-down     powers off a VM started by vm-up.
 """
@@ -40,6 +41,7 @@ from testbed_lib import packer as packer_mod  # noqa: E402  (needs REPO on sys.p
 from testbed_lib import runtimes  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import vm as vm_mod  # noqa: E402  (needs REPO on sys.path)
 from testbed_lib import vm_selinux  # noqa: E402  (needs REPO on sys.path)
+from testbed_lib import vm_flatcar  # noqa: E402  (needs REPO on sys.path)
 
 CACHE = REPO / ".cache"
 WHEELS = CACHE / "wheels"
@@ -444,6 +446,18 @@ def cmd_vm_image(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vm_image_flatcar(_args: argparse.Namespace) -> int:
+    """The Flatcar-shaped VM image: the bookworm containerd rootfs with Debian's kernel, its /usr
+    an erofs image on a read-only disk of its own (testbed_lib/vm_flatcar.py)."""
+    started = time.monotonic()
+    ensure_rootfs()
+    ensure_containerd_rootfs("bookworm")
+    vm_flatcar.ensure_image(node_mod.rootfs_path("bookworm", containerd=True), CONTAINERD_RECIPE, install_in_rootfs,
+                            nspawn_run)
+    log("Flatcar-shaped VM image ready in %.1f s" % (time.monotonic() - started))
+    return 0
+
+
 # --- demo -------------------------------------------------------------------------------------
 
 DEMO_CONFLIST = {
@@ -618,6 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("runtimes").set_defaults(func=cmd_runtimes)
     sub.add_parser("demo").set_defaults(func=cmd_demo)
     sub.add_parser("vm-image").set_defaults(func=cmd_vm_image)
+    sub.add_parser("vm-image-flatcar").set_defaults(func=cmd_vm_image_flatcar)
     up = sub.add_parser("node-up")
     up.add_argument("name")
     up.add_argument("--workdir", help="node files and state (default %s/NAME)" % MANUAL_NODES)
