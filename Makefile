@@ -18,12 +18,13 @@ lock:
 demo: bootstrap
 	$(VENV)/python tools/testbed.py demo
 
-# Four lanes at once, each in order: the checks that run on this machine alone, then the Molecule
-# scenarios and the reliability tests; two lanes of integration files, which spend most of their
-# time waiting on node boots and runtimes, so they share the CPUs with the checks well; and the VM
-# lane (its images, then part of tests/vm). The node lanes start once the runtimes are built; Molecule,
-# whose nodes run the built containerd too, comes after the checks, by which time they are. Each
-# target's output is printed whole when it ends.
+# Four lanes at once, each in order: the checks that run on this machine alone, then the
+# reliability tests; two lanes of integration files, which spend most of their time waiting on node
+# boots and runtimes, so they share the CPUs with the checks well; and the VM lane (its images, part
+# of tests/vm), then the Molecule scenarios. The integration lanes start once the runtimes are
+# built; Molecule, whose nodes run the built containerd too, comes after the VM tests, by which
+# time they are (`runtimes` before it is then a no-op). Each target's output is printed whole when
+# it ends.
 # Each lane ends with its wall time, so CI's log shows which one sets the total.
 timed = start=$$SECONDS; rc=0; $(1) || rc=$$?; echo "make: $@ took $$((SECONDS - start)) s, exit $$rc"; exit $$rc
 
@@ -31,7 +32,7 @@ test: bootstrap
 	$(MAKE) --no-print-directory --keep-going -j4 --output-sync=target checks node-lane-a node-lane-b node-lane-vm
 
 checks:
-	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx runtimes molecule reliability)
+	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx reliability)
 
 node-tests:
 	$(MAKE) --no-print-directory --keep-going -j1 runtimes integration molecule bench-smoke
@@ -65,7 +66,7 @@ vm-lane: bootstrap
 	$(MAKE) --no-print-directory --keep-going -j1 vm-images vm-tests
 
 node-lane-vm:
-	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 vm-images-ci vm-tests-ci)
+	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 vm-images-ci vm-tests-ci runtimes molecule)
 
 vm-images: vm-images-ci
 	$(VENV)/python tools/testbed.py vm-image-flatcar
