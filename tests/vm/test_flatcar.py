@@ -17,6 +17,7 @@ import pytest
 
 from testbed_lib import ansible_runner, cri, vm, vm_flatcar
 from tests.fixtures import REPO
+from tests.vm.images import require_image
 
 SUBNET = "10.86.0."
 CONFLIST = cri.pod_conflist(SUBNET, "cni-flatcar0")
@@ -27,17 +28,9 @@ FIGURES: dict = {"findmnt": []}
 BOOT_TIMEOUT = 600.0
 
 
-def require_image() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("VM nodes read the root-owned test-bed cache and need root")
-    if not vm.image_info(vm_flatcar.FLATCAR_IMAGE):
-        pytest.fail("no Flatcar-shaped VM image at %s: run tools/testbed.py vm-image-flatcar (make vm-lane)"
-                    % vm_flatcar.FLATCAR_IMAGE)
-
-
 @pytest.fixture(scope="module")
 def flatcar(tmp_path_factory):
-    require_image()
+    require_image(vm_flatcar.FLATCAR_IMAGE, "Flatcar-shaped VM image", "tools/testbed.py vm-image-flatcar")
     node = vm_flatcar.flatcar_node("flatcar", tmp_path_factory.mktemp("vm-flatcar") / "vm", boot_timeout=BOOT_TIMEOUT)
     try:
         node.start()

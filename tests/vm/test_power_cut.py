@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
-from testbed_lib import power_cut, vm
+from testbed_lib import power_cut
+from tests.vm.images import require_image
 
 EVERY = int(os.environ.get("NODEPREP_POWER_CUT_EVERY", "4"))
 SETTLE_EVERY = int(os.environ.get("NODEPREP_POWER_CUT_SETTLE_EVERY", "3"))
 
 
 def test_a_power_cut_at_any_flush_leaves_a_complete_version_and_the_users_files(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("VM nodes read the root-owned test-bed cache and need root")
-    if not vm.image_info():
-        pytest.fail("no VM image at %s: run tools/testbed.py vm-image (make vm-lane)" % vm.VM_IMAGE)
+    require_image()
     report = power_cut.run(tmp_path, every=EVERY, settle_every=SETTLE_EVERY, mount_options=power_cut.WRITEBACK,
                            config_operations=())
     print(power_cut.describe(report))

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from testbed_lib import ansible_runner, cri, vm, vm_selinux
+from tests.vm.images import require_image
 
 VERSIONS_DIR = "/opt/cni/versions"
 BIN_DIR = "/opt/cni/bin"
@@ -30,10 +31,7 @@ def label_type(context: str) -> str:
 
 @pytest.fixture(scope="module")
 def selinux_vm(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.skip("VM nodes read the root-owned test-bed cache and need root")
-    if not vm.image_info(vm_selinux.SELINUX_IMAGE):
-        pytest.fail("no SELinux VM image at %s: run tools/testbed.py vm-image (make vm-lane)" % vm_selinux.SELINUX_IMAGE)
+    require_image(vm_selinux.SELINUX_IMAGE, "SELinux VM image")
     node = vm_selinux.selinux_node("selinux", tmp_path_factory.mktemp("vm-selinux") / "vm")
     try:
         node.start()
