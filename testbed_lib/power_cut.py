@@ -54,6 +54,9 @@ CONTAINERD_CONFIG = CONTAINERD_DIR + "/config.toml"
 CONTAINERD_STATE = CONTAINERD_DIR + "/nodeprep-cni-state.json"
 NETNS_UNITS = (UNIT_DIR + "/run-netns.mount", UNIT_DIR + "/nodeprep-netns-propagation.service")
 NETNS_RECORD = STATE_DIR + "/netns.json"
+# Each must be whole after a cut, as before the operation or as after it: the config with the
+# user's registry login, the record that takes our edit back, the units and the role's record.
+CONFIG_FILES = (CONTAINERD_CONFIG, CONTAINERD_STATE) + NETNS_UNITS + (NETNS_RECORD,)
 # The node's containerd config before us: the user's, with a registry password that must survive.
 USER_CONTAINERD_CONFIG = (b'version = 2\n[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/usr/lib/cni"\n'
                           b'  conf_dir = "/etc/cni/net.d"\n'
@@ -150,6 +153,7 @@ class Recording:
     seconds: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)  # operation -> whether its run changed something
     config_operations: tuple = CONFIG_OPERATIONS
+    operations: tuple = OPERATIONS
 
 
 def _in_vm(node, command) -> None:
@@ -162,7 +166,7 @@ def _mark(node, name: str) -> None:
 
 
 def record(node, workdir: Path, releases: dict, mirror, mount_options: str = ORDERED,
-           config_operations: tuple = CONFIG_OPERATIONS) -> Recording:
+           config_operations: tuple = CONFIG_OPERATIONS, operations: tuple = OPERATIONS) -> Recording:
     """Runs the operations in the booted VM ``node`` (started with ``disks=DISKS``) over the logged
     disk mounted with ``mount_options``, then the control writer; powers the VM off and copies the
     log out."""
@@ -188,7 +192,7 @@ def record(node, workdir: Path, releases: dict, mirror, mount_options: str = ORD
     inventory = ansible_runner.write_inventory(workdir / "inventory.yml", [node])
     base_url = vm.guest_url(mirror.base_url)
     results = {}
-    for operation in OPERATIONS + tuple(config_operations):
+    for operation in tuple(operations) + tuple(config_operations):
         book = workdir / ("%s.yml" % operation)
         book.write_text(json.dumps(playbook(operation, base_url, releases.get(operation)), indent=1))
         _mark(node, operation)
@@ -215,7 +219,7 @@ def record(node, workdir: Path, releases: dict, mirror, mount_options: str = ORD
     subprocess.run(["qemu-img", "convert", "-O", "raw", str(node.disk_path(1)), str(log)], check=True, timeout=TIMEOUT)
     size = json.loads(subprocess.run(["qemu-img", "info", "--output", "json", str(node.disk_path(0))],
                                      capture_output=True, text=True, check=True).stdout)["virtual-size"]
-    return Recording(log, size, timings, results, tuple(config_operations))
+    return Recording(log, size, timings, results, tuple(config_operations), tuple(operations))
 
 
 # --- checking the crash states (host, private mount namespace) ---------------------------------------
@@ -225,7 +229,7 @@ def check_in_namespace(recording: Recording, workdir: Path, releases: dict, ever
     """Runs ``check`` in a child process in a mount namespace of its own; returns its report."""
     spec = {"log": str(recording.log), "data_size": recording.data_size, "workdir": str(workdir),
             "every": every, "settle_every": settle_every, "parent_namespace": mount_namespace(),
-            "config_operations": list(recording.config_operations),
+            "config_operations": list(recording.config_operations), "operations": list(recording.operations),
             "sources": {operation: str(release.path) for operation, release in releases.items()}}
     spec_path = workdir / "check.json"
     spec_path.write_text(json.dumps(spec))
@@ -334,20 +338,17 @@ def _settle(operation: str, sources: dict, expected: dict, before: dict) -> list
 
 
 def config_problems(start: dict, end: dict) -> tuple[list, bool]:
-    """A crash state of the containerd config write or of the netns units: each file whole, as
-    before the run or as after it; each record readable; each enabled unit complete."""
+    """A crash state of the containerd config write or of the netns units: each of CONFIG_FILES
+    whole, as before the run or as after it; the config never changed without its undo record;
+    each enabled unit complete."""
     problems = []
     now = {path: Mounted.read(path) for path in start}
     for path, data in now.items():
         if data not in (start[path], end[path]):
             problems.append("%s is neither as before the run nor as after it: %r" % (path, (data or b"")[:120]))
-    for record in (CONTAINERD_STATE, NETNS_RECORD):
-        data = Mounted.read(record)
-        if data is not None:
-            try:
-                json.loads(data)
-            except ValueError:
-                problems.append("the record %s does not parse: %r" % (record, data[:120]))
+    if now[CONTAINERD_CONFIG] != start[CONTAINERD_CONFIG] and now[CONTAINERD_CONFIG] == end[CONTAINERD_CONFIG] \
+            and end[CONTAINERD_STATE] is not None and now[CONTAINERD_STATE] != end[CONTAINERD_STATE]:
+        problems.append("%s holds the edit but %s does not record it yet" % (CONTAINERD_CONFIG, CONTAINERD_STATE))
     units = Mounted.path(UNIT_DIR)
     for link in units.glob("*.wants/*"):
         name = UNIT_DIR + "/" + link.name
@@ -375,16 +376,16 @@ def check(spec: dict) -> dict:
     state = workdir / "state.img"
     pictures, files = {}, {}
     with Replayer(log, fresh_image(workdir / "marks.img", spec["data_size"])) as replay:
-        names = [m for op in OPERATIONS + tuple(spec["config_operations"]) for m in (op, end_mark(op))]
+        names = [m for op in tuple(spec["operations"]) + tuple(spec["config_operations"]) for m in (op, end_mark(op))]
         for name in ["setup"] + names + [end_mark(CONTROL)]:
             replay.advance(marks[name])
             with Mounted(replay.snapshot(state)):
                 pictures[name] = support.picture(Mounted, dirs=(BIN_DIR,))
-                files[name] = {path: Mounted.read(path) for path in (CONTAINERD_CONFIG,) + NETNS_UNITS}
+                files[name] = {path: Mounted.read(path) for path in CONFIG_FILES}
     control_entry = pictures[end_mark(CONTROL)]["entries"].get(CONTROL_FILE)
     report = {"entries": len(log.entries), "operations": {}, "problems": []}
     with Replayer(log, fresh_image(workdir / "replay.img", spec["data_size"])) as replay:
-        for operation in OPERATIONS:
+        for operation in spec["operations"]:
             points = log.durable_points(marks[operation], marks[end_mark(operation)])
             chosen = points[::spec["every"]]
             if points and chosen[-1] != points[-1]:
@@ -464,7 +465,7 @@ def describe(report: dict) -> str:
 
 
 def run(workdir: Path, every: int = 1, settle_every: int = 1, mount_options: str = WRITEBACK,
-        config_operations: tuple = CONFIG_OPERATIONS) -> dict:
+        config_operations: tuple = CONFIG_OPERATIONS, operations: tuple = OPERATIONS) -> dict:
     """Boots a VM, records the operations (the plugins', then ``config_operations``), checks the
     crash states; the report with the figures."""
     from testbed_lib import vm
@@ -477,7 +478,7 @@ def run(workdir: Path, every: int = 1, settle_every: int = 1, mount_options: str
         node.start()
         boot = dict(node.timings)
         with LocalServer(workdir / "mirror") as mirror:
-            recording = record(node, workdir, releases, mirror, mount_options, config_operations)
+            recording = record(node, workdir, releases, mirror, mount_options, config_operations, operations)
         report = check_in_namespace(recording, workdir, releases, every, settle_every)
     finally:
         node.stop()

@@ -5,8 +5,9 @@
 The node's file is read with slurp, edited here with tomlkit (comments, order and unrelated keys
 kept byte-for-byte), parsed back, checked by the node's own containerd as it will load it (main
 file plus imports with the candidate in place, in a private mount namespace) and written with
-the copy module (temp file in the same directory, then rename; the file's mode, owner, group and
-SELinux label and a backup kept).
+our durable_file module (temp file in the same directory, flushed to the disk before the rename
+and the directory after it, so a power cut leaves the file as it was or as written; the file's
+mode, owner, group and SELinux label and a backup kept).
 """
 
 from __future__ import annotations
@@ -156,14 +157,6 @@ class ActionModule(ActionBase):
                 "--remove-destination %s %s; then run again. Nothing was changed." % (
                     path, source, shlex.quote(source), shlex.quote(path)))
 
-    def _selinux_label(self, path):
-        """The file's SELinux label parts for the copy module, or {} where there is none."""
-        res = self._low_level_execute_command("stat -c %%C %s 2>/dev/null" % shlex.quote(path))
-        parts = res.get("stdout", "").strip().split(":", 3)
-        if res["rc"] != 0 or len(parts) != 4:
-            return {}
-        return dict(zip(("seuser", "serole", "setype", "selevel"), parts))
-
     def _upload(self, remote_tmp, name, text):
         candidate = self._connection._shell.join_path(remote_tmp, name)
         self._transfer_data(candidate, text)
@@ -175,16 +168,16 @@ class ActionModule(ActionBase):
         made = self._module("ansible.legacy.file", {"path": directory, "state": "directory", "mode": "0755"})
         if made.get("failed"):
             raise AnsibleActionFail("cannot create %s: %s" % (directory, made.get("msg")))
-        # Not remote_src: then the copy module's rename keeps the replaced file's mode, owner, group
-        # and SELinux label (a 0600 file holding a registry password stays 0600), and its backup
-        # is a preserving copy.
-        copy_args = {"src": candidate, "dest": path, "backup": backup, "follow": False}
+        # The config holds the user's registry logins and the state file is the only way back: the
+        # copy module's rename without a flush of the data can leave either empty after a power cut.
+        # durable_file keeps the replaced file's mode, owner, group and SELinux label (a 0600 file
+        # holding a registry password stays 0600); its backup is a preserving copy.
+        write_args = {"src": candidate, "path": path, "backup": backup}
         if stat.get("exists"):
-            copy_args.update(mode="%04o" % int(stat["mode"], 8), owner=str(stat["uid"]), group=str(stat["gid"]))
-            copy_args.update(self._selinux_label(path))
+            write_args.update(mode="%04o" % int(stat["mode"], 8), owner=str(stat["uid"]), group=str(stat["gid"]))
         else:
-            copy_args["mode"] = "0644"
-        written = self._module("ansible.legacy.copy", copy_args)
+            write_args["mode"] = "0644"
+        written = self._module("nodeprep.cni.durable_file", write_args)
         if written.get("failed"):
             raise AnsibleActionFail("cannot write %s: %s" % (path, written.get("msg", "")))
         return written

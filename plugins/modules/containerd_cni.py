@@ -13,8 +13,10 @@ version_added: 0.1.0
 description:
   - Reads the node's containerd config, edits it on the controller with tomlkit (comments, key order, quote style and
     every unrelated key are kept byte-for-byte), parses the result back, has the node's own containerd check it as it
-    will load it, and replaces the file atomically (temp file in the same directory, then rename) with a backup. The
-    replaced file and its backup keep their mode, owner, group and SELinux label.
+    will load it, and replaces the file atomically with a backup (with M(nodeprep.cni.durable_file) - temp file in the
+    same directory, flushed to the disk before the rename and the directory after it, so a power cut leaves the old
+    file or the new one, never an empty one). The replaced file and its backup keep their mode, owner, group and SELinux
+    label.
   - The file's own C(version) decides the keys. C(version = 2) (containerd 1.6/1.7; 2.x migrates it on load) gets
     C(bin_dir) (the first of O(bin_dirs)) and C(conf_dir) under C([plugins."io.containerd.grpc.v1.cri".cni]).
     C(version = 3) (containerd 2.0 to 2.2) and C(version = 4) (2.3 and later, the same CRI tables) get C(conf_dir)
