@@ -6,6 +6,7 @@ import os
 import pytest
 
 from testbed_lib import vm
+from tests.fixtures import boot_factory
 
 
 @pytest.fixture
@@ -20,15 +21,8 @@ def virtual_node(tmp_path_factory):
         pytest.skip("VM nodes read the root-owned test-bed cache and need root")
     if not vm.image_info():
         pytest.fail("no VM image at %s: run tools/testbed.py vm-image (make vm-lane)" % vm.VM_IMAGE)
-    started: list[vm.VirtualNode] = []
 
-    def start(name: str = "vm", **options) -> vm.VirtualNode:
-        booted = vm.VirtualNode(name, tmp_path_factory.mktemp("vm-" + name) / "vm", **options)
-        started.append(booted)
-        return booted.start()
+    def build(name: str = "vm", **options) -> vm.VirtualNode:
+        return vm.VirtualNode(name, tmp_path_factory.mktemp("vm-" + name) / "vm", **options)
 
-    try:
-        yield start
-    finally:
-        for booted in reversed(started):
-            booted.stop()
+    yield from boot_factory(build)
