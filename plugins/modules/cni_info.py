@@ -114,6 +114,83 @@ options:
         next upgrade will overwrite (our links over its names) or has overwritten (its files where our links belong).
     type: bool
     default: true
+  views:
+    description:
+      - Further checks answered from the same reading of the node, each reported in RV(views) under its O(views[].name)
+        exactly as a run of this module with those options would report it. Within one run each installed file is
+        hashed once, each version's manifest checked once and each plugin asked C(CNI_COMMAND=VERSION) once, however
+        many views name them.
+      - A view shares O(versions_dir); each other option has the default it has at the top level, except O(views[].bin_dir)
+        and O(views[].link_dirs), which default to the top level's.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The key of this view's answer in RV(views); names must be distinct.
+        type: str
+        required: true
+      bin_dir:
+        description: As O(bin_dir), for this view; default the top level's.
+        type: path
+      link_dirs:
+        description: As O(link_dirs), for this view; default the top level's.
+        type: list
+        elements: path
+      conf_dirs:
+        description: As O(conf_dirs), for this view.
+        type: list
+        elements: path
+        default: []
+      plugin_dirs:
+        description: As O(plugin_dirs), for this view.
+        type: list
+        elements: path
+        default: []
+      network_attachments:
+        description: As O(network_attachments), for this view.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          source:
+            description: As O(network_attachments[].source).
+            type: str
+            required: true
+          definition:
+            description: As O(network_attachments[].definition).
+            type: raw
+            required: true
+      required_plugins:
+        description: As O(required_plugins), for this view.
+        type: list
+        elements: str
+        default: []
+      probe_versions:
+        description: As O(probe_versions), for this view.
+        type: bool
+        default: true
+      probe_plugins:
+        description: As O(probe_plugins), for this view.
+        type: bool
+        default: false
+      runtime_plugins:
+        description: As O(runtime_plugins), for this view.
+        type: list
+        elements: str
+        default: []
+      runtime_name:
+        description: As O(runtime_name), for this view.
+        type: str
+        default: the runtime
+      cni_status:
+        description: As O(cni_status), for this view.
+        type: bool
+        default: false
+      package_owners:
+        description: As O(package_owners), for this view.
+        type: bool
+        default: true
 notes:
   - containerd watches its C(conf_dir) for write, rename and remove events but not for create, so a
     conflist that appeared there by a rename alone may not be loaded until containerd restarts.
@@ -144,6 +221,19 @@ EXAMPLES = r"""
     network_attachments:
       - source: nads/macvlan.yaml
         definition: "{{ lookup('ansible.builtin.file', 'nads/macvlan.yaml') | nodeprep.cni.network_attachments('nads/macvlan.yaml') }}"
+  register: cni
+
+- name: Read the node once for the plugin report and for the dirs containerd searches
+  nodeprep.cni.cni_info:
+    conf_dirs: [/etc/cni/net.d]
+    views:
+      - name: runtime
+        bin_dir: /usr/lib/cni
+        link_dirs: []
+        conf_dirs: [/etc/cni/net.d]
+        runtime_plugins: [loopback]
+        runtime_name: containerd 2.1.9
+        package_owners: false
   register: cni
 """
 
@@ -314,6 +404,12 @@ package_warnings:
   returned: always
   type: list
   elements: str
+views:
+  description:
+    - Per name in O(views), the keys this module returns (all but RV(views)) for that view's options.
+  returned: always
+  type: dict
+  sample: {runtime: {bin_dir: /opt/cni/bin, link_dirs: [], coverage: {ok: true, configs: 1}, healthy: true}}
 healthy:
   description:
     - True when a current version is set and intact, every link is ok and every config is covered,
@@ -322,6 +418,7 @@ healthy:
   type: bool
 """
 
+import copy
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -401,8 +498,7 @@ def link_report(tree: InstallTree, current_entry, digests: dict):
     return links, unmanaged
 
 
-def coverage_report(module: AnsibleModule, plugin_dirs: list) -> list:
-    params = module.params
+def coverage_report(module: AnsibleModule, params: dict, plugin_dirs: list, reading) -> list:
     entries = []
     for directory in params["conf_dirs"]:
         entries.extend(read_conf_dir(directory))
@@ -412,12 +508,12 @@ def coverage_report(module: AnsibleModule, plugin_dirs: list) -> list:
         entries.append(required_entry("required_plugins", params["required_plugins"]))
     if params["runtime_plugins"]:
         entries.append(runtime_entry(params["runtime_name"], params["runtime_plugins"]))
-    probe = (lambda path: probe_plugin(module.run_command, path)) if params["probe_versions"] else None
+    probe = reading.probe if params["probe_versions"] else None
     checker = Coverage(plugin_dirs, probe, dhcp_daemon_problem)
     return [checker.check(entry) for entry in entries]
 
 
-def probe_report(module: AnsibleModule, tree: InstallTree, current_entry) -> list:
+def probe_report(reading, tree: InstallTree, current_entry) -> list:
     """Each current plugin's answer to CNI_COMMAND=VERSION, run the way a runtime runs it."""
     probes = []
     # Only the plugins that were linked (a subset when cni_install was given `plugins`).
@@ -426,7 +522,7 @@ def probe_report(module: AnsibleModule, tree: InstallTree, current_entry) -> lis
         path = os.path.join(tree.bin_dir, name)
         entry = {"name": name, "path": path, "ok": True, "error": None, "supported_versions": []}
         try:
-            answer = probe_plugin(module.run_command, path)
+            answer = reading.probe(path)
         except ProbeFailed as exc:
             entry.update(ok=False, error=str(exc))
         else:
@@ -473,12 +569,45 @@ def package_report(module: AnsibleModule, tree: InstallTree, links: list) -> tup
     return found, warnings
 
 
-def gather(module: AnsibleModule) -> dict:
-    params = module.params
+class Reading:
+    """What one run reads once, whatever number of views asks for it: each file's hash (a link's target is a
+    file of `current`, already checked against its manifest), the versions' manifest checks, each plugin's
+    answer to CNI_COMMAND=VERSION."""
+
+    def __init__(self, module: AnsibleModule):
+        self.module = module
+        self.digests = {}
+        self.versions = {}
+        self.answers = {}
+
+    def version_report(self, tree: InstallTree) -> list:
+        if tree.versions_dir not in self.versions:
+            self.versions[tree.versions_dir] = version_report(tree, self.digests)
+        return copy.deepcopy(self.versions[tree.versions_dir])
+
+    def probe(self, path: str) -> dict:
+        # A failed probe is asked again: its error names the run that saw it.
+        if path not in self.answers:
+            self.answers[path] = probe_plugin(self.module.run_command, path)
+        return copy.deepcopy(self.answers[path])
+
+
+def view_params(params: dict, view: dict) -> dict:
+    """One view's options: its own, the install tree's dirs where it names none."""
+    merged = dict(view)
+    merged["versions_dir"] = params["versions_dir"]
+    for key in ("bin_dir", "link_dirs"):
+        if merged.get(key) is None:
+            merged[key] = params[key]
+    return merged
+
+
+def gather(module: AnsibleModule, params: dict = None, reading: Reading = None) -> dict:
+    params = module.params if params is None else params
+    reading = reading or Reading(module)
     tree = InstallTree(params["versions_dir"], params["bin_dir"], params["link_dirs"])
-    # Each file is hashed once per run: a link's target is a file of `current`, already checked against its manifest.
-    digests = {}
-    versions = version_report(tree, digests)
+    digests = reading.digests
+    versions = reading.version_report(tree)
     current = tree.pointer("current")
     current_entry = next((v for v in versions if v["version"] == current), None)
     links, unmanaged = link_report(tree, current_entry, digests)
@@ -486,7 +615,7 @@ def gather(module: AnsibleModule) -> dict:
     for link in links:
         summary[link["status"]] = summary.get(link["status"], 0) + 1
     plugin_dirs = params["plugin_dirs"] or tree.link_dirs
-    configs = coverage_report(module, plugin_dirs)
+    configs = coverage_report(module, params, plugin_dirs, reading)
     coverage = summarize(configs)
     invoke = status_invoker(module.run_command)
     statuses = [cni_status(entry, plugin_dirs, invoke) for entry in configs if entry["kind"] == "conflist"] \
@@ -494,7 +623,7 @@ def gather(module: AnsibleModule) -> dict:
     for entry in configs:
         del entry["uses"]
         entry.pop("config", None)
-    probes = probe_report(module, tree, current_entry) if params["probe_plugins"] else []
+    probes = probe_report(reading, tree, current_entry) if params["probe_plugins"] else []
     package_owned, package_warnings = package_report(module, tree, links) if params["package_owners"] else ([], [])
     for warning in package_warnings:
         module.warn(warning)
@@ -536,8 +665,9 @@ def gather(module: AnsibleModule) -> dict:
     }
 
 
-def argument_spec():
-    return compose(DIRS, dict(
+def check_spec():
+    """The options of one check, at the top level and in each of O(views)."""
+    return dict(
         conf_dirs=dict(type="list", elements="path", default=[]),
         plugin_dirs=dict(type="list", elements="path", default=[]),
         network_attachments=dict(type="list", elements="dict", default=[], options=dict(
@@ -551,12 +681,35 @@ def argument_spec():
         runtime_plugins=dict(type="list", elements="str", default=[]),
         runtime_name=dict(type="str", default="the runtime"),
         cni_status=dict(type="bool", default=False),
-    ))
+    )
+
+
+def argument_spec():
+    view = check_spec()
+    view.update(
+        name=dict(type="str", required=True),
+        bin_dir=dict(type="path"),
+        link_dirs=dict(type="list", elements="path"),
+    )
+    return compose(DIRS, check_spec(), {"views": dict(type="list", elements="dict", default=[], options=view)})
+
+
+def run(module: AnsibleModule) -> dict:
+    """The top-level check and each view, from one reading of the node."""
+    reading = Reading(module)
+    result = gather(module, reading=reading)
+    names = [view["name"] for view in module.params["views"]]
+    repeated = sorted(set(name for name in names if names.count(name) > 1))
+    if repeated:
+        module.fail_json(msg="cni_info: views must have distinct names; repeated: %s" % ", ".join(repeated))
+    result["views"] = dict(
+        (view["name"], gather(module, view_params(module.params, view), reading)) for view in module.params["views"])
+    return result
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    module.exit_json(**gather(module))
+    module.exit_json(**run(module))
 
 
 if __name__ == "__main__":

@@ -267,3 +267,44 @@ def test_each_file_is_read_once_per_run_though_versions_and_links_both_check_it(
     assert len(result["links"]) == 2 * len(RELEASE_PLUGINS)
     assert _links(result)[(node.bin_dir, "bridge")] == "drifted" and _links(result)[(link_dir, "bridge")] == "drifted"
     assert result["versions"][1]["drifted"] == ["bridge"] and result["versions"][0]["intact"] is True
+
+
+def test_views_answer_as_separate_runs_would_from_one_reading(node, releases, monkeypatch):
+    """The report's dirs, a runtime's dirs and a coverage check in one run: each view's answer is what a run with
+    its options gives, and each installed file is hashed once for all of them."""
+    from ansible_collections.nodeprep.cni.plugins.module_utils import _hashing
+
+    install(node, releases[A])
+    install(node, releases[B])
+    _write_conf(node, "10-pods.conflist", {
+        "cniVersion": "1.0.0", "name": "pods", "plugins": [{"type": "bridge", "ipam": {"type": "host-local"}}]})
+    _write_conf(node, "20-macvlan.conf", {"cniVersion": "0.4.0", "name": "storage", "type": "macvlan", "ipam": {"type": "host-local"}})
+    runtime = {"bin_dir": node.k3s_dir, "link_dirs": [], "conf_dirs": [node.conf_dir], "runtime_plugins": ["loopback"],
+               "runtime_name": "containerd 2.1.9", "cni_status": True, "package_owners": False}
+    coverage = {"conf_dirs": [node.conf_dir], "required_plugins": ["macvlan", "bridge"], "package_owners": False}
+    alone = {"runtime": info(node, **runtime), "multus": info(node, **coverage)}
+    top = info(node, conf_dirs=[node.conf_dir])
+
+    reads = []
+    real = _hashing.file_digest
+    monkeypatch.setattr(_hashing, "file_digest", lambda path, algorithm="sha256": reads.append(path) or real(path, algorithm))
+    result = info(node, conf_dirs=[node.conf_dir], views=[dict(runtime, name="runtime"), dict(coverage, name="multus")])
+
+    views = result.pop("views")
+    for answer in [result] + list(alone.values()) + [top]:
+        for harness in ("invocation", "views", "rc"):  # the run's, not the view's
+            answer.pop(harness, None)
+    assert result == top
+    assert views == alone
+    assert views["runtime"]["bin_dir"] == node.k3s_dir and views["runtime"]["link_dirs"] == [node.k3s_dir]
+    assert views["multus"]["missing_types"] == ["macvlan"] and views["runtime"]["cni_status"]
+    files = sorted(os.path.join(node.versions_dir, "v" + version, name) for version in (A, B)
+                   for name in json.loads(open(os.path.join(node.version_dir(version), ".nodeprep-manifest.json")).read())["files"])
+    assert sorted(reads) == files, "each version file once for the three checks, nothing else"
+
+
+def test_views_must_have_distinct_names(node):
+    before = snapshot(node.root)
+    result = run_module_in_process(cni_info, node.info_args(views=[{"name": "runtime"}, {"name": "runtime"}]))
+    assert result["rc"] != 0 and "repeated: runtime" in result["msg"]
+    assert snapshot(node.root) == before
