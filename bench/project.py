@@ -55,7 +55,19 @@ class Fleet:
 
 
 def fit(points: list) -> tuple[float, float]:
-    """(per job, per node): the least-squares line through (nodes, value) points; one point is all per node."""
+    """(per job, per node): the least-squares line through (nodes, value) points; one point is all per node.
+
+    A falling line is clamped: no figure the bench measures shrinks as nodes are added, so a negative
+    slope (noise between two close sizes, as in the smoke run's 1 and 2 nodes) becomes 0 per node and
+    the mean per job. Projected to 1,000 nodes, the raw line would give a negative cost."""
+    job, node = line(points)
+    if node < 0:
+        return sum(v for _n, v in points) / len(points), 0.0
+    return job, node
+
+
+def line(points: list) -> tuple[float, float]:
+    """The least-squares line itself, unclamped: (intercept, slope)."""
     points = sorted(points)
     if not points:
         raise ValueError("no figures to fit")
@@ -68,9 +80,13 @@ def fit(points: list) -> tuple[float, float]:
     return mean_v - slope * mean_n, slope
 
 
+def _points(table: dict, phase: str, approach: str, key: str) -> list:
+    return [(int(scenario.split("/")[1]), row[approach][key]) for scenario, row in table.items()
+            if scenario.split("/")[0] == phase and approach in row]
+
+
 def _split(table: dict, phase: str, approach: str, key: str, reference: tuple | None = None) -> tuple | None:
-    points = [(int(scenario.split("/")[1]), row[approach][key]) for scenario, row in table.items()
-              if scenario.split("/")[0] == phase and approach in row]
+    points = _points(table, phase, approach, key)
     if not points:
         return None
     if len(points) == 1 and reference is not None:
@@ -92,6 +108,9 @@ def controller_costs(table: dict) -> dict:
                 split = _split(table, phase, approach, key, tuple(reference) if reference else None)
                 if split is not None:
                     figures[key] = list(split)
+                    points = _points(table, phase, approach, key)
+                    if len(points) > 1 and line(points)[1] < 0:
+                        figures.setdefault("clamped", []).append(key)
             if not figures:
                 continue
             largest = max(int(s.split("/")[1]) for s, row in table.items() if s.split("/")[0] == phase and approach in row)
@@ -198,6 +217,11 @@ def report(document: dict, fleet: Fleet, transport: str | None = None) -> str:
                 phase, approach, one["wall"], one["bound"], one["controller_cpu"], one["cpu_per_node"],
                 "%.1f/%.1f" % (one["cpu_rate"], one["capacity_cpus"]),
                 "%.0f/%.0f" % (one["memory"] / 1e6, one["capacity_memory"] / 1e6), one["mirror_bytes"] / 1e6))
+    clamped = sorted("%s %s %s" % (phase, approach, key) for phase, by_approach in (document["transports"][transport].get("controller") or {}).items()
+                     for approach, figures in by_approach.items() for key in figures.get("clamped", []))
+    if clamped:
+        lines.append("  per-node figures that fell with the node count, clamped to 0 per node (noise; measure more and larger sizes): "
+                     + ", ".join(clamped))
     return "\n".join(lines)
 
 

@@ -112,6 +112,26 @@ def test_fit_needs_figures():
         project.fit([])
 
 
+def test_a_falling_line_from_two_sizes_is_clamped_to_nothing_per_node():
+    # 1 and 2 nodes (the smoke run): noise made the larger fleet cheaper.
+    assert project.line([(1, 2.0), (2, 1.6)]) == pytest.approx((2.4, -0.4))
+    assert project.fit([(1, 2.0), (2, 1.6)]) == pytest.approx((1.8, 0.0))
+    projected = project.project({"first": {"ours": {"cpu": list(project.fit([(1, 2.0), (2, 1.6)])), "peak_pss": [0.0, 0.0]}}},
+                                TABLE, "first", "ours", project.Fleet(nodes=1000, slices=1))
+    assert projected["controller_cpu"] == pytest.approx(1.8)
+
+
+def test_a_clamped_figure_is_named_in_the_report():
+    table = dict(TABLE, **{"rerun/11": dict(TABLE["rerun/11"], ours=row(5.0, 0.8, 150e6, 0))})
+    costs = project.controller_costs(table)
+    assert costs["rerun"]["ours"]["cpu"] == pytest.approx([0.9, 0.0])
+    assert costs["rerun"]["ours"]["clamped"] == ["cpu"]
+    assert "clamped" not in costs["first"]["ours"]
+    text = project.report({"transports": {"local": {"table": table, "controller": costs}}, "tarball_bytes": {"9.0.0": 10e6}},
+                          project.Fleet())
+    assert "clamped to 0 per node" in text and "rerun ours cpu" in text
+
+
 def row(wall, cpu, pss, fetched):
     return {"wall": wall, "cpu": cpu, "peak_pss": pss, "bytes": fetched}
 
