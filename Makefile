@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 
-.PHONY: lock bootstrap runtimes vm-image vm-images vm-images-ci vm-tests vm-tests-ci vm-lane node-lane-vm demo test checks node-tests node-lane-a node-lane-b integration-a integration-b sanity lint unit core-matrix integration reliability molecule galaxy docs changelog awx bench bench-smoke power-cut
+.PHONY: lock bootstrap runtimes vm-image vm-images vm-images-ci vm-tests vm-tests-ci vm-lane node-lane-vm demo test checks node-tests node-lane sanity lint unit core-matrix integration reliability molecule galaxy docs changelog awx bench bench-smoke power-cut integration-parallel
 
 bootstrap:
 	tools/bootstrap
@@ -18,10 +18,10 @@ lock:
 demo: bootstrap
 	$(VENV)/python tools/testbed.py demo
 
-# Four lanes at once, each in order: the checks that run on this machine alone, then the
-# reliability tests; two lanes of integration files, which spend most of their time waiting on node
-# boots and runtimes, so they share the CPUs with the checks well; and the VM lane (its images, part
-# of tests/vm), then the Molecule scenarios. The integration lanes start once the runtimes are
+# Three lanes at once, each in order: the checks that run on this machine alone, then the
+# reliability tests; the integration files on two workers, which spend much of their time waiting on
+# node boots and runtimes, so they share the CPUs with the checks well; and the VM lane (its images,
+# part of tests/vm), then the Molecule scenarios. The integration lane starts once the runtimes are
 # built; Molecule, whose nodes run the built containerd too, comes after the VM tests, by which
 # time they are (`runtimes` before it is then a no-op). Each target's output is printed whole when
 # it ends.
@@ -29,7 +29,7 @@ demo: bootstrap
 timed = start=$$SECONDS; rc=0; $(1) || rc=$$?; echo "make: $@ took $$((SECONDS - start)) s, exit $$rc"; exit $$rc
 
 test: bootstrap
-	$(MAKE) --no-print-directory --keep-going -j4 --output-sync=target checks node-lane-a node-lane-b node-lane-vm
+	$(MAKE) --no-print-directory --keep-going -j4 --output-sync=target checks node-lane node-lane-vm
 
 checks:
 	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 sanity lint unit core-matrix galaxy docs changelog awx reliability)
@@ -37,11 +37,8 @@ checks:
 node-tests:
 	$(MAKE) --no-print-directory --keep-going -j1 runtimes integration molecule bench-smoke
 
-node-lane-a: runtimes
-	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 integration-a bench-smoke)
-
-node-lane-b: runtimes
-	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 integration-b)
+node-lane: runtimes
+	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 integration-parallel bench-smoke)
 
 # containerd releases Debian does not package, built from their tags, and a node rootfs for each
 # (testbed_lib/runtimes.py): the node lane's first step, so a cold build runs beside the checks.
@@ -99,13 +96,10 @@ unit:
 integration:
 	$(VENV)/pytest -q --durations=15 tests/integration
 
-# The integration files in two halves, every other file by name, for the two node lanes.
-INTEGRATION_FILES := $(sort $(wildcard tests/integration/test_*.py))
-integration-a:
-	$(VENV)/pytest -q --durations=15 $(shell printf '%s\n' $(INTEGRATION_FILES) | awk 'NR % 2')
-
-integration-b:
-	$(VENV)/pytest -q --durations=15 $(shell printf '%s\n' $(INTEGRATION_FILES) | awk '!(NR % 2)')
+# The same files on two pytest-xdist workers, each taking the next whole file (its module fixtures
+# and nodes stay together) as it comes free, longest first (tests/integration/conftest.py).
+integration-parallel:
+	$(VENV)/pytest -q --durations=15 -n 2 --dist loadfile tests/integration
 
 reliability:
 	$(VENV)/pytest -q -rA --durations=10 tests/reliability

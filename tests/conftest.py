@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 COLLECTIONS_PATH = REPO / ".cache" / "collections"
 
@@ -52,6 +54,20 @@ sys.addaudithook(_watch_opens)
 
 
 def pytest_sessionfinish(session, exitstatus):  # pylint: disable=unused-argument
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:
+        # A pytest-xdist worker (the integration lane runs two): its exit status is not the run's, so
+        # what it read goes to the controller, which fails the run below.
+        worker_output["reads_outside"] = _READS_OUTSIDE
+        return
     if _READS_OUTSIDE:
         session.exitstatus = 1
         sys.stderr.write("tests read files outside the repository, next to it: %s\n" % ", ".join(_READS_OUTSIDE))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):  # pylint: disable=unused-argument
+    """pytest-xdist: a worker ended; keep what it read outside the repository."""
+    for path in getattr(node, "workeroutput", {}).get("reads_outside", []):
+        if path not in _READS_OUTSIDE:
+            _READS_OUTSIDE.append(path)
