@@ -4,16 +4,20 @@ read-only erofs ``/usr`` on a disk of its own, ``/etc`` and ``/var`` writable, r
 One VM for the module: ``site.yml`` over real SSH from a release mirror on the host's loopback,
 then ``/run/netns`` is a shared tmpfs, the plugins are linked, containerd's own ``config dump`` and
 CRI name them and a pod sandbox runs, before and after two real reboots; nothing under ``/usr``
-changed. The ``findmnt`` lines after each boot are printed
-(``pytest -rA`` shows them).
+changed. Then a second VM whose root only Ignition prepared, from ``render.yml``'s output: the same
+``/run/netns`` at its first boot and after a real reboot, without Ansible. The ``findmnt`` lines
+after each boot are printed (``pytest -rA`` shows them).
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 import time
 
 import pytest
+import yaml
 
 from testbed_lib import ansible_runner, cri, vm, vm_flatcar
 from tests.fixtures import REPO
@@ -41,9 +45,9 @@ def flatcar(tmp_path_factory):
         print("Flatcar-shaped VM figures: %s" % json.dumps(FIGURES, indent=1))
 
 
-def netns_is_shared_tmpfs(node: vm.VirtualNode, when: str) -> None:
-    FIGURES["findmnt"].append("%s: %s | %s" % (when, vm_flatcar.findmnt_line(node, "/run/netns"),
-                                               vm_flatcar.findmnt_line(node, "/usr")))
+def netns_is_shared_tmpfs(node: vm.VirtualNode, when: str, figures: dict | None = None) -> None:
+    lines = FIGURES["findmnt"] if figures is None else figures["findmnt"]
+    lines.append("%s: %s | %s" % (when, vm_flatcar.findmnt_line(node, "/run/netns"), vm_flatcar.findmnt_line(node, "/usr")))
     netns = vm_flatcar.findmnt(node, "/run/netns")
     assert netns is not None, "%s: /run/netns is not a mount point" % when
     assert (netns["fstype"], netns["propagation"]) == ("tmpfs", "shared"), (when, netns)
@@ -137,3 +141,122 @@ def test_netns_and_pods_survive_a_real_reboot(flatcar, reboot):
     usr_is_read_only_erofs(flatcar)
     assert cri.searched_dirs(flatcar.run(["containerd", "config", "dump"]).stdout) == ["/opt/cni/bin"]
     FIGURES["pod_after_reboot_%d" % reboot] = pod_runs(flatcar, "pod-reboot-%d" % reboot)
+
+
+def render_flatcar_ignition(tmp_path) -> tuple:
+    """playbooks/render.yml's Ignition config for Flatcar, and its units by name (name: contents)."""
+    out = tmp_path / "artifacts"
+    localhost = tmp_path / "localhost.yml"
+    localhost.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+    rendered = ansible_runner.run_playbook(REPO / "playbooks/render.yml", localhost, cwd=tmp_path, extra_vars={
+        "netns_render_dir": str(out), "netns_render_targets": [{"os": "flatcar", "netns_dir": "/run/netns"}]})
+    assert rendered.rc == 0, rendered.describe()
+    config = out / "ignition" / "netns-flatcar.ign"
+    units = json.loads(config.read_text())["systemd"]["units"]
+    assert all(unit["enabled"] is True for unit in units), units
+    return config, {unit["name"]: unit["contents"] for unit in units}
+
+
+def ignition_wrote(root, units: dict) -> None:
+    """Every unit byte for byte in the root's /etc, each enabled by Ignition's preset, and its result file."""
+    for name, contents in units.items():
+        assert (root / "etc/systemd/system" / name).read_text() == contents, name
+    preset = (root / vm_flatcar.IGNITION_PRESET).read_text()
+    # One line per unit, in no fixed order.
+    assert preset.endswith("\n") and sorted(preset.splitlines()) == sorted("enable " + name for name in units), preset
+    assert json.loads((root / "etc/.ignition-result.json").read_text())["userConfigProvided"] is True
+
+
+def files_stage_succeeded_but_for_relabelling(stage: dict, units: dict, root) -> str:
+    """The files stage's outcome, failing on anything but Ignition's SELinux relabel step being unable to run.
+
+    Debian builds Ignition with relabelling on, which (whether or not the root uses SELinux) ends
+    the files stage by running ``setfiles`` over what it wrote. That step comes after every file,
+    unit, preset and the result file are written, and it changes nothing but SELinux labels, which
+    this root's kernel and /etc/selinux/config (SELINUX=disabled) do not use. So only that exact
+    failure, with setfiles absent and everything written (checked byte for byte), is accepted.
+    """
+    ignition_wrote(root, units)
+    log = stage["log"]
+    if stage["rc"] == 0:
+        return "exit 0"
+    failed = [line for line in log.splitlines() if "[failed]" in line or line.startswith("CRITICAL")]
+    assert stage["rc"] == 1 and shutil.which("setfiles") is None, log
+    # Ignition relabels each unit it wrote, the preset dir it made and its result file.
+    assert "relabeling %d patterns" % (len(units) + 2) in log, log
+    assert len(failed) == 2 and all('"setfiles": executable file not found in $PATH' in line for line in failed), log
+    assert failed[1].startswith("CRITICAL : Ignition failed: failed to handle relabeling:"), log
+    for name in units:
+        assert '[finished] setting preset to enabled for "%s"' % name in log, log
+    return "exit 1: " + failed[1]
+
+
+def ignited_node_is_prepared(node: vm.VirtualNode, units: dict, when: str, figures: dict) -> None:
+    """/run/netns a shared tmpfs, /usr the read-only erofs, and Ignition's units enabled and active, byte for byte."""
+    netns_is_shared_tmpfs(node, when, figures)
+    usr_is_read_only_erofs(node)
+    for name, contents in units.items():
+        assert node.read_file("/etc/systemd/system/" + name) == contents, (when, name)
+        assert node.run(["systemctl", "is-enabled", name]).stdout.strip() == "enabled", (when, name)
+        assert node.run(["systemctl", "is-active", name]).stdout.strip() == "active", (when, name)
+        assert node.run(["readlink", "/etc/systemd/system/local-fs.target.wants/" + name]).stdout.strip() == \
+            "/etc/systemd/system/" + name, (when, name)
+    # Ansible never reached this VM: no record of the role, no Ansible temp dir.
+    for path in ("/var/lib/nodeprep", "/root/.ansible", "/tmp/.ansible-remote"):
+        assert node.run(["test", "-e", path], check=False).returncode == 1, (when, path)
+
+
+# systemd's own line on its first-boot preset step. systemd 252 applies every preset it can and then
+# reports a masked unit (the image masks several) as this error (ERFKILL is its "unit is masked").
+PRESETS_APPLIED = ("Populated /etc with preset unit settings.",
+                   "Failed to populate /etc with preset unit settings, ignoring: Operation not possible due to RF-kill")
+
+
+def first_boot_presets(node: vm.VirtualNode) -> str | None:
+    """systemd's line on the presets when it took this boot for the machine's first, else None."""
+    journal = node.run(["journalctl", "-b", "-o", "cat"]).stdout.splitlines()
+    if "Detected first boot." not in journal:
+        return None
+    return next((line for line in journal if "preset unit settings" in line), "no preset step logged")
+
+
+def test_ignition_alone_gives_the_same_netns_at_first_boot(tmp_path):
+    require_image(vm_flatcar.FLATCAR_IMAGE, "Flatcar-shaped VM image", "tools/testbed.py vm-image-flatcar")
+    assert os.access(vm_flatcar.IGNITION, os.X_OK), "no %s: run tools/bootstrap (Debian package ignition)" % vm_flatcar.IGNITION
+    figures: dict = {"findmnt": []}
+    config, units = render_flatcar_ignition(tmp_path)
+    # A fresh root: none of the units exist before Ignition writes them.
+    fresh = vm_flatcar.FLATCAR_IMAGE / vm_flatcar.ROOT_TREE
+    assert not any((fresh / "etc/systemd/system" / name).exists() for name in units)
+    assert not (fresh / vm_flatcar.IGNITION_PRESET).exists()
+
+    ignited = vm_flatcar.ignition_root(config, tmp_path / "ignition")
+    figures["ignition_seconds"] = {stage: ignited.stages[stage]["seconds"] for stage in ("fetch-offline", "files")}
+    figures["ignition_files_stage"] = files_stage_succeeded_but_for_relabelling(ignited.stages["files"], units, ignited.root)
+    shutil.rmtree(ignited.root)
+
+    node = vm_flatcar.flatcar_node("ignited", tmp_path / "vm", image=ignited.image, boot_timeout=BOOT_TIMEOUT)
+    try:
+        node.start()
+        figures["first_boot"] = dict(node.timings)
+        figures["first_boot_presets"] = first_boot_presets(node)
+        assert figures["first_boot_presets"] in PRESETS_APPLIED, figures["first_boot_presets"]
+        root = vm_flatcar.findmnt(node, "/")
+        assert (root["source"], root["fstype"]) == ("/dev/vda", "ext4") and "rw" in root["options"].split(","), root
+        ignited_node_is_prepared(node, units, "Ignition's first boot", figures)
+        machine_id = node.read_file("/etc/machine-id").strip()
+        assert len(machine_id) == 32 and int(machine_id, 16) >= 0, machine_id
+
+        before = node.boot_id()
+        assert node.reboot() != before
+        figures["reboot_to_ssh"] = node.timings["reboot_to_ssh"]
+        # Not a first boot any more: what Ignition's preset enabled stays enabled on disk.
+        assert first_boot_presets(node) is None
+        assert node.read_file("/etc/machine-id").strip() == machine_id
+        ignited_node_is_prepared(node, units, "after a reboot", figures)
+    finally:
+        if node.console_log.exists():  # kept for a failed run: stop() removes the VM's files
+            shutil.copyfile(node.console_log, tmp_path / "console.log")
+        node.stop()
+        print("Ignition-prepared Flatcar-shaped VM figures: %s" % json.dumps(figures, indent=1))
