@@ -61,7 +61,9 @@ notes:
   - Used by the action I(nodeprep.cni.containerd_cni) for containerd's config and its undo record, and by the role
     I(nodeprep.cni.netns) for its units.
 seealso:
-  - module: ansible.builtin.copy
+  - name: The ansible.builtin.copy module
+    description: Writes files without flushing them to the disk before the rename into place.
+    link: https://docs.ansible.com/ansible/latest/collections/ansible/builtin/copy_module.html
 """
 
 EXAMPLES = r"""
