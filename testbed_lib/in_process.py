@@ -54,13 +54,12 @@ def module_args(args: dict):
 
 
 def _reset_global_warnings():
-    # AnsibleModule keeps warnings in a process-wide store; one module run must not see the last one's.
-    store = getattr(_warnings, "_global_warnings", None)
-    if isinstance(store, dict):
-        store.clear()
-    store = getattr(_warnings, "_global_deprecations", None)
-    if isinstance(store, dict):
-        store.clear()
+    # AnsibleModule keeps warnings in a process-wide store (a dict from ansible-core 2.19, a list
+    # before); one module run must not see the last one's.
+    for name in ("_global_warnings", "_global_deprecations"):
+        store = getattr(_warnings, name, None)
+        if isinstance(store, (dict, list)):
+            store.clear()
 
 
 def run_module_in_process(module, args: dict, check_mode: bool = False, diff: bool = False) -> dict:
