@@ -21,9 +21,9 @@ demo: bootstrap
 # Three lanes at once, each in order: the checks that run on this machine alone, then the
 # reliability tests; the integration files on two workers, which spend much of their time waiting on
 # node boots and runtimes, so they share the CPUs with the checks well; and the VM lane (its images,
-# part of tests/vm), then the Molecule scenarios. The integration lane starts once the runtimes are
-# built; Molecule, whose nodes run the built containerd too, comes after the VM tests, by which
-# time they are (`runtimes` before it is then a no-op). Each target's output is printed whole when
+# part of tests/vm), then the Molecule scenarios and the bench's smoke run. The integration lane, the
+# longest, starts once the runtimes are built; Molecule, whose nodes run the built containerd too,
+# comes after the VM tests, by which time they are (`runtimes` before it is then a no-op). Each target's output is printed whole when
 # it ends.
 # Each lane ends with its wall time, so CI's log shows which one sets the total.
 timed = start=$$SECONDS; rc=0; $(1) || rc=$$?; echo "make: $@ took $$((SECONDS - start)) s, exit $$rc"; exit $$rc
@@ -38,7 +38,7 @@ node-tests:
 	$(MAKE) --no-print-directory --keep-going -j1 runtimes integration molecule bench-smoke
 
 node-lane: runtimes
-	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 integration-parallel bench-smoke)
+	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 integration-parallel)
 
 # containerd releases Debian does not package, built from their tags, and a node rootfs for each
 # (testbed_lib/runtimes.py): the node lane's first step, so a cold build runs beside the checks.
@@ -63,7 +63,7 @@ vm-lane: bootstrap
 	$(MAKE) --no-print-directory --keep-going -j1 vm-images vm-tests
 
 node-lane-vm:
-	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 vm-images-ci vm-tests-ci runtimes molecule)
+	@$(call timed,$(MAKE) --no-print-directory --keep-going -j1 vm-images-ci vm-tests-ci runtimes molecule bench-smoke)
 
 vm-images: vm-images-ci
 	$(VENV)/python tools/testbed.py vm-image-flatcar
