@@ -31,6 +31,7 @@ Usage: .venv/bin/python bench/compare.py [--sizes 1,20,100] [--ssh-sizes 1,20,50
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -77,6 +78,25 @@ class BenchError(RuntimeError):
     """A run failed or did not do what it must: the figures would mean nothing."""
 
 
+class RunFailed(BenchError):
+    """ansible-playbook itself failed on some node (e.g. a download timed out under load): worth one retry."""
+
+
+def failed_hosts(stdout: str) -> list:
+    """'host: task: message' for every failed or unreachable host in the json callback's output."""
+    try:
+        document = json.loads(stdout)
+    except ValueError:
+        return []
+    found = []
+    for play in document.get("plays", []):
+        for task in play.get("tasks", []):
+            for host, reply in task.get("hosts", {}).items():
+                if reply.get("failed") or reply.get("unreachable"):
+                    found.append("%s: %s: %s" % (host, task.get("task", {}).get("name"), str(reply.get("msg", ""))[:300]))
+    return found
+
+
 NODE_SIDE_WRAPPER = """#!/bin/sh
 # The node's own chroot_exe, with what it runs charged to the bench's node-side cgroup.
 {join}
@@ -96,6 +116,8 @@ class Bed:
         self.host_vars = host_vars
         self.costs = costs
         self.run_index = 0
+        # Runs that failed and were done again from a wipe: reported with the results, never hidden.
+        self.retried: list = []
 
     def wipe(self, count: int) -> None:
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -129,10 +151,10 @@ class Bed:
         return {"cni_plugins_version": version, "cni_plugins_base_url": self.mirror.base_url,
                 "cni_plugins_controller_cache_dir": str(self.workdir / ("controller-cache-%s-%d" % (self.transport, self.run_index)))}
 
-    def play(self, playbook: Path, count: int, extra_vars: dict, profile: bool = False) -> dict:
+    def play(self, playbook: Path, count: int, extra_vars: dict, profile: bool = False, env: dict | None = None) -> dict:
         """One timed ansible-playbook run: wall time, what the mirror served, what the controller spent."""
         self.mirror.clear()
-        env = {"ANSIBLE_FORKS": str(count)}
+        env = dict(env or {}, ANSIBLE_FORKS=str(count))
         # A fresh ControlPath dir per run: a run never reuses the SSH masters of the run before.
         env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = tempfile.mkdtemp(prefix="cp-", dir=self.workdir)
         if profile:
@@ -141,7 +163,9 @@ class Bed:
         result, wall, cost, largest = self.accounted_run(playbook, count, extra_vars, env, json_output=not profile)
         requests = self.mirror.requests
         if result.rc != 0:
-            raise BenchError("%s failed on %d %s node(s):\n%s" % (playbook.name, count, self.transport, result.describe()))
+            failed = failed_hosts(result.stdout)
+            raise RunFailed("%s failed on %d %s node(s): %s" % (
+                playbook.name, count, self.transport, "; ".join(failed[:5]) if failed else "\n" + result.describe()))
         served = [self.mirror.root / path.lstrip("/") for path in requests]
         figures = {"wall": wall, "requests": len(requests), "bytes": sum(p.stat().st_size for p in served if p.is_file()),
                    "tarballs": sum(1 for path in requests if path.endswith(".tgz")),
@@ -227,6 +251,21 @@ def measure_upgrade(bed: Bed, approach: str, count: int) -> dict:
     return {"upgrade": upgrade}
 
 
+def retried_once(bed: Bed, what: str, step):
+    """step() (which starts from wiped nodes), done once more if a playbook run failed; the failure is kept."""
+    try:
+        return step()
+    except RunFailed as exc:
+        log("%s: %s; once more from wiped nodes" % (what, exc))
+        bed.retried.append({"what": what, "error": str(exc)[:2000]})
+        return step()
+
+
+def save_partial(path: Path, transport: str, rounds: int, samples: dict) -> None:
+    """The figures so far, for a run that fails before its end (removed when the transport completes)."""
+    path.write_text(json.dumps({"transport": transport, "rounds": rounds, "samples": samples}, indent=1, sort_keys=True) + "\n")
+
+
 def keep(samples: dict, transport: str, index: int, scenario: str, approach: str, figures: dict) -> None:
     samples.setdefault(scenario, {}).setdefault(approach, []).append(figures)
     log("%s round %d: %-8s %-12s %6.2f s, %d requests, %d tarball(s), controller %.2f CPU s, peak %.0f MB PSS" % (
@@ -234,21 +273,34 @@ def keep(samples: dict, transport: str, index: int, scenario: str, approach: str
         figures["cpu"], figures["peak_pss"] / 1e6))
 
 
-def run_transport(bed: Bed, sizes: list, rounds: int, upgrade: bool) -> dict:
-    """samples[scenario][approach] = list of per-round figures; approaches alternate each round."""
+def run_transport(bed: Bed, sizes: list, rounds: int, upgrade: bool, save=None) -> dict:
+    """samples[scenario][approach] = list of per-round figures; approaches alternate each round.
+    save(samples), when given, is called after every measurement, so a run that fails late keeps its figures."""
     samples: dict = {}
+    # Unmeasured: the first plays after boot pay for cold caches (Python's, the page cache's), which
+    # would land on whichever approach the first round runs first.
+    bed.play(FLOOR, 1, {})
+    bed.play(APPROACHES["ours"], 1, bed.extra_vars("ours", VERSION_A))
+    bed.play(APPROACHES["baseline"], 1, bed.extra_vars("baseline", VERSION_A))
     for index in range(rounds):
         order = list(APPROACHES) if index % 2 == 0 else list(reversed(APPROACHES))
         for count in sizes:
             for approach in order:
-                for phase, figures in measure(bed, approach, count).items():
+                what = "%s round %d: %s at %d node(s)" % (bed.transport, index + 1, approach, count)
+                for phase, figures in retried_once(bed, what, functools.partial(measure, bed, approach, count)).items():
                     keep(samples, bed.transport, index, "%s/%d" % (phase, count), approach, figures)
+                if save:
+                    save(samples)
             if count == 1:
                 keep(samples, bed.transport, index, "floor/1", "floor", bed.play(FLOOR, 1, {}))
         if upgrade:
             count = sizes[-1]
             for approach in order:
-                keep(samples, bed.transport, index, "upgrade/%d" % count, approach, measure_upgrade(bed, approach, count)["upgrade"])
+                what = "%s round %d: %s upgrade at %d node(s)" % (bed.transport, index + 1, approach, count)
+                found = retried_once(bed, what, functools.partial(measure_upgrade, bed, approach, count))
+                keep(samples, bed.transport, index, "upgrade/%d" % count, approach, found["upgrade"])
+                if save:
+                    save(samples)
     return samples
 
 
@@ -478,8 +530,11 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements,too-ma
                 "rounds": rounds, "versions": [VERSION_A, VERSION_B], "cpus": os.cpu_count(), "transports": {},
                 "method": accounting.__doc__.strip()}
     started = time.monotonic()
+    stamp = document["started"].replace(":", "")
     with tempfile.TemporaryDirectory(prefix="nodeprep-bench-", dir="/var/tmp") as temp:
         temp = Path(temp)
+        out = Path(temp / "results") if args.smoke else Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
         releases = {version: build_release(temp / "mirror", version) for version in (VERSION_A, VERSION_B)}
         document["tarball_bytes"] = {v: r.path.stat().st_size for v, r in releases.items()}
         key = None
@@ -500,8 +555,11 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements,too-ma
                         log("memory per booted node: %.1f MB PSS of its processes, %.1f MB less MemAvailable" % (
                             node_memory["pss"] / 1e6, node_memory["available_drop"] / 1e6))
                         bed = Bed(transport, nodes, mirror, temp, host_vars, costs)
-                        table = medians(run_transport(bed, sizes[transport], rounds, upgrade))
-                        entry = {"table": table, "sizes": sizes[transport], "node_memory": node_memory,
+                        partial = out / ("%s-%s-partial.json" % (stamp, transport))
+                        table = medians(run_transport(bed, sizes[transport], rounds, upgrade, save=functools.partial(
+                            save_partial, partial, transport, rounds)))
+                        partial.unlink()
+                        entry = {"table": table, "sizes": sizes[transport], "node_memory": node_memory, "retried": bed.retried,
                                  "marginal": {p: marginal(table, p, sizes[transport]) for p in ("first", "rerun")},
                                  "over_floor": project.over_floor(table)}
                         entry["controller"] = project.controller_costs(table)
@@ -511,6 +569,8 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements,too-ma
                     finally:
                         stop_nodes(nodes)
                     print_table(transport, table, sizes[transport])
+                    for retry in entry["retried"]:
+                        print("  done again after a failed run: %s: %s" % (retry["what"], retry["error"][:300]))
                     for phase, found in entry["over_floor"].items():
                         print("  1 node above the floor (%.2f s), %-5s baseline %.2f s, ours %.2f s: %s" % (
                             found["floor"], phase, found["baseline"], found["ours"],
@@ -522,13 +582,10 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements,too-ma
         finally:
             costs.close()
         document["seconds"] = time.monotonic() - started
-        out = Path(temp / "results") if args.smoke else Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         if args.merge and (out / "latest.json").is_file():
             earlier = json.loads((out / "latest.json").read_text())
             for transport, entry in earlier.get("transports", {}).items():
                 document["transports"].setdefault(transport, dict(entry, started=earlier.get("started"), rounds=earlier.get("rounds")))
-        stamp = document["started"].replace(":", "")
         for name in ("%s.json" % stamp, "latest.json"):
             (out / name).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
         plot(document, out / "latest.png")
@@ -540,9 +597,14 @@ def main() -> int:  # pylint: disable=too-many-locals,too-many-statements,too-ma
     return 0
 
 
-if __name__ == "__main__":
+def run_main(entry, name: str) -> None:
+    """A bench script's exit: its status, or a harness failure named in one line and status 1."""
     try:
-        sys.exit(main())
+        sys.exit(entry())
     except BenchError as exc:
-        print("bench: FAILED: %s" % exc, file=sys.stderr)
+        print("%s: FAILED: %s" % (name, exc), file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run_main(main, "bench")
