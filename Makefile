@@ -133,8 +133,9 @@ awx:
 # The comparison with the common approach (bench/compare.py): 1, 20 and 100 nodes over the test bed's
 # own connection, 1, 20 and 50 over SSH, first install, re-run, verify and upgrade, 3 rounds, with the
 # controller's CPU and memory per run and the 1,000-node projection (bench/project.py); writes
-# bench/results/latest.{json,png}. About 3 hours on the 2-CPU machine (one local round at 1, 20 and 100
-# nodes took 35 minutes, verify at 100 nodes 9 of them): not part of `make test`.
+# bench/results/latest.{json,png}. About 2 hours on the quiet 2-CPU machine (one round of both transports
+# took 38 minutes, verify at 100 nodes 5 of them): not part of `make test`. bench/verify_against.py
+# compares verify.yml with an earlier commit's on the same nodes.
 # Other sizes: `make bench BENCH_ARGS="--sizes 1,20 --ssh-sizes 1,20 --rounds 1"`.
 bench: bootstrap
 	$(VENV)/python bench/compare.py --profile $(BENCH_ARGS)
