@@ -1,19 +1,22 @@
-"""The bench's arithmetic and accounting: cgroup and /proc parsers, the per-node split, the projection.
+"""The bench's arithmetic and accounting: cgroup and /proc parsers, the per-node split, the projection,
+and how a run that fails is reported and done again.
 
 The parsers read the kernel's own files where the machine has them; the accounting test runs real
 processes in a real cgroup (the bench needs root and cgroup v2 as well).
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from bench import accounting, project
+from bench import accounting, compare, project
 
 NEEDS_CGROUPS = pytest.mark.skipif(os.geteuid() != 0 or accounting.cgroup2_root() is None,
                                    reason="the bench (and this test) needs root and a cgroup v2 hierarchy")
@@ -217,3 +220,52 @@ def test_one_node_above_the_floor():
     assert found["first"]["ratio"] == pytest.approx(0.25)
     assert found["rerun"]["ratio"] == pytest.approx(0.05)
     assert found["rerun"]["floor"] == 2.0
+
+
+def test_a_failed_run_names_each_failed_host_its_task_and_message():
+    stdout = json.dumps({"plays": [{"tasks": [
+        {"task": {"name": "Download"}, "hosts": {"n1": {"failed": True, "msg": "Request failed: timed out"}, "n2": {"changed": True}}},
+        {"task": {"name": "Unpack"}, "hosts": {"n3": {"unreachable": True, "msg": "Failed to connect"}}}]}]})
+    assert compare.failed_hosts(stdout) == ["n1: Download: Request failed: timed out", "n3: Unpack: Failed to connect"]
+    assert compare.failed_hosts("PLAY RECAP (not the json callback)") == []
+
+
+def test_a_failed_run_is_done_once_more_and_kept_and_a_second_failure_stops_the_bench():
+    bed = SimpleNamespace(retried=[])
+    attempts = []
+
+    def flaky():
+        attempts.append(len(attempts))
+        if len(attempts) == 1:
+            raise compare.RunFailed("baseline.yml failed on 100 local node(s): n27: Download: timed out")
+        return {"first": {"wall": 1.0}}
+
+    assert compare.retried_once(bed, "local round 2: baseline at 100 node(s)", flaky) == {"first": {"wall": 1.0}}
+    assert attempts == [0, 1]
+    assert bed.retried == [{"what": "local round 2: baseline at 100 node(s)",
+                            "error": "baseline.yml failed on 100 local node(s): n27: Download: timed out"}]
+
+    def broken():
+        raise compare.RunFailed("ours.yml failed on 1 local node(s): n1: Install: no space left")
+
+    with pytest.raises(compare.RunFailed, match="no space left"):
+        compare.retried_once(bed, "local round 1: ours at 1 node(s)", broken)
+    assert len(bed.retried) == 2
+
+
+def test_a_run_that_did_the_wrong_thing_is_not_done_again():
+    bed = SimpleNamespace(retried=[])
+
+    def wrong():
+        raise compare.BenchError("ours re-run changed 3 nodes; it must change none")
+
+    with pytest.raises(compare.BenchError, match="must change none"):
+        compare.retried_once(bed, "local round 1: ours at 20 node(s)", wrong)
+    assert not bed.retried
+
+
+def test_the_figures_so_far_are_kept_in_the_partial_file(tmp_path):
+    path = tmp_path / "2026-12-06T140400Z-local-partial.json"
+    samples = {"first/1": {"baseline": [{"wall": 6.4, "cpu": 2.8}]}}
+    compare.save_partial(path, "local", 2, samples)
+    assert json.loads(path.read_text()) == {"transport": "local", "rounds": 2, "samples": samples}
