@@ -17,11 +17,12 @@ is not process memory and is not counted.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CGROUP_PARENT = "nodeprep-bench"
@@ -197,6 +198,18 @@ class Accounting:
         self.runs += 1
         return Cgroup(self.base / ("run-%d" % self.runs))
 
+    @contextlib.contextmanager
+    def measured(self):
+        """A new run's cgroup with its memory sampler going (start the run with command(run.cgroup, ...));
+        when the block ends, whatever the run left is ended and run.cost holds its totals."""
+        cgroup = self.new_run()
+        run = MeasuredRun(cgroup, MemorySampler(cgroup, self.interval))
+        run.sampler.start()
+        try:
+            yield run
+        finally:
+            run.cost = finish(cgroup, run.sampler)
+
     def node_cpu(self) -> float:
         user, system = self.node_side.cpu()
         return user + system
@@ -212,6 +225,14 @@ class Accounting:
                 directory.rmdir()
             except OSError:
                 pass
+
+
+@dataclass
+class MeasuredRun:
+    """One run of Accounting.measured(): its cgroup, its sampler, and its Cost once the block ended."""
+    cgroup: Cgroup
+    sampler: MemorySampler
+    cost: Cost | None = field(default=None)
 
 
 def finish(cgroup: Cgroup, sampler: MemorySampler) -> Cost:

@@ -178,22 +178,20 @@ class Bed:
                       timeout: float = 3600) -> tuple:
         """ansible-playbook in a cgroup of its own; (result, wall, Cost, largest single process's RSS)."""
         command = ansible_runner.playbook_command(playbook, self.inventory(count), extra_vars)
-        cgroup = self.costs.new_run()
-        sampler = accounting.MemorySampler(cgroup, self.costs.interval)
         with tempfile.TemporaryDirectory(prefix="ansible-local-", dir=self.workdir) as local_temp, \
                 tempfile.TemporaryFile(dir=self.workdir) as out, tempfile.TemporaryFile(dir=self.workdir) as err:
-            started = time.perf_counter()
-            with subprocess.Popen(self.costs.command(cgroup, command), stdout=out, stderr=err, cwd=str(self.workdir),
-                                  env=ansible_runner.ansible_env(env, json_output, local_temp)) as process:
-                sampler.start()
-                timer = threading.Timer(timeout, process.kill)
-                timer.start()
-                # wait4, not wait: its rusage names the largest single process of the tree.
-                _pid, status, usage = os.wait4(process.pid, 0)
-                wall = time.perf_counter() - started
-                timer.cancel()
-                process.returncode = os.waitstatus_to_exitcode(status)
-            cost = accounting.finish(cgroup, sampler)
+            with self.costs.measured() as run:
+                started = time.perf_counter()
+                with subprocess.Popen(self.costs.command(run.cgroup, command), stdout=out, stderr=err, cwd=str(self.workdir),
+                                      env=ansible_runner.ansible_env(env, json_output, local_temp)) as process:
+                    timer = threading.Timer(timeout, process.kill)
+                    timer.start()
+                    # wait4, not wait: its rusage names the largest single process of the tree.
+                    _pid, status, usage = os.wait4(process.pid, 0)
+                    wall = time.perf_counter() - started
+                    timer.cancel()
+                    process.returncode = os.waitstatus_to_exitcode(status)
+            cost = run.cost
             out.seek(0)
             err.seek(0)
             result = ansible_runner.PlaybookResult(process.returncode, out.read().decode(errors="replace"),

@@ -63,17 +63,15 @@ def test_smaps_rollup_without_pss_is_refused():
 def test_a_run_counts_its_whole_tree_and_ends_what_it_left_behind():
     costs = accounting.Accounting(interval=0.05)
     try:
-        cgroup = costs.new_run()
-        sampler = accounting.MemorySampler(cgroup, costs.interval)
         # A child that burns CPU, and a daemonised grandchild that outlives the run (like an SSH
         # ControlPersist master): both are the run's.
         script = ("import os, subprocess, time\n"
                   "subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
                   "end = time.process_time() + 0.4\n"
                   "while time.process_time() < end: pass\n")
-        sampler.start()
-        subprocess.run(costs.command(cgroup, [sys.executable, "-c", script]), check=True)
-        cost = accounting.finish(cgroup, sampler)
+        with costs.measured() as run:
+            subprocess.run(costs.command(run.cgroup, [sys.executable, "-c", script]), check=True)
+        cost, cgroup = run.cost, run.cgroup
     finally:
         costs.close()
     assert cost.cpu >= 0.4
@@ -87,13 +85,12 @@ def test_a_run_counts_its_whole_tree_and_ends_what_it_left_behind():
 def test_node_side_work_is_not_charged_to_the_run():
     costs = accounting.Accounting(interval=0.05)
     try:
-        cgroup = costs.new_run()
-        sampler = accounting.MemorySampler(cgroup, costs.interval)
         busy = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass\n"
-        # The connection wrapper's first line, then the module's work.
-        subprocess.run(costs.command(cgroup, ["sh", "-c", '%s; exec "$0" -c "$1"' % costs.wrapper_line(),
-                                              sys.executable, busy]), check=True)
-        cost = accounting.finish(cgroup, sampler)
+        with costs.measured() as run:
+            # The connection wrapper's first line, then the module's work.
+            subprocess.run(costs.command(run.cgroup, ["sh", "-c", '%s; exec "$0" -c "$1"' % costs.wrapper_line(),
+                                                      sys.executable, busy]), check=True)
+        cost = run.cost
         node_cpu = costs.node_cpu()
     finally:
         costs.close()
