@@ -23,8 +23,8 @@ demo: bootstrap
 # node boots and runtimes, so they share the CPUs with the checks well; and the VM lane (its images,
 # part of tests/vm), then the Molecule scenarios and the bench's smoke run. The integration lane, the
 # longest, starts once the runtimes are built; Molecule, whose nodes run the built containerd too,
-# comes after the VM tests, by which time they are (`runtimes` before it is then a no-op). Each target's output is printed whole when
-# it ends.
+# comes after the VM tests, by which time they are (`runtimes` before it is then a no-op). Each
+# target's output is printed whole when it ends.
 # Each lane ends with its wall time, so CI's log shows which one sets the total.
 timed = start=$$SECONDS; rc=0; $(1) || rc=$$?; echo "make: $@ took $$((SECONDS - start)) s, exit $$rc"; exit $$rc
 

@@ -14,7 +14,6 @@ Usage: .venv/bin/python bench/verify_against.py [--commit abd6303] [--nodes 20] 
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from testbed_lib.ansible_runner import COLLECTIONS_PATH  # noqa: E402
 
 # The last commit whose verify.yml ran cni_info three times per node (the one-reading verify merged after it).
 BEFORE = "abd6303"
+# The figures printed and compared (compare.medians keeps every one of compare.FIGURES).
 FIGURES = ("wall", "cpu", "peak_pss")
 
 
@@ -83,7 +83,7 @@ def main() -> int:
                     compare.stop_nodes(nodes)
         finally:
             costs.close()
-    medians = {name: {key: statistics.median(run[key] for run in runs) for key in FIGURES} for name, runs in samples.items()}
+    medians = compare.medians({"verify": samples})["verify"]
     print("\nverify on %d node(s), medians of %d round(s); before = %s" % (args.nodes, args.rounds, args.commit))
     print("  %-7s %9s %18s %14s" % ("", "wall s", "controller CPU s", "peak MB PSS"))
     for name, found in medians.items():
